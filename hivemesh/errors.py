@@ -1,0 +1,124 @@
+"""One exception tree for hivemesh.
+
+Errors from libp2p, redis, anthropic and llama.cpp are translated into this
+tree where they enter; the CLI turns any ``HivemeshError`` into one readable
+line and an exit code.
+
+    HivemeshError
+    ├── ConfigError              bad settings, unknown keys, bad multiaddr
+    ├── IdentityError            missing, corrupt or too-open key file
+    ├── DecodeError              a wire message failed a check (malformed,
+    │   └── FrameTooLarge        wrong type, unknown field, over its size limit)
+    ├── AdvertRejected           a signed advert failed verification (.reason)
+    ├── MeshError                networking: dial failures, no bootstrap
+    │   └── PeerUnreachable
+    ├── ModelError               model backends
+    │   ├── ModelNotFound        missing model file / package
+    │   ├── BackendUnavailable   optional dependency not installed
+    │   └── ContextOverflow      prompt longer than the model's context
+    ├── TaskError                a worker refused or failed a subtask (.code)
+    │   ├── CapabilityMissing
+    │   ├── WorkerBusy
+    │   └── DeadlineExceeded
+    ├── PlanError                a plan is invalid or could not be made
+    ├── StoreError               job store problems
+    │   └── StoreUnavailable     Redis unreachable / lost
+    └── JobFailed                a job ended in failure (.reason)
+"""
+
+from __future__ import annotations
+
+
+class HivemeshError(Exception):
+    """Base of every error hivemesh raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(HivemeshError):
+    exit_code = 2
+
+
+class IdentityError(HivemeshError):
+    exit_code = 2
+
+
+class DecodeError(HivemeshError):
+    """A message from the network failed a check; it is dropped and counted."""
+
+
+class FrameTooLarge(DecodeError):
+    pass
+
+
+class AdvertRejected(HivemeshError):
+    """An advert failed verification. ``reason`` is a short counter key."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"advert rejected: {reason}" + (f" ({detail})" if detail else ""))
+        self.reason = reason
+
+
+class MeshError(HivemeshError):
+    exit_code = 3
+
+
+class PeerUnreachable(MeshError):
+    pass
+
+
+class ModelError(HivemeshError):
+    pass
+
+
+class ModelNotFound(ModelError):
+    exit_code = 2
+
+
+class BackendUnavailable(ModelError):
+    exit_code = 2
+
+
+class ContextOverflow(ModelError):
+    pass
+
+
+class TaskError(HivemeshError):
+    """A worker answered a subtask with an error. ``code`` is stable."""
+
+    code = "failed"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class CapabilityMissing(TaskError):
+    code = "capability_missing"
+
+
+class WorkerBusy(TaskError):
+    code = "busy"
+
+
+class DeadlineExceeded(TaskError):
+    code = "deadline"
+
+
+class PlanError(HivemeshError):
+    pass
+
+
+class StoreError(HivemeshError):
+    pass
+
+
+class StoreUnavailable(StoreError):
+    exit_code = 3
+
+
+class JobFailed(HivemeshError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
