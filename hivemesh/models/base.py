@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from hivemesh.errors import ContextOverflow
+
 
 @dataclass(frozen=True)
 class ChatMessage:
@@ -41,6 +43,37 @@ class CompletionRequest:
         if self.prompt is not None:
             return self.prompt
         return "\n".join(m.content for m in self.messages or ())
+
+    def plain_prompt(self) -> str:
+        """The prompt, or the messages rendered as a plain transcript."""
+        if self.prompt is not None:
+            return self.prompt
+        return render_plain(self.messages or ())
+
+
+PLAIN_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+PLAIN_STOP = ("\nUser:",)  # stops a base model from writing the next turn
+
+
+def render_plain(messages: tuple[ChatMessage, ...]) -> str:
+    """Messages as ``Role: text`` paragraphs, ending with ``Assistant:``."""
+    turns = [f"{PLAIN_ROLES.get(m.role, m.role.title())}: {m.content}" for m in messages]
+    return "\n\n".join([*turns, "Assistant:"])
+
+
+def fit_max_tokens(prompt_tokens: int, max_tokens: int, context_size: int) -> int:
+    """How many tokens a generation may produce in ``context_size``.
+
+    The policy every backend follows: a prompt that fills the context
+    (``prompt_tokens >= context_size``) raises ``ContextOverflow`` before
+    anything is generated; otherwise ``max_tokens`` is clamped to the room
+    left, and a clamped generation ends with ``finish_reason="length"``.
+    """
+    if prompt_tokens >= context_size:
+        raise ContextOverflow(
+            f"prompt is {prompt_tokens} tokens, the model's context is {context_size}"
+        )
+    return min(max_tokens, context_size - prompt_tokens)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,3 @@
+from hivemesh.cli import main
+
+raise SystemExit(main())

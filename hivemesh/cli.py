@@ -1,0 +1,96 @@
+"""The ``hivemesh`` command. It configures logging and prints; nothing else does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hivemesh import __version__
+from hivemesh.errors import HivemeshError
+
+log = logging.getLogger("hivemesh.cli")
+
+
+def _common(p: argparse.ArgumentParser, *, listen: bool = True) -> None:
+    p.add_argument("--config", type=Path, help="TOML settings file")
+    p.add_argument("--bootstrap", action="append", metavar="MULTIADDR",
+                   help="bootstrap peer .../tcp/PORT/p2p/ID (repeatable)")
+    p.add_argument("--advert-interval", type=float, metavar="S", help="seconds between adverts (default 2)")
+    p.add_argument("--log-level", help="debug, info, warning, error")
+    if listen:
+        p.add_argument("--listen", action="append", metavar="MULTIADDR",
+                       help="listen address (default /ip4/127.0.0.1/tcp/0)")
+        p.add_argument("--identity", type=Path, help="Ed25519 identity file (created 0600 if missing)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hivemesh", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"hivemesh {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("bootstrap", help="run a bootstrap peer; prints its multiaddr first")
+    _common(p)
+
+    p = sub.add_parser("peer", help="run a worker peer (optionally gateway-eligible)")
+    _common(p)
+    p.add_argument("--model", action="append", metavar="CAP=SPEC",
+                   help="serve capability CAP with model SPEC (path, bundled, hf:..., sim:...)")
+    p.add_argument("--slots", type=int, help="concurrent subtasks (default from cores)")
+    p.add_argument("--threads", type=int, help="llama.cpp threads per model")
+    p.add_argument("--n-ctx", type=int, help="model context size")
+    p.add_argument("--n-gpu-layers", type=int, help="layers to offload to a GPU")
+    p.add_argument("--gateway", action="store_true", default=None, help="be gateway-eligible")
+    p.add_argument("--redis", metavar="URL", help="Redis URL for the gateway role")
+
+    p = sub.add_parser("status", help="join briefly as an observer and print the mesh")
+    _common(p, listen=False)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--timeout", type=float, default=15.0, help="give up after S seconds")
+
+    p = sub.add_parser("demo", help="run a small mesh in this process on loopback")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--log-level", help="debug, info, warning, error")
+    return parser
+
+
+_SETTING_FLAGS = ("bootstrap", "advert_interval", "log_level", "listen", "identity", "slots",
+                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis")
+
+
+def settings_from(args: argparse.Namespace) -> Any:
+    from hivemesh import config
+
+    flags = {k: getattr(args, k, None) for k in _SETTING_FLAGS}
+    flags["models"] = getattr(args, "model", None)
+    return config.load(flags, getattr(args, "config", None))
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+    )
+    logging.getLogger("libp2p").setLevel(logging.WARNING if level.lower() != "debug" else logging.DEBUG)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+        _setup_logging(settings.log_level)
+        from hivemesh import commands
+
+        return commands.run(args, settings)
+    except HivemeshError as exc:
+        print(f"hivemesh: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=None, sort_keys=True), flush=True)

@@ -1,0 +1,100 @@
+"""What each ``hivemesh`` subcommand does, under ``trio.run``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from hivemesh.cli import print_json
+from hivemesh.config import Settings
+from hivemesh.errors import ConfigError
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    handler: Callable[[argparse.Namespace, Settings], Any] = _COMMANDS[args.command]
+    return trio.run(handler, args, settings) or 0
+
+
+async def _until_signalled() -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            return
+
+
+async def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
+    from hivemesh.bootstrap.node import bootstrap_config
+    from hivemesh.mesh.node import MeshNode
+
+    node = MeshNode(bootstrap_config(settings))
+    async with node.run():
+        print(node.full_addrs()[0], flush=True)
+        await _until_signalled()
+    return 0
+
+
+async def cmd_peer(args: argparse.Namespace, settings: Settings) -> int:
+    from hivemesh.peer.daemon import run_peer
+
+    if not settings.bootstrap:
+        raise ConfigError("peer needs at least one --bootstrap MULTIADDR")
+    async with run_peer(settings) as node:
+        print(node.full_addrs()[0], flush=True)
+        await _until_signalled()
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from hivemesh.mesh.observe import observe
+
+    if not settings.bootstrap:
+        raise ConfigError("status needs --bootstrap MULTIADDR")
+    snap = await observe(settings.bootstrap, settings.advert_interval, args.timeout)
+    if args.json:
+        print_json(snap)
+    else:
+        print(format_table(snap))
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from hivemesh.demo import run_demo
+
+    snap = await run_demo(settings)
+    if args.json:
+        print_json(snap)
+    else:
+        print(format_table(snap))
+    return 0
+
+
+def format_table(snap: dict[str, Any]) -> str:
+    now = time.time()
+    rows = [("PEER", "ROLES", "MODELS", "SLOTS", "QUEUE", "SEEN", "ADDR")]
+    for p in snap["peers"]:
+        models = ", ".join(
+            f"{m['name']}[{'/'.join(m['capabilities'])}] {m['tokens_per_second']:.0f}t/s" for m in p["models"]
+        ) or "-"
+        cap = p["capacity"]
+        rows.append((
+            p["peer_id"][-12:], ",".join(p["roles"]) or "-", models,
+            f"{cap['slots_free']}/{cap['slots_total']}", str(cap["queue"]),
+            f"{now - p['last_seen']:.1f}s", (p["addrs"] or ["-"])[0],
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    rejected = ", ".join(f"{k}={v}" for k, v in sorted(snap["rejected"].items())) or "none"
+    lines.append(f"{len(snap['peers'])} peers; rejected adverts: {rejected}")
+    return "\n".join(lines)
+
+
+_COMMANDS: dict[str, Callable[..., Any]] = {
+    "bootstrap": cmd_bootstrap,
+    "peer": cmd_peer,
+    "status": cmd_status,
+    "demo": cmd_demo,
+}

@@ -1,0 +1,129 @@
+"""Settings: typed, read in one place, unknown keys are errors.
+
+Sources, later ones winning: defaults, a TOML file (``--config`` or
+``HIVEMESH_CONFIG``), ``HIVEMESH_*`` environment variables, command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from hivemesh.errors import ConfigError
+
+ENV_PREFIX = "HIVEMESH_"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("hivemesh"))
+
+
+@dataclass
+class Settings:
+    identity: Path | None = None  # default: <data dir>/<role>.key
+    listen: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])
+    bootstrap: list[str] = field(default_factory=list)
+    advert_interval: float = 2.0
+    target_peers: int = 8
+    models: list[str] = field(default_factory=list)  # "cap[,cap]=spec"
+    slots: int = 0  # 0: from the number of cores
+    threads: int = 0  # llama.cpp threads per model; 0: from the number of cores
+    n_ctx: int = 2048
+    n_gpu_layers: int = 0
+    gateway: bool = False
+    redis: str | None = None
+    gateways: int = 3  # k of the gateway election
+    log_level: str = "info"
+
+    def identity_path(self, role: str) -> Path:
+        return self.identity or default_data_dir() / f"{role}.key"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_HINTS = typing.get_type_hints(Settings)
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    tp = _HINTS[name]
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        tp = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(tp)
+    try:
+        if origin is list:
+            if isinstance(value, str):
+                value = [v for v in (p.strip() for p in value.split(",")) if v] if source == "env" else [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError("expected a list of strings")
+            return list(value)
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return value.lower() in ("1", "true", "yes", "on")
+            raise TypeError("expected true or false")
+        if tp is int and not isinstance(value, bool):
+            return int(value)
+        if tp is float and not isinstance(value, bool):
+            return float(value)
+        if tp is Path:
+            return Path(value).expanduser()
+        if tp is str and isinstance(value, str):
+            return value
+        raise TypeError(f"expected {getattr(tp, '__name__', tp)}")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r} from {source}: {exc} (got {value!r})") from None
+
+
+def _apply(values: dict[str, Any], layer: Mapping[str, Any], source: str) -> None:
+    for key, value in layer.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting {key!r} in {source}; known: {', '.join(sorted(_FIELDS))}")
+        values[name] = _coerce(name, value, source)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return data.get("hivemesh", data) if isinstance(data.get("hivemesh"), dict) else data
+
+
+def read_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {
+        k[len(ENV_PREFIX):].lower(): v
+        for k, v in env.items()
+        if k.startswith(ENV_PREFIX) and k != ENV_PREFIX + "CONFIG"
+    }
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build ``Settings``; flags whose value is None were not given."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    if path is not None:
+        _apply(values, read_toml(path), f"config file {path}")
+    _apply(values, read_env(env), "env")
+    _apply(values, {k: v for k, v in (flags or {}).items() if v is not None}, "flags")
+    return Settings(**values)

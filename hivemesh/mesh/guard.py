@@ -1,0 +1,71 @@
+"""Containment at our boundary: no remote peer's bytes may end the process.
+
+py-libp2p runs stream handlers in the swarm's nursery, so an exception that
+escapes a handler ends the whole host. ``guarded`` wraps every handler we
+register; ``protect_pubsub`` re-registers py-libp2p's own pubsub handler the
+same way, because 0.8.1 lets protobuf's DecodeError escape it (one 6-byte
+frame on /meshsub/1.1.0 used to kill the peer).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any], Awaitable[None]]
+
+#: errors contained per protocol, for status and tests
+contained: Counter[str] = Counter()
+
+
+def remote_peer(stream: Any) -> str:
+    try:
+        return str(stream.muxed_conn.peer_id)
+    except Exception:
+        return "?"
+
+
+async def _reset(stream: Any) -> None:
+    with trio.move_on_after(1):
+        try:
+            await stream.reset()
+        except Exception:
+            pass
+
+
+def guarded(protocol: str, handler: Handler, on_error: Callable[[Any], None] | None = None) -> Handler:
+    """Wrap ``handler`` so that no exception leaves it (cancellation excepted)."""
+
+    async def run(stream: Any) -> None:
+        try:
+            await handler(stream)
+        except Exception as exc:  # containment is the point; Cancelled is not an Exception
+            contained[protocol] += 1
+            log.warning(
+                "contained error on %s from peer %s: %s: %s",
+                protocol, remote_peer(stream), type(exc).__name__, str(exc)[:200],
+            )
+            await _reset(stream)
+            if on_error is not None:
+                try:
+                    on_error(stream)
+                except Exception:
+                    log.debug("on_error hook failed", exc_info=True)
+
+    return run
+
+
+def protect_pubsub(host: Any, pubsub: Any) -> None:
+    """Re-register pubsub's stream handlers behind ``guarded``."""
+
+    def drop_peer(stream: Any) -> None:
+        pubsub._handle_dead_peer(stream.muxed_conn.peer_id)
+
+    for protocol in pubsub.protocols:
+        host.set_stream_handler(protocol, guarded(str(protocol), pubsub.stream_handler, drop_peer))

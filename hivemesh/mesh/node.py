@@ -1,0 +1,358 @@
+"""The libp2p shell of a peer: host, gossip, adverts, peer exchange, dialing.
+
+``MeshNode`` moves bytes and calls the pure pieces (``advert.verify`` through
+``MeshView.offer``, ``PxTable``); it owns no policy of its own beyond timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from libp2p import new_host
+from libp2p.crypto.keys import KeyPair
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service.context import background_trio_service
+
+from hivemesh.errors import PeerUnreachable
+from hivemesh.mesh import advert as adv
+from hivemesh.mesh import guard, px, wire
+from hivemesh.mesh.addrs import dial_addr, parse_listen_addr, parse_peer_addr
+from hivemesh.mesh.identity import peer_id_of
+from hivemesh.mesh.view import MeshView
+
+log = logging.getLogger(__name__)
+
+GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.1.0")]
+DIAL_TIMEOUT_S = 5.0
+STREAM_TIMEOUT_S = 10.0
+
+AdvertFields = Callable[[], tuple[tuple[adv.ModelAd, ...], adv.Capacity]]
+
+
+def _no_models() -> tuple[tuple[adv.ModelAd, ...], adv.Capacity]:
+    return (), adv.Capacity(slots_total=0, slots_free=0, queue=0)
+
+
+@dataclass
+class MeshConfig:
+    keypair: KeyPair
+    listen: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])
+    bootstrap: list[str] = field(default_factory=list)
+    advert_interval: float = 2.0
+    roles: tuple[str, ...] = ("worker",)
+    gossip: bool = True  # False for the bootstrap: it serves peer exchange only
+    advertise: bool = True  # False for observers (status, clients)
+    target_peers: int = 8
+    max_mesh_peers: int = 256  # sizes gossip rate limits
+    advert_fields: AdvertFields = _no_models
+    clock: Callable[[], float] = time.time
+
+    @property
+    def advert_ttl(self) -> float:
+        return 2.5 * self.advert_interval
+
+
+class _Backoff:
+    def __init__(self, first: float = 1.0, cap: float = 30.0) -> None:
+        self.first, self.cap = first, cap
+        self.delay, self.next_at, self.failures = first, 0.0, 0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def failed(self, now: float) -> float:
+        self.failures += 1
+        wait = self.delay
+        self.next_at = now + wait
+        self.delay = min(self.delay * 2, self.cap)
+        return wait
+
+    def succeeded(self) -> None:
+        self.delay, self.next_at, self.failures = self.first, 0.0, 0
+
+
+class MeshNode:
+    def __init__(self, config: MeshConfig) -> None:
+        self.config = config
+        self.peer_id = peer_id_of(config.keypair)
+        self.view = MeshView(self.peer_id)
+        self.px_table = PxTableWithClock(config.clock)
+        self.host = new_host(key_pair=config.keypair)
+        self.pubsub: Pubsub | None = None
+        self.gossipsub: GossipSub | None = None
+        self._seq = 0
+        self._bootstraps = [(text, parse_peer_addr(text), _Backoff()) for text in config.bootstrap]
+        self._joined = trio.Event()
+        if config.gossip:
+            self._make_pubsub()
+        self.handle(px.PROTOCOL, self._serve_px)
+
+    # --- public ---------------------------------------------------------------
+
+    def handle(self, protocol: str, handler: Callable[[Any], Any]) -> None:
+        """Register a stream handler behind the containment guard."""
+        self.host.set_stream_handler(TProtocol(protocol), guard.guarded(protocol, handler))
+
+    async def open_stream(self, peer_id: str, protocol: str) -> Any:
+        """Open a stream, dialing the peer from the view's addrs if needed."""
+        pid = ID.from_base58(peer_id)
+        if pid not in self.host.get_connected_peers():
+            entry = self.view.peers.get(peer_id)
+            addrs = entry.advert.addrs if entry else ()
+            if not await self._dial_any(peer_id, addrs):
+                raise PeerUnreachable(f"peer {peer_id} is not reachable")
+        try:
+            with trio.fail_after(STREAM_TIMEOUT_S):
+                return await self.host.new_stream(pid, [TProtocol(protocol)])
+        except Exception as exc:
+            raise PeerUnreachable(f"cannot open {protocol} to {peer_id}: {exc}") from None
+
+    def listen_addrs(self) -> list[str]:
+        return [str(a) for a in self.host.get_transport_addrs()]
+
+    def full_addrs(self) -> list[str]:
+        return [f"{a}/p2p/{self.peer_id}" for a in announce_addrs(self.listen_addrs())]
+
+    def connected_peers(self) -> list[str]:
+        return [str(p) for p in self.host.get_connected_peers()]
+
+    async def wait_joined(self) -> None:
+        await self._joined.wait()
+
+    # --- lifecycle ------------------------------------------------------------
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[MeshNode]:
+        listen = [parse_listen_addr(a) for a in self.config.listen]
+        async with self.host.run(listen_addrs=listen):
+            if self.pubsub is None:
+                async with self._tasks():
+                    yield self
+                return
+            async with background_trio_service(self.pubsub), background_trio_service(self.gossipsub):
+                await self.pubsub.wait_until_ready()
+                subscription = await self.pubsub.subscribe(adv.TOPIC)
+                async with self._tasks(subscription):
+                    yield self
+
+    @asynccontextmanager
+    async def _tasks(self, subscription: Any = None) -> AsyncIterator[None]:
+        log.info("listening peer_id=%s addrs=%s", self.peer_id, self.full_addrs())
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._dial_loop)
+            if subscription is not None:
+                nursery.start_soon(self._drain, subscription)
+                nursery.start_soon(self._expiry_loop)
+                if self.config.advertise:
+                    nursery.start_soon(self._advert_loop)
+            try:
+                yield
+            finally:
+                nursery.cancel_scope.cancel()
+
+    # --- gossip ---------------------------------------------------------------
+
+    def _make_pubsub(self) -> None:
+        cfg = self.config
+        rate = max(10.0, 4.0 * cfg.max_mesh_peers / cfg.advert_interval)
+        self.gossipsub = GossipSub(
+            protocols=GOSSIP_PROTOCOLS, degree=6, degree_low=4, degree_high=12,
+            heartbeat_interval=1, max_messages_per_topic_per_second=rate,
+        )
+        self.pubsub = Pubsub(self.host, self.gossipsub)
+        guard.protect_pubsub(self.host, self.pubsub)
+        self.pubsub.set_topic_validator(adv.TOPIC, self._validate, False)
+
+    def _validate(self, forwarder: Any, msg: Any) -> bool:
+        """Gossip validator: verify + apply; rejected adverts are not relayed."""
+        try:
+            event = self.view.offer(bytes(msg.data), self.config.clock())
+        except Exception:  # never let a validator raise into py-libp2p
+            log.exception("advert validation failed unexpectedly")
+            return False
+        if event.kind == "rejected":
+            level = logging.DEBUG if event.reason == "expired" else logging.INFO
+            log.log(level, "advert rejected reason=%s peer=%s via=%s",
+                    event.reason, event.peer_id or "?", forwarder)
+            return False
+        if event.kind == "joined":
+            log.info("peer seen peer_id=%s", event.peer_id)
+        return True
+
+    async def _drain(self, subscription: Any) -> None:
+        while True:  # the validator did the work; keep the channel empty
+            await subscription.get()
+
+    def make_advert(self) -> adv.Advert:
+        now = self.config.clock()
+        self._seq = max(self._seq + 1, int(now * 1000))
+        models, capacity = self.config.advert_fields()
+        return adv.Advert(
+            peer_id=self.peer_id, seq=self._seq, time=now,
+            expires=now + self.config.advert_ttl,
+            addrs=tuple(announce_addrs(self.listen_addrs())), models=models,
+            capacity=capacity, roles=self.config.roles,
+        )
+
+    async def publish_advert(self) -> None:
+        advert = self.make_advert()
+        self.view.apply(advert, self.config.clock())
+        assert self.pubsub is not None
+        await self.pubsub.publish(adv.TOPIC, adv.sign(advert, self.config.keypair))
+
+    async def _advert_loop(self) -> None:
+        while True:
+            try:
+                await self.publish_advert()
+            except Exception as exc:
+                log.warning("advert publish failed: %s", exc)
+            await trio.sleep(self.config.advert_interval)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            for peer_id in self.view.expire(self.config.clock()):
+                log.info("peer expired peer_id=%s", peer_id)
+                self.px_table.forget(peer_id)
+            await trio.sleep(self.config.advert_interval / 4)
+
+    # --- peer exchange and dialing -----------------------------------------------
+
+    async def _serve_px(self, stream: Any) -> None:
+        with trio.fail_after(STREAM_TIMEOUT_S):
+            request = await wire.read_message(stream, px.PxRequest)
+            asker = guard.remote_peer(stream)
+            self.px_table.record(asker, request.addrs)
+            candidates = self.px_table.peers() + [
+                px.PxPeer(e.peer_id, e.advert.addrs) for e in self.view.live()
+                if e.peer_id != self.peer_id
+            ]
+            await wire.write_message(stream, px.answer(candidates, asker))
+            await stream.close()
+
+    async def ask_px(self, peer_id: str) -> list[px.PxPeer]:
+        stream = await self.open_stream(peer_id, px.PROTOCOL)
+        try:
+            with trio.fail_after(STREAM_TIMEOUT_S):
+                mine = tuple(announce_addrs(self.listen_addrs())) if self.config.advertise else ()
+                await wire.write_message(stream, px.PxRequest(mine[: px.MAX_ADDRS]))
+                response = await wire.read_message(stream, px.PxResponse)
+        finally:
+            await stream.close()
+        for peer in response.peers:
+            self.px_table.record(peer.peer_id, peer.addrs)
+        return list(response.peers)
+
+    async def _dial_any(self, peer_id: str, addrs: tuple[str, ...] | list[str]) -> bool:
+        for addr in addrs:
+            try:
+                info = dial_addr(addr, peer_id)
+                with trio.fail_after(DIAL_TIMEOUT_S):
+                    await self.host.connect(info)
+                return True
+            except Exception as exc:
+                log.debug("dial %s at %s failed: %s", peer_id, addr, exc)
+        return False
+
+    async def _dial_loop(self) -> None:
+        rounds = 0
+        while True:
+            await self._dial_bootstraps(rounds)
+            await self._dial_known()
+            if self.connected_peers() and not self._joined.is_set():
+                log.info("joined mesh peer_id=%s connected=%d", self.peer_id, len(self.connected_peers()))
+                self._joined.set()
+            rounds += 1
+            await trio.sleep(min(self.config.advert_interval, 2.0))
+
+    async def _dial_bootstraps(self, rounds: int) -> None:
+        """Ask bootstraps for peers when we have few, and every 10 rounds."""
+        connected = set(self.connected_peers())
+        if len(connected) >= self.config.target_peers and rounds % 10:
+            return
+        reached = False
+        for text, info, backoff in self._bootstraps:
+            now = self.config.clock()
+            if not backoff.due(now):
+                continue
+            try:
+                with trio.fail_after(DIAL_TIMEOUT_S):
+                    await self.host.connect(info)
+                await self.ask_px(str(info.peer_id))
+                if backoff.failures:
+                    log.info("bootstrap reachable again %s", text)
+                backoff.succeeded()
+                reached = True
+            except Exception as exc:
+                wait = backoff.failed(now)
+                log.warning("bootstrap unreachable %s (%s); retry in %.0fs", text, _short(exc), wait)
+        if not reached and connected and rounds % 10 == 0:
+            try:  # bootstraps gone: any peer serves peer exchange too
+                await self.ask_px(random.choice(sorted(connected)))
+            except Exception as exc:
+                log.debug("peer exchange with a neighbour failed: %s", exc)
+
+    async def _dial_known(self) -> None:
+        connected = set(self.connected_peers())
+        want = self.config.target_peers - len(connected)
+        if want <= 0:
+            return
+        candidates = {e.peer_id: e.advert.addrs for e in self.view.live()}
+        for peer in self.px_table.peers():
+            candidates.setdefault(peer.peer_id, peer.addrs)
+        fresh = [(p, a) for p, a in candidates.items() if p != self.peer_id and p not in connected]
+        random.shuffle(fresh)
+        async with trio.open_nursery() as nursery:
+            for peer_id, addrs in fresh[:want]:
+                nursery.start_soon(self._dial_any, peer_id, addrs)
+
+
+class PxTableWithClock(px.PxTable):
+    """PxTable bound to a clock, so callers need not pass ``now``."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def record(self, peer_id: str, addrs: tuple[str, ...], now: float | None = None) -> None:  # type: ignore[override]
+        super().record(peer_id, addrs, self._clock() if now is None else now)
+
+    def peers(self, now: float | None = None) -> list[px.PxPeer]:  # type: ignore[override]
+        return super().peers(self._clock() if now is None else now)
+
+
+def announce_addrs(listen: list[str]) -> list[str]:
+    """Listen addrs as others can dial them: 0.0.0.0 becomes each IPv4 interface."""
+    out: list[str] = []
+    for addr in listen:
+        if "/ip4/0.0.0.0/" not in addr:
+            out.append(addr)
+            continue
+        for ip in _local_ipv4():
+            out.append(addr.replace("/ip4/0.0.0.0/", f"/ip4/{ip}/"))
+    return out
+
+
+def _local_ipv4() -> list[str]:
+    try:
+        import ifaddr
+
+        ips = [ip.ip for a in ifaddr.get_adapters() for ip in a.ips if isinstance(ip.ip, str)]
+    except Exception:
+        ips = []
+    return sorted(set(ips) | {"127.0.0.1"}, key=lambda ip: (ip.startswith("127."), ip))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:120]
+

@@ -1,0 +1,53 @@
+"""Join briefly as an observer and report the mesh (``hivemesh status``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import trio
+
+from hivemesh.mesh.identity import generate
+from hivemesh.mesh.node import MeshConfig, MeshNode
+from hivemesh.mesh.view import MeshView
+
+
+def snapshot(view: MeshView, observer: str = "") -> dict[str, Any]:
+    """The view as plain data: what ``status --json`` prints."""
+    return {
+        "observer": observer,
+        "peers": [
+            {
+                "peer_id": e.peer_id,
+                "addrs": list(e.advert.addrs),
+                "models": [m.to_wire() for m in e.advert.models],
+                "capacity": e.advert.capacity.to_wire(),
+                "roles": list(e.advert.roles),
+                "last_seen": round(e.received, 3),
+            }
+            for e in view.live()
+            if e.peer_id != view.self_id
+        ],
+        "rejected": dict(view.rejected),
+    }
+
+
+async def wait_settled(view: MeshView, interval: float, timeout: float) -> None:
+    """Wait at least 1.5 advert intervals, then until the view stops growing."""
+    deadline = time.monotonic() + timeout
+    await trio.sleep(min(1.5 * interval, timeout))
+    size = -1
+    while time.monotonic() < deadline and len(view.peers) != size:
+        size = len(view.peers)
+        await trio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+async def observe(bootstrap: list[str], interval: float, timeout: float) -> dict[str, Any]:
+    config = MeshConfig(generate(), bootstrap=bootstrap, advert_interval=interval,
+                        roles=(), advertise=False)
+    node = MeshNode(config)
+    async with node.run():
+        with trio.move_on_after(timeout):
+            await node.wait_joined()
+        await wait_settled(node.view, interval, timeout)
+        return snapshot(node.view, node.peer_id)

@@ -1,0 +1,98 @@
+"""The mesh view: live peers as known from verified adverts alone. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from hivemesh.errors import AdvertRejected
+from hivemesh.mesh import advert as adv
+from hivemesh.mesh.advert import Advert
+
+MAX_REMEMBERED_SEQS = 10_000
+
+
+@dataclass(frozen=True)
+class PeerEntry:
+    advert: Advert
+    received: float  # local clock when the newest advert arrived
+    deadline: float  # the peer leaves the view after this, unless a new advert comes
+
+    @property
+    def peer_id(self) -> str:
+        return self.advert.peer_id
+
+
+@dataclass(frozen=True)
+class ViewEvent:
+    kind: str  # "joined" | "updated" | "rejected" | "own" | "duplicate"
+    peer_id: str = ""
+    reason: str = ""
+
+
+class MeshView:
+    """Peers by id, fed by ``offer`` (raw gossip) or ``apply`` (a trusted advert)."""
+
+    def __init__(self, self_id: str = "") -> None:
+        self.self_id = self_id
+        self.peers: dict[str, PeerEntry] = {}
+        self.rejected: Counter[str] = Counter()
+        self._last_seq: dict[str, int] = {}
+
+    def offer(self, raw: bytes, now: float) -> ViewEvent:
+        """Verify a gossiped advert and apply it; rejections are counted."""
+        try:
+            advert = adv.verify(raw, now)
+        except AdvertRejected as exc:
+            self.rejected[exc.reason] += 1
+            return ViewEvent("rejected", reason=exc.reason)
+        if advert.peer_id == self.self_id:
+            return ViewEvent("own", advert.peer_id)
+        last = self._last_seq.get(advert.peer_id)
+        if last is not None and advert.seq == last:
+            return ViewEvent("duplicate", advert.peer_id)  # gossip echo of what we hold
+        if last is not None and advert.seq < last:
+            self.rejected["replay"] += 1
+            return ViewEvent("rejected", advert.peer_id, "replay")
+        return self.apply(advert, now)
+
+    def apply(self, advert: Advert, now: float) -> ViewEvent:
+        known = advert.peer_id in self.peers
+        self.peers[advert.peer_id] = PeerEntry(advert, now, now + advert.ttl)
+        self._remember_seq(advert.peer_id, advert.seq)
+        return ViewEvent("updated" if known else "joined", advert.peer_id)
+
+    def expire(self, now: float) -> list[str]:
+        gone = [pid for pid, e in self.peers.items() if e.deadline < now]
+        for pid in gone:
+            del self.peers[pid]
+        return gone
+
+    def remove(self, peer_id: str) -> bool:
+        return self.peers.pop(peer_id, None) is not None
+
+    def live(self) -> list[PeerEntry]:
+        return sorted(self.peers.values(), key=lambda e: e.peer_id)
+
+    def with_capability(self, capability: str) -> list[PeerEntry]:
+        return [e for e in self.live() if capability in e.advert.capabilities]
+
+    def capability_index(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for entry in self.live():
+            for cap in sorted(entry.advert.capabilities):
+                index.setdefault(cap, []).append(entry.peer_id)
+        return index
+
+    def capabilities(self) -> set[str]:
+        return set(self.capability_index())
+
+    def gateway_eligible(self) -> list[PeerEntry]:
+        return [e for e in self.live() if "gateway" in e.advert.roles]
+
+    def _remember_seq(self, peer_id: str, seq: int) -> None:
+        self._last_seq[peer_id] = seq
+        if len(self._last_seq) > MAX_REMEMBERED_SEQS:
+            stale = [p for p in self._last_seq if p not in self.peers]
+            for p in stale[: len(self._last_seq) - MAX_REMEMBERED_SEQS]:
+                del self._last_seq[p]

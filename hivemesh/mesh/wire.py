@@ -1,0 +1,190 @@
+"""Strict msgpack wire messages and length-prefixed frames.
+
+Every message type is a frozen dataclass subclassing ``Message`` with a
+``MAX_BYTES`` limit. ``decode`` checks the size before unpacking, then every
+field's type; unknown or missing fields are a ``DecodeError``. Supported field
+types: ``str``, ``int``, ``float``, ``bool``, ``bytes``, ``X | None``,
+``tuple[T, ...]``, ``dict[str, T]`` and nested ``Message`` types.
+
+Frames on streams are an unsigned varint length followed by that many bytes;
+the length is checked against the caller's limit before anything is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, ClassVar, Protocol, TypeVar, get_type_hints
+
+import msgpack
+
+from hivemesh.errors import DecodeError, FrameTooLarge
+
+M = TypeVar("M", bound="Message")
+
+MAX_VARINT_BYTES = 5  # lengths up to 2**35; every limit we use is far below
+
+
+class Message:
+    """Base of every wire message (subclasses are frozen dataclasses)."""
+
+    MAX_BYTES: ClassVar[int] = 64 * 1024
+
+    def to_wire(self) -> Any:
+        return {f.name: _to_wire(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_wire(cls: type[M], obj: Any, path: str = "") -> M:
+        if not isinstance(obj, dict):
+            raise DecodeError(f"{path or cls.__name__}: expected a map, got {type(obj).__name__}")
+        hints = _hints(cls)
+        unknown = set(obj) - set(hints)
+        if unknown:
+            raise DecodeError(f"{path or cls.__name__}: unknown fields {sorted(map(str, unknown))}")
+        values = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            where = f"{path or cls.__name__}.{f.name}"
+            if f.name not in obj:
+                if f.default is not dataclasses.MISSING:
+                    continue
+                if f.default_factory is not dataclasses.MISSING:
+                    continue
+                raise DecodeError(f"{where}: missing")
+            values[f.name] = _check(hints[f.name], obj[f.name], where)
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(f"{path or cls.__name__}: {exc}") from None
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = {
+            k: v for k, v in get_type_hints(cls).items() if typing.get_origin(v) is not ClassVar
+        }
+    return _HINTS[cls]
+
+
+def _to_wire(value: Any) -> Any:
+    if isinstance(value, Message):
+        return value.to_wire()
+    if isinstance(value, tuple):
+        return [_to_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_wire(v) for k, v in value.items()}
+    return value
+
+
+def _check(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _check(inner, value, where)
+    if origin is tuple:
+        item_tp = typing.get_args(tp)[0]
+        if not isinstance(value, (list, tuple)):
+            raise DecodeError(f"{where}: expected a list")
+        return tuple(_check(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise DecodeError(f"{where}: expected a map")
+        return {_check(key_tp, k, where): _check(val_tp, v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(tp, type) and issubclass(tp, Message):
+        return tp.from_wire(value, where)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DecodeError(f"{where}: expected a number")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DecodeError(f"{where}: expected an integer")
+        return value
+    if tp in (str, bytes, bool):
+        if type(value) is not tp:
+            raise DecodeError(f"{where}: expected {tp.__name__}")
+        return value
+    raise TypeError(f"unsupported wire field type {tp!r} at {where}")
+
+
+def encode(msg: Message) -> bytes:
+    data = msgpack.packb(msg.to_wire(), use_bin_type=True)
+    if len(data) > msg.MAX_BYTES:
+        raise FrameTooLarge(f"{type(msg).__name__} is {len(data)} bytes, limit {msg.MAX_BYTES}")
+    return data
+
+
+def decode(cls: type[M], data: bytes) -> M:
+    if len(data) > cls.MAX_BYTES:
+        raise FrameTooLarge(f"{cls.__name__} is {len(data)} bytes, limit {cls.MAX_BYTES}")
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, max_bin_len=cls.MAX_BYTES)
+    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        raise DecodeError(f"{cls.__name__}: not valid msgpack ({exc})") from None
+    return cls.from_wire(obj)
+
+
+# --- frames -----------------------------------------------------------------
+
+
+class ByteStream(Protocol):
+    async def read(self, n: int | None = None) -> bytes: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+
+def frame(data: bytes) -> bytes:
+    """Length-prefix ``data`` with an unsigned varint."""
+    out = bytearray()
+    n = len(data)
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            break
+    return bytes(out) + data
+
+
+async def _read_exactly(stream: ByteStream, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = await stream.read(n - len(buf))
+        if not chunk:
+            raise DecodeError(f"stream ended after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+async def read_length(stream: ByteStream, limit: int) -> int:
+    n = 0
+    for i in range(MAX_VARINT_BYTES):
+        (byte,) = await _read_exactly(stream, 1)
+        n |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            if n > limit:
+                raise FrameTooLarge(f"frame of {n} bytes, limit {limit}")
+            return n
+    raise DecodeError("frame length varint too long")
+
+
+async def read_frame(stream: ByteStream, limit: int) -> bytes:
+    """Read one frame; the size is checked before the body is read."""
+    return await _read_exactly(stream, await read_length(stream, limit))
+
+
+async def read_message(stream: ByteStream, cls: type[M]) -> M:
+    return decode(cls, await read_frame(stream, cls.MAX_BYTES))
+
+
+async def write_message(stream: ByteStream, msg: Message) -> None:
+    await stream.write(frame(encode(msg)))

@@ -1,0 +1,244 @@
+"""GGUF models through llama-cpp-python.
+
+``messages`` requests use the GGUF's chat template (``create_chat_completion``)
+when it has one; a model without one (a base model) gets the messages as a
+plain ``Role: text`` transcript ending in ``Assistant:``. ``json_schema``
+requests are constrained with a grammar built from the schema.
+
+Context policy (``fit_max_tokens``): a prompt of ``n_ctx`` tokens or more is a
+``ContextOverflow`` before anything is generated; a shorter prompt gets at
+most the room left, and a clamped generation ends with ``"length"``.
+
+Cancellation is checked after every sampled token through llama.cpp's
+stopping criteria, so the generation stops within one token of ``cancel``
+being set, and token counts come from llama.cpp's own usage numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hivemesh.errors import BackendUnavailable, ContextOverflow, ModelError, ModelNotFound
+from hivemesh.models.base import (
+    PLAIN_STOP,
+    Completion,
+    CompletionRequest,
+    fit_max_tokens,
+    render_plain,
+)
+
+try:
+    import llama_cpp
+
+    _IMPORT_ERROR: Exception | None = None
+except (ImportError, OSError) as exc:  # reported when a model is loaded, not at import
+    llama_cpp = None
+    _IMPORT_ERROR = exc
+
+log = logging.getLogger(__name__)
+
+LOCK_POLL_S = 0.05
+
+
+def _require_llama_cpp() -> Any:
+    if llama_cpp is None:
+        raise BackendUnavailable(
+            f"GGUF models need llama-cpp-python ({_IMPORT_ERROR}): pip install llama-cpp-python"
+        )
+    return llama_cpp
+
+
+def default_threads() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LlamaCppModel:
+    """A GGUF model in llama.cpp; one generation at a time."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        self.path = _check_file(Path(path).expanduser())
+        lib = _require_llama_cpp()
+        self.name = name or self.path.stem
+        self.seed = seed
+        self._lock = threading.Lock()
+        started = time.monotonic()
+        self._llm = _load(lib, self.path, n_ctx, n_threads or default_threads(), n_gpu_layers, seed)
+        self.context_size = self._llm.n_ctx()
+        self.chat_template = self._llm.metadata.get("tokenizer.chat_template")
+        log.info(
+            "model loaded name=%s path=%s n_ctx=%d chat_template=%s seconds=%.2f",
+            self.name,
+            self.path,
+            self.context_size,
+            self.chat_template is not None,
+            time.monotonic() - started,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    def generate(
+        self, request: CompletionRequest, cancel: threading.Event | None = None
+    ) -> Completion:
+        started = time.monotonic()
+        if not _acquire(self._lock, cancel):
+            return self._cancelled(started)
+        try:
+            return self._generate_locked(request, cancel, started)
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        """Frees the model's memory; the object is unusable afterwards."""
+        with self._lock:
+            self._llm.close()
+
+    def _generate_locked(
+        self, request: CompletionRequest, cancel: threading.Event | None, started: float
+    ) -> Completion:
+        use_chat = request.messages is not None and self.chat_template is not None
+        if not use_chat:
+            fit_max_tokens(self._prompt_tokens(request), request.max_tokens, self.context_size)
+        stopper = _CancelStopper(cancel)
+        kwargs = self._sampling_kwargs(request, stopper)
+        try:
+            if use_chat:
+                out = self._llm.create_chat_completion(
+                    messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                    **kwargs,
+                )
+                text = out["choices"][0]["message"]["content"] or ""
+            else:
+                out = self._llm.create_completion(prompt=request.plain_prompt(), **kwargs)
+                text = out["choices"][0]["text"]
+        except ValueError as exc:
+            raise _translate(exc) from exc
+        return self._completion(out, text, stopper, started)
+
+    def _prompt_tokens(self, request: CompletionRequest) -> int:
+        """The prompt's length as llama.cpp will count it (with BOS)."""
+        prompt = request.plain_prompt().encode()
+        return len(self._llm.tokenize(prompt, add_bos=True, special=True))
+
+    def _sampling_kwargs(self, request: CompletionRequest, stopper: _CancelStopper) -> dict:
+        stop = list(request.stop)
+        if request.messages is not None and self.chat_template is None:
+            stop += PLAIN_STOP
+        kwargs: dict[str, Any] = {
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stop": stop,
+            "seed": self.seed if request.seed is None else request.seed,
+            "stopping_criteria": llama_cpp.StoppingCriteriaList([stopper]),
+        }
+        if request.json_schema is not None:
+            kwargs["grammar"] = _grammar(request.json_schema)
+        return kwargs
+
+    def _completion(
+        self, out: dict, text: str, stopper: _CancelStopper, started: float
+    ) -> Completion:
+        usage = out["usage"]
+        finish = out["choices"][0].get("finish_reason") or "stop"
+        completion = Completion(
+            text=text,
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            seconds=time.monotonic() - started,
+            finish_reason="cancelled" if stopper.tripped else finish,
+            model=self.name,
+        )
+        log.debug(
+            "model done name=%s tokens=%d finish=%s seconds=%.2f",
+            self.name,
+            completion.completion_tokens,
+            completion.finish_reason,
+            completion.seconds,
+        )
+        return completion
+
+    def _cancelled(self, started: float) -> Completion:
+        seconds = time.monotonic() - started
+        return Completion("", 0, 0, seconds, "cancelled", model=self.name)
+
+
+class _CancelStopper:
+    """llama.cpp stopping criterion: stop once ``cancel`` is set."""
+
+    def __init__(self, cancel: threading.Event | None) -> None:
+        self.cancel = cancel
+        self.tripped = False
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        if self.cancel is not None and self.cancel.is_set():
+            self.tripped = True
+        return self.tripped
+
+
+def _check_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ModelNotFound(f"model file not found: {path}")
+    if not os.access(path, os.R_OK):
+        raise ModelNotFound(f"model file not readable: {path}")
+    return path
+
+
+def _load(lib: Any, path: Path, n_ctx: int, threads: int, gpu_layers: int, seed: int) -> Any:
+    try:
+        return lib.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=gpu_layers,
+            seed=seed,
+            verbose=False,
+        )
+    except ValueError as exc:  # llama-cpp-python's "failed to load model"
+        raise ModelNotFound(f"could not load model file {path}: {exc}") from exc
+
+
+def _acquire(lock: threading.Lock, cancel: threading.Event | None) -> bool:
+    """Takes ``lock``, giving up (False) if ``cancel`` is set while waiting."""
+    while not lock.acquire(timeout=LOCK_POLL_S):
+        if cancel is not None and cancel.is_set():
+            return False
+    if cancel is not None and cancel.is_set():
+        lock.release()
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=32)
+def _grammar(schema: str) -> Any:
+    """A llama.cpp grammar for a JSON Schema document (cached by its text)."""
+    try:
+        return llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)
+    except Exception as exc:  # the converter raises plain exceptions of many kinds
+        raise ModelError(f"cannot turn this JSON schema into a grammar: {exc}") from exc
+
+
+def _translate(exc: ValueError) -> Exception:
+    if "exceed context window" in str(exc):
+        return ContextOverflow(str(exc))
+    return ModelError(f"llama.cpp failed: {exc}")
