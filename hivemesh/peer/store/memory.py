@@ -73,21 +73,20 @@ class MemoryBackend:
     def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
-    def ttl_s(self, key: str) -> float | None:
-        """Seconds left, or None for no expiry or no key."""
-        if self.get(key) is None or self._data[key].expires_at is None:
-            return None
-        return self._data[key].expires_at - self.clock()
-
     def _count_write(self) -> None:
         self._writes += 1
         if self._writes % SWEEP_EVERY_WRITES == 0:
-            self.sweep()
+            self._sweep_locked()
 
     def sweep(self) -> int:
         """Drop every expired key now; return how many went."""
+        with self.lock:
+            return self._sweep_locked()
+
+    def _sweep_locked(self) -> int:
         now = self.clock()
-        dead = [k for k, e in self._data.items() if e.expires_at is not None and e.expires_at <= now]
+        dead = [k for k, e in self._data.items()
+                if e.expires_at is not None and e.expires_at <= now]
         for key in dead:
             del self._data[key]
         return len(dead)
