@@ -16,6 +16,7 @@ being set, and token counts come from llama.cpp's own usage numbers.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import os
@@ -42,8 +43,14 @@ except (ImportError, OSError) as exc:  # reported when a model is loaded, not at
     _IMPORT_ERROR = exc
 
 log = logging.getLogger(__name__)
+native_log = logging.getLogger(__name__ + ".native")
 
 LOCK_POLL_S = 0.05
+# ggml log levels (NONE, DEBUG, INFO, WARN, ERROR, CONT) -> logging. llama.cpp's
+# warnings are notes about defaults, and its errors surface as exceptions we
+# translate, so both are logged one step lower.
+NATIVE_LEVELS = {3: logging.INFO, 4: logging.WARNING}
+_native_callback: Any = None
 
 
 def _require_llama_cpp() -> Any:
@@ -51,7 +58,24 @@ def _require_llama_cpp() -> Any:
         raise BackendUnavailable(
             f"GGUF models need llama-cpp-python ({_IMPORT_ERROR}): pip install llama-cpp-python"
         )
+    _route_native_logs(llama_cpp)
     return llama_cpp
+
+
+def _route_native_logs(lib: Any) -> None:
+    """Sends llama.cpp's own log lines to ``native_log`` instead of stderr."""
+    global _native_callback
+    if _native_callback is not None:
+        return
+
+    @lib.llama_log_callback
+    def forward(level: int, text: bytes, user_data: Any) -> None:
+        line = text.decode("utf-8", errors="replace").rstrip()
+        if line:
+            native_log.log(NATIVE_LEVELS.get(level, logging.DEBUG), "%s", line)
+
+    _native_callback = forward  # ctypes needs the callback kept alive
+    lib.llama_log_set(forward, ctypes.c_void_p(0))
 
 
 def default_threads() -> int:
@@ -84,6 +108,7 @@ class LlamaCppModel:
         self._llm = _load(lib, self.path, n_ctx, n_threads or default_threads(), n_gpu_layers, seed)
         self.context_size = self._llm.n_ctx()
         self.chat_template = self._llm.metadata.get("tokenizer.chat_template")
+        self._chat = _chat_formatter(lib, self._llm, self.chat_template)
         log.info(
             "model loaded name=%s path=%s n_ctx=%d chat_template=%s seconds=%.2f",
             self.name,
@@ -116,38 +141,41 @@ class LlamaCppModel:
     def _generate_locked(
         self, request: CompletionRequest, cancel: threading.Event | None, started: float
     ) -> Completion:
-        use_chat = request.messages is not None and self.chat_template is not None
-        if not use_chat:
-            fit_max_tokens(self._prompt_tokens(request), request.max_tokens, self.context_size)
+        tokens, stop = self._prompt(request)
+        fit_max_tokens(len(tokens), request.max_tokens, self.context_size)
         stopper = _CancelStopper(cancel)
-        kwargs = self._sampling_kwargs(request, stopper)
         try:
-            if use_chat:
-                out = self._llm.create_chat_completion(
-                    messages=[{"role": m.role, "content": m.content} for m in request.messages],
-                    **kwargs,
-                )
-                text = out["choices"][0]["message"]["content"] or ""
-            else:
-                out = self._llm.create_completion(prompt=request.plain_prompt(), **kwargs)
-                text = out["choices"][0]["text"]
+            out = self._llm.create_completion(
+                prompt=tokens,
+                stop=[*request.stop, *stop],
+                **self._sampling_kwargs(request, stopper),
+            )
         except ValueError as exc:
             raise _translate(exc) from exc
-        return self._completion(out, text, stopper, started)
+        return self._completion(out, out["choices"][0]["text"], stopper, started)
 
-    def _prompt_tokens(self, request: CompletionRequest) -> int:
-        """The prompt's length as llama.cpp will count it (with BOS)."""
-        prompt = request.plain_prompt().encode()
-        return len(self._llm.tokenize(prompt, add_bos=True, special=True))
+    def _prompt(self, request: CompletionRequest) -> tuple[list[int], list[str]]:
+        """The prompt's tokens, as llama.cpp will see them, and extra stop strings."""
+        if request.messages is None:
+            return self._tokenize(request.prompt or "", add_bos=True), []
+        if self._chat is None:
+            return self._tokenize(render_plain(request.messages), add_bos=True), list(PLAIN_STOP)
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        try:
+            rendered = self._chat(messages=messages)
+        except Exception as exc:  # jinja2 errors and the template's raise_exception
+            raise ModelError(f"{self.name}: chat template failed: {exc}") from exc
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]
+        tokens = self._tokenize(rendered.prompt, add_bos=not rendered.added_special)
+        return tokens, [s for s in stop if s]
+
+    def _tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        return self._llm.tokenize(text.encode(), add_bos=add_bos, special=True)
 
     def _sampling_kwargs(self, request: CompletionRequest, stopper: _CancelStopper) -> dict:
-        stop = list(request.stop)
-        if request.messages is not None and self.chat_template is None:
-            stop += PLAIN_STOP
         kwargs: dict[str, Any] = {
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
-            "stop": stop,
             "seed": self.seed if request.seed is None else request.seed,
             "stopping_criteria": llama_cpp.StoppingCriteriaList([stopper]),
         }
@@ -216,6 +244,23 @@ def _load(lib: Any, path: Path, n_ctx: int, threads: int, gpu_layers: int, seed:
         )
     except ValueError as exc:  # llama-cpp-python's "failed to load model"
         raise ModelNotFound(f"could not load model file {path}: {exc}") from exc
+
+
+def _chat_formatter(lib: Any, llm: Any, template: str | None) -> Any:
+    """The GGUF's chat template as llama-cpp-python renders it, or None."""
+    if template is None:
+        return None
+    return lib.llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=_token_text(llm, llm.token_eos()),
+        bos_token=_token_text(llm, llm.token_bos()),
+    )
+
+
+def _token_text(llm: Any, token: int) -> str:
+    if token == -1:
+        return ""
+    return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
 
 def _acquire(lock: threading.Lock, cancel: threading.Event | None) -> bool:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from hivemesh.errors import ModelError
 from hivemesh.models.base import Completion, CompletionRequest, fit_max_tokens
 from hivemesh.models.schema_sample import sample_instance
 
@@ -66,7 +67,7 @@ class SimulatedModel:
             return self.script(prompt)
         digest = prompt_digest(prompt)
         if request.json_schema is not None:
-            return json.dumps(sample_instance(json.loads(request.json_schema), digest))
+            return json.dumps(sample_instance(_load_schema(request.json_schema), digest))
         words = [f"[{self.name} {digest}]"]
         if self.echo:
             words += ["echo:", prompt]
@@ -108,6 +109,13 @@ class SimulatedModel:
                 if not _wait(due - time.monotonic(), cancel):
                     return i
         return count
+
+
+def _load_schema(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ModelError(f"the JSON schema is not JSON: {exc}") from exc
 
 
 def _cut(text: str, stop: tuple[str, ...], limit: int) -> tuple[list[str], str]:

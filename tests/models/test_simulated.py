@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from hivemesh.errors import ContextOverflow
+from hivemesh.errors import ContextOverflow, ModelError
 from hivemesh.models.base import ChatMessage, CompletionRequest, ModelBackend
 from hivemesh.models.simulated import SimulatedModel, prompt_digest
 from hivemesh.models.schema_sample import sample_instance
@@ -126,3 +126,8 @@ def test_sample_instance_types():
     assert sample_instance({"type": "number", "minimum": 1.5}) == 1.5
     assert sample_instance({"anyOf": [{"type": "boolean"}]}) is False
     assert sample_instance({"type": "string", "minLength": 3}, "a") == "axx"
+
+
+def test_bad_schema_is_a_model_error():
+    with pytest.raises(ModelError, match="not JSON"):
+        SimulatedModel().generate(ask("x", json_schema="{nope"))

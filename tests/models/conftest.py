@@ -1,0 +1,19 @@
+"""Real models, loaded once per session (small context, two threads)."""
+
+import pytest
+
+from hivemesh.models.sources import load_model
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    model = load_model("bundled?ctx=256&threads=2")
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    model = load_model("smollm2-135m-instruct?ctx=256&threads=2")
+    yield model
+    model.close()
