@@ -148,8 +148,7 @@ class ClaudePlanner:
         return request.check(plan)
 
     async def _create(self, **kwargs: Any) -> Any:
-        call = functools.partial(self._client.messages.create, model=self.model,
-                                 temperature=0.0, **kwargs)
+        call = functools.partial(self._client.messages.create, model=self.model, **kwargs)
         try:
             return await trio.to_thread.run_sync(call, abandon_on_cancel=True)
         except self._sdk.AnthropicError as exc:

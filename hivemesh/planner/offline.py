@@ -21,7 +21,8 @@ from hivemesh.errors import ModelError, PlanError
 from hivemesh.models.base import ChatMessage, Completion, CompletionRequest, ModelBackend
 from hivemesh.planner.base import PlanRequest, PlanResult
 from hivemesh.planner.errors import InvalidPlan, MalformedPlan
-from hivemesh.planner.fallback import PLANNER as FALLBACK, fallback_plan
+from hivemesh.planner.fallback import PLANNER as FALLBACK
+from hivemesh.planner.fallback import fallback_plan
 from hivemesh.planner.plan import Plan, plan_from_dict, plan_json_schema
 from hivemesh.planner.prompts import job_message, system_prompt
 from hivemesh.planner.template import needs

@@ -67,7 +67,8 @@ def describe_inputs(inputs: Sequence[InputDescription]) -> list[str]:
     if not inputs:
         return ["The job has no input documents."]
     total = sum(d.chunks for d in inputs)
-    lines = [f"Input documents ({len(inputs)}, {total} chunks in all; workers read them, you do not):"]
+    lines = [f"Input documents ({len(inputs)}, {total} chunks in all; "
+             "workers read them, you do not):"]
     for d in inputs:
         lines.append(f"- input:{d.index}: {d.kind}, {d.chars} chars (~{d.approx_tokens} tokens), "
                      f"{_chunk_range(d)}; starts: {d.preview!r}")

@@ -118,7 +118,7 @@ def _value(
     if ref.kind == "job":
         return job_text
     if ref.kind == "out":
-        if ref.arg not in outputs:
+        if ref.arg is None or ref.arg not in outputs:
             raise RenderError(f"{ref.text}: the output of subtask {ref.arg!r} is not available")
         return outputs[ref.arg]
     if ref.kind == "input" and ref.arg is None:

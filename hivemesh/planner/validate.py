@@ -183,7 +183,7 @@ def _find_cycle(deps: dict[str, tuple[str, ...]], placed: set[str]) -> tuple[str
         nxt = next(d for d in deps[path[-1]] if d not in placed)
         if nxt in index:
             cycle = path[index[nxt] :]
-            return tuple(cycle + [nxt])
+            return (*cycle, nxt)
         index[nxt] = len(path)
         path.append(nxt)
 
