@@ -18,6 +18,7 @@ import trio
 from libp2p import new_host
 from libp2p.crypto.keys import KeyPair
 from libp2p.custom_types import TProtocol
+from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
@@ -50,7 +51,7 @@ class MeshConfig:
     bootstrap: list[str] = field(default_factory=list)
     advert_interval: float = 2.0
     roles: tuple[str, ...] = ("worker",)
-    gossip: bool = True  # False for the bootstrap: it serves peer exchange only
+    gossip: bool = True  # False for the bootstrap: it speaks gossipsub but joins no topic
     advertise: bool = True  # False for observers (status, clients)
     target_peers: int = 8
     max_mesh_peers: int = 256  # sizes gossip rate limits
@@ -87,14 +88,14 @@ class MeshNode:
         self.peer_id = peer_id_of(config.keypair)
         self.view = MeshView(self.peer_id)
         self.px_table = PxTableWithClock(config.clock)
-        self.host = new_host(key_pair=config.keypair)
-        self.pubsub: Pubsub | None = None
-        self.gossipsub: GossipSub | None = None
+        # our dial loop decides whom to dial; py-libp2p's auto-connector would
+        # redial every address in the peerstore, dead peers included
+        quiet = ConnectionConfig(min_connections=0, low_watermark=0)
+        self.host = new_host(key_pair=config.keypair, connection_config=quiet)
         self._seq = 0
         self._bootstraps = [(text, parse_peer_addr(text), _Backoff()) for text in config.bootstrap]
         self._joined = trio.Event()
-        if config.gossip:
-            self._make_pubsub()
+        self._make_pubsub()
         self.handle(px.PROTOCOL, self._serve_px)
 
     # --- public ---------------------------------------------------------------
@@ -135,13 +136,9 @@ class MeshNode:
     async def run(self) -> AsyncIterator[MeshNode]:
         listen = [parse_listen_addr(a) for a in self.config.listen]
         async with self.host.run(listen_addrs=listen):
-            if self.pubsub is None:
-                async with self._tasks():
-                    yield self
-                return
             async with background_trio_service(self.pubsub), background_trio_service(self.gossipsub):
                 await self.pubsub.wait_until_ready()
-                subscription = await self.pubsub.subscribe(adv.TOPIC)
+                subscription = await self.pubsub.subscribe(adv.TOPIC) if self.config.gossip else None
                 async with self._tasks(subscription):
                     yield self
 
@@ -207,7 +204,6 @@ class MeshNode:
     async def publish_advert(self) -> None:
         advert = self.make_advert()
         self.view.apply(advert, self.config.clock())
-        assert self.pubsub is not None
         await self.pubsub.publish(adv.TOPIC, adv.sign(advert, self.config.keypair))
 
     async def _advert_loop(self) -> None:
@@ -223,7 +219,21 @@ class MeshNode:
             for peer_id in self.view.expire(self.config.clock()):
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)
+                await self._hang_up(peer_id)
             await trio.sleep(self.config.advert_interval / 4)
+
+    async def _hang_up(self, peer_id: str) -> None:
+        """Close a silent peer's connections: they may be half-open (crash,
+        partition), and py-libp2p's pubsub would keep a dead stream for it and
+        ignore the peer when it comes back under the same id."""
+        pid = ID.from_base58(peer_id)
+        if pid not in self.host.get_connected_peers():
+            return
+        with trio.move_on_after(DIAL_TIMEOUT_S):
+            try:
+                await self.host.disconnect(pid)
+            except Exception as exc:
+                log.debug("disconnect %s failed: %s", peer_id, exc)
 
     # --- peer exchange and dialing -----------------------------------------------
 

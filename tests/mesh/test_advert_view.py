@@ -1,0 +1,112 @@
+"""Advert verification and the mesh view: pure, no sockets."""
+
+import pytest
+
+from hivemesh.errors import AdvertRejected
+from hivemesh.mesh import advert as adv
+from hivemesh.mesh import wire
+from hivemesh.mesh.identity import generate, peer_id_of
+from hivemesh.mesh.view import MeshView
+
+NOW = 1_800_000_000.0
+KEY = generate()
+PEER = peer_id_of(KEY)
+
+
+def make(seq=1, time=NOW, ttl=5.0, peer_id=PEER, models=(), addrs=("/ip4/127.0.0.1/tcp/1",), roles=("worker",)):
+    return adv.Advert(
+        peer_id=peer_id, seq=seq, time=time, expires=time + ttl, addrs=addrs,
+        models=models, capacity=adv.Capacity(2, 1, 0), roles=roles,
+    )
+
+
+def model(*caps):
+    return adv.ModelAd(name="m", capabilities=caps, context_size=2048, tokens_per_second=30.0)
+
+
+def test_valid_advert_verifies():
+    a = make(models=(model("summarize"),))
+    assert adv.verify(adv.sign(a, KEY), NOW) == a
+
+
+def rejected(raw, now=NOW, last_seq=None):
+    with pytest.raises(AdvertRejected) as info:
+        adv.verify(raw, now, last_seq)
+    return info.value.reason
+
+
+def test_forged_signature_rejected():
+    raw = adv.sign(make(), generate())  # signed by someone else's key
+    assert rejected(raw) == "bad_signature"
+
+
+def test_tampered_body_rejected():
+    signed = wire.decode(adv.SignedAdvert, adv.sign(make(), KEY))
+    body = wire.encode(make(roles=("worker", "gateway")))
+    assert rejected(wire.encode(adv.SignedAdvert(body, signed.sig))) == "bad_signature"
+
+
+def test_unverifiable_peer_id_rejected():
+    assert rejected(adv.sign(make(peer_id="not-a-peer-id"), KEY)) == "bad_peer_id"
+
+
+def test_replay_expired_future_oversize_garbage():
+    assert rejected(adv.sign(make(seq=5), KEY), last_seq=5) == "replay"
+    assert rejected(adv.sign(make(time=NOW - 100), KEY)) == "expired"
+    assert rejected(adv.sign(make(time=NOW + 3600), KEY)) == "future"
+    assert rejected(adv.sign(make(ttl=10_000), KEY)) == "future"
+    assert rejected(b"\x00" * (adv.SignedAdvert.MAX_BYTES + 1)) == "oversize"
+    assert rejected(b"\x93\x01\x02") == "malformed"
+    assert rejected(b"\xc1garbage") == "malformed"
+
+
+def test_view_counts_each_rejection_and_keeps_serving():
+    view = MeshView("me")
+    for raw in (b"junk", adv.sign(make(), generate()), adv.sign(make(time=NOW - 100), KEY)):
+        assert view.offer(raw, NOW).kind == "rejected"
+    assert dict(view.rejected) == {"malformed": 1, "bad_signature": 1, "expired": 1}
+    assert view.offer(adv.sign(make(seq=2), KEY), NOW).kind == "joined"
+    assert view.offer(adv.sign(make(seq=2), KEY), NOW).kind == "duplicate"
+    assert view.offer(adv.sign(make(seq=1), KEY), NOW).kind == "rejected"
+    assert view.rejected["replay"] == 1
+    assert view.offer(adv.sign(make(seq=3), KEY), NOW + 1).kind == "updated"
+
+
+def test_dead_peer_leaves_within_three_intervals():
+    interval = 2.0
+    view = MeshView("me")
+    view.offer(adv.sign(make(ttl=2.5 * interval), KEY), NOW)
+    assert view.expire(NOW + 2 * interval) == []
+    assert view.expire(NOW + 2.6 * interval) == [PEER]
+    assert PEER not in view.peers
+
+
+def test_expired_peer_cannot_be_resurrected_by_an_old_advert():
+    view = MeshView("me")
+    view.offer(adv.sign(make(seq=7), KEY), NOW)
+    view.expire(NOW + 100)
+    assert view.offer(adv.sign(make(seq=6, time=NOW + 99), KEY), NOW + 100).reason == "replay"
+
+
+def test_restart_is_not_a_replay_because_seq_is_time_based():
+    view = MeshView("me")
+    view.offer(adv.sign(make(seq=int(NOW * 1000)), KEY), NOW)
+    restarted = make(seq=int((NOW + 1) * 1000), time=NOW + 1)
+    assert view.offer(adv.sign(restarted, KEY), NOW + 1).kind == "updated"
+
+
+def test_capability_index_and_gateways():
+    view = MeshView("me")
+    k2 = generate()
+    view.apply(make(models=(model("summarize", "general"),)), NOW)
+    view.apply(make(peer_id=peer_id_of(k2), models=(model("code"),), roles=("worker", "gateway")), NOW)
+    index = view.capability_index()
+    assert index["summarize"] == [PEER] and index["code"] == [peer_id_of(k2)]
+    assert [e.peer_id for e in view.with_capability("general")] == [PEER]
+    assert [e.peer_id for e in view.gateway_eligible()] == [peer_id_of(k2)]
+
+
+def test_own_adverts_are_not_counted():
+    view = MeshView(PEER)
+    assert view.offer(adv.sign(make(), KEY), NOW).kind == "own"
+    assert not view.rejected
