@@ -197,7 +197,8 @@ def plan_json_schema(
     """``PLAN_JSON_SCHEMA`` narrowed to a mesh's capabilities and limits.
 
     The narrowed schema lets a grammar-constrained local model produce only
-    capabilities that exist and plans within bounds; ``validate`` still checks.
+    capabilities that exist and at most ``max_subtasks`` subtasks; ``validate``
+    still checks everything, prompt length included.
     """
     schema = copy.deepcopy(PLAN_JSON_SCHEMA)
     subtasks = schema["properties"]["subtasks"]
@@ -207,6 +208,7 @@ def plan_json_schema(
         props["capability"]["enum"] = names
     if limits is not None:
         subtasks["maxItems"] = limits.max_subtasks
-        props["prompt"]["maxLength"] = limits.max_prompt_chars
         props["max_tokens"]["maximum"] = limits.max_tokens
+        # No maxLength on prompts: llama.cpp turns it into one nested grammar
+        # rule per character and refuses (or crawls) at a few thousand.
     return schema

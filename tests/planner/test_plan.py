@@ -109,7 +109,7 @@ def test_narrowed_schema_names_capabilities_and_limits() -> None:
     props = subtasks["items"]["properties"]
     assert props["capability"]["enum"] == ["general", "summarize"]
     assert subtasks["maxItems"] == 5
-    assert props["prompt"]["maxLength"] == 900
+    assert "maxLength" not in props["prompt"]  # llama.cpp grammars choke on long ones
     assert props["max_tokens"]["maximum"] == 300
     assert "enum" not in PLAN_JSON_SCHEMA["properties"]["subtasks"]["items"]["properties"][
         "capability"]  # the constant is not mutated
