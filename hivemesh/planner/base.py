@@ -13,7 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from hivemesh.planner.chunking import DEFAULT_CHUNK_TOKENS, InputDescription, describe
+from hivemesh.planner.chunking import (
+    DEFAULT_CHUNK_TOKENS,
+    MAX_PREVIEW_CHARS,
+    InputDescription,
+    describe,
+)
 from hivemesh.planner.errors import PlannerUnavailable
 from hivemesh.planner.plan import Plan, PlanLimits
 from hivemesh.planner.validate import validate
@@ -48,11 +53,16 @@ class PlanRequest:
         capabilities: Iterable[str] | None = None,
         limits: PlanLimits | None = None,
         chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+        preview_chars: int = MAX_PREVIEW_CHARS,
     ) -> PlanRequest:
-        """A request for ``job`` over raw ``inputs`` (described, not included)."""
+        """A request for ``job`` over raw ``inputs`` (described, not included).
+
+        ``preview_chars`` (at most 200, 0 for none) is how much of each input's
+        start the planner may see.
+        """
         return cls(
             job=job,
-            inputs=tuple(describe(inputs, chunk_tokens)),
+            inputs=tuple(describe(inputs, chunk_tokens, preview_chars)),
             capabilities=frozenset(capabilities) if capabilities is not None else None,
             limits=limits or PlanLimits(),
         )

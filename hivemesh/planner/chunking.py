@@ -144,9 +144,11 @@ def describe(
 def preview(text: str, limit: int = MAX_PREVIEW_CHARS) -> str:
     """The start of ``text`` with whitespace collapsed, at most ``limit`` chars."""
     flat = " ".join(text.split())
+    if limit <= 0:
+        return ""
     if len(flat) <= limit:
         return flat
-    return flat[: max(0, limit - 1)].rstrip() + "…"
+    return flat[: limit - 1].rstrip() + "…"
 
 
 _CODE_LINE = re.compile(

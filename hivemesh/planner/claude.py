@@ -23,7 +23,7 @@ import trio
 
 from hivemesh.errors import BackendUnavailable, ConfigError, PlanError
 from hivemesh.planner.base import AggregateResult, PlanRequest, PlanResult
-from hivemesh.planner.errors import MalformedPlan, PlannerUnavailable
+from hivemesh.planner.errors import MalformedPlan, PlannerUnavailable, PlanningFailed
 from hivemesh.planner.plan import Plan, plan_from_dict, plan_json_schema
 from hivemesh.planner.prompts import (
     AGGREGATE_SYSTEM,
@@ -114,7 +114,10 @@ class ClaudePlanner:
                      usage.output_tokens)
             return PlanResult(plan, self.model, usage.input_tokens, usage.output_tokens,
                               attempts=attempt)
-        raise PlanError(f"{self.model} made an invalid plan twice; last error: {error}") from error
+        raise PlanningFailed(
+            f"{self.model} made an invalid plan twice; last error: {error}",
+            self.model, usage.input_tokens, usage.output_tokens,
+        ) from error
 
     async def aggregate(
         self, job: str, outputs: Mapping[str, str], max_tokens: int = 1024

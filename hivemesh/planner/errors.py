@@ -14,6 +14,8 @@
     │   ├── UnknownCapability    ``.missing`` and ``.available``
     │   ├── PromptTooLong
     │   └── TokenLimitExceeded
+    ├── PlanningFailed       the planner model's plans stayed invalid (carries the
+    │                        cloud tokens spent, for accounting)
     ├── RenderError          a template could not be filled in at run time
     └── PlannerUnavailable   the planner could not be reached (network, overload)
 
@@ -91,6 +93,18 @@ class PromptTooLong(InvalidPlan):
 
 class TokenLimitExceeded(InvalidPlan):
     reason = "max_tokens"
+
+
+class PlanningFailed(PlanError):
+    """The planner model made no valid plan; the tokens it used are still billed."""
+
+    def __init__(
+        self, message: str, model: str, cloud_input_tokens: int, cloud_output_tokens: int
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.cloud_input_tokens = cloud_input_tokens
+        self.cloud_output_tokens = cloud_output_tokens
 
 
 class RenderError(PlanError):

@@ -94,6 +94,7 @@ def test_preview_is_short_and_flat() -> None:
     assert len(p) <= 200 and p.startswith("Title Body text word") and p.endswith("…")
     assert preview("tiny") == "tiny"
     assert describe([text], preview_chars=10_000)[0].preview == p  # capped at 200
+    assert describe([text], preview_chars=0)[0].preview == ""
 
 
 def test_approx_tokens() -> None:

@@ -20,7 +20,7 @@ import pytest
 from hivemesh.errors import BackendUnavailable, ConfigError, PlanError
 from hivemesh.planner.base import FallbackPlanner, PlanRequest
 from hivemesh.planner.claude import ClaudePlanner
-from hivemesh.planner.errors import PlannerUnavailable
+from hivemesh.planner.errors import PlannerUnavailable, PlanningFailed
 from hivemesh.planner.offline import OfflinePlanner
 from hivemesh.planner.plan import PlanLimits, plan_json_schema
 
@@ -171,9 +171,12 @@ async def test_malformed_plan_then_good_repair() -> None:
 async def test_malformed_twice_is_a_plan_error() -> None:
     bad = {"subtasks": [{"id": "a", "capability": "teleport", "prompt": "x",
                          "depends_on": [], "max_tokens": 10}], "answer": "a"}
-    api = Api(ok(tool_message(bad)), ok(tool_message({"steps": []})))
-    with pytest.raises(PlanError, match="invalid plan twice; last error: plan has unknown key"):
+    api = Api(ok(tool_message(bad, (700, 100))), ok(tool_message({"steps": []}, (900, 50))))
+    with pytest.raises(PlanningFailed, match="invalid plan twice; last error: plan has unknown "
+                       "key") as info:
         await planner(api).plan(job_request())
+    assert isinstance(info.value, PlanError)
+    assert (info.value.cloud_input_tokens, info.value.cloud_output_tokens) == (1600, 150)
     assert len(api.bodies) == 2
     assert "needs capability 'teleport'" in api.bodies[1]["messages"][2]["content"][0]["content"]
 
