@@ -1,9 +1,11 @@
 """GGUF models through llama-cpp-python.
 
-``messages`` requests use the GGUF's chat template (``create_chat_completion``)
-when it has one; a model without one (a base model) gets the messages as a
-plain ``Role: text`` transcript ending in ``Assistant:``. ``json_schema``
-requests are constrained with a grammar built from the schema.
+``messages`` requests use the GGUF's chat template when it has one, rendered
+by the same ``Jinja2ChatFormatter`` that ``create_chat_completion`` uses (we
+render it ourselves because ``create_chat_completion`` takes no stopping
+criteria, our cancel hook); a model without one (a base model) gets the
+messages as a plain ``Role: text`` transcript ending in ``Assistant:``.
+``json_schema`` requests are constrained with a grammar built from the schema.
 
 Context policy (``fit_max_tokens``): a prompt of ``n_ctx`` tokens or more is a
 ``ContextOverflow`` before anything is generated; a shorter prompt gets at
@@ -119,6 +121,7 @@ class LlamaCppModel:
         )
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` alone (no BOS); waits for a running generation."""
         with self._lock:
             return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
@@ -147,10 +150,10 @@ class LlamaCppModel:
         try:
             out = self._llm.create_completion(
                 prompt=tokens,
-                stop=[*request.stop, *stop],
+                stop=[s for s in (*request.stop, *stop) if s],
                 **self._sampling_kwargs(request, stopper),
             )
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:
             raise _translate(exc) from exc
         return self._completion(out, out["choices"][0]["text"], stopper, started)
 
@@ -167,7 +170,7 @@ class LlamaCppModel:
             raise ModelError(f"{self.name}: chat template failed: {exc}") from exc
         stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]
         tokens = self._tokenize(rendered.prompt, add_bos=not rendered.added_special)
-        return tokens, [s for s in stop if s]
+        return tokens, stop
 
     def _tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         return self._llm.tokenize(text.encode(), add_bos=add_bos, special=True)
@@ -283,7 +286,7 @@ def _grammar(schema: str) -> Any:
         raise ModelError(f"cannot turn this JSON schema into a grammar: {exc}") from exc
 
 
-def _translate(exc: ValueError) -> Exception:
+def _translate(exc: Exception) -> Exception:
     if "exceed context window" in str(exc):
         return ContextOverflow(str(exc))
     return ModelError(f"llama.cpp failed: {exc}")

@@ -75,11 +75,10 @@ def test_context_overflow_before_generating(gemma):
 def test_cancel_mid_generation_is_quick(gemma):
     cancel = threading.Event()
     threading.Timer(0.3, cancel.set).start()
-    started = time.monotonic()
     out = gemma.generate(CompletionRequest(prompt="Once upon a time", max_tokens=200), cancel)
-    assert time.monotonic() - started < 2.0
     assert out.finish_reason == "cancelled"
-    assert 0 < out.completion_tokens < 200
+    assert out.completion_tokens < 200
+    assert out.seconds < 0.3 + 1.5  # within a token or so of the cancel, even on a busy box
 
 
 def test_one_generation_at_a_time(gemma):
@@ -96,13 +95,15 @@ def test_one_generation_at_a_time(gemma):
 
 def test_cancel_while_waiting_for_the_model(gemma):
     busy = threading.Thread(
-        target=gemma.generate, args=(CompletionRequest(prompt=COUNT, max_tokens=32),)
+        target=gemma.generate, args=(CompletionRequest(prompt="Once upon a time", max_tokens=64),)
     )
     busy.start()
-    time.sleep(0.05)
+    while busy.is_alive() and not gemma._lock.locked():
+        time.sleep(0.001)
     cancel = threading.Event()
-    cancel.set()
+    threading.Timer(0.05, cancel.set).start()
     out = gemma.generate(CompletionRequest(prompt=COUNT, max_tokens=8), cancel)
+    assert busy.is_alive()  # gave up waiting; did not queue behind the busy generation
     busy.join()
     assert out.finish_reason == "cancelled" and out.completion_tokens == 0
 
