@@ -85,11 +85,26 @@ def main(argv: list[str] | None = None) -> int:
         from hivemesh import commands
 
         return commands.run(args, settings)
-    except HivemeshError as exc:
-        print(f"hivemesh: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except (HivemeshError, BaseExceptionGroup) as exc:
+        error = first_error(exc)
+        if error is None:
+            raise
+        print(f"hivemesh: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def first_error(exc: BaseException) -> HivemeshError | None:
+    """The first HivemeshError in ``exc``, looking inside trio's exception groups."""
+    if isinstance(exc, HivemeshError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = first_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def print_json(obj: Any) -> None:

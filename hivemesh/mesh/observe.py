@@ -7,6 +7,7 @@ from typing import Any
 
 import trio
 
+from hivemesh.errors import MeshError
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.mesh.view import MeshView
@@ -49,5 +50,7 @@ async def observe(bootstrap: list[str], interval: float, timeout: float) -> dict
     async with node.run():
         with trio.move_on_after(timeout):
             await node.wait_joined()
+        if not node.connected_peers():
+            raise MeshError(f"could not reach any bootstrap peer within {timeout:.0f}s: {', '.join(bootstrap)}")
         await wait_settled(node.view, interval, timeout)
         return snapshot(node.view, node.peer_id)
