@@ -21,7 +21,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -56,6 +58,7 @@ NUMERIC = {
     "tps": (float, 0.0),
 }
 DEFAULT_N_CTX = 2048
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def parse_spec(text: str) -> ModelSpec:
 
 def _classify(head: str) -> tuple[str, str]:
     if head.startswith("sim:"):
-        return "sim", _nonempty(head[4:], head, "a simulated model name")
+        return "sim", _check_name(_nonempty(head[4:], head, "a simulated model name"))
     if head.startswith("hf:"):
         return "hf", _hf_target(head[3:])
     name = ALIASES.get(head, head)
@@ -136,18 +139,29 @@ def _parse_options(query: str, kind: str, text: str) -> tuple[tuple[str, str], .
     return tuple(sorted(seen.items()))
 
 
+def _check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise ConfigError(
+            f"bad model name {name!r}: letters, digits, '.', '_', '+', '-', at most 64"
+        )
+    return name
+
+
 def _check_value(key: str, value: str, text: str) -> None:
     if key not in NUMERIC:
         if not value:
             raise ConfigError(f"setting {key!r} in model spec {text!r} is empty")
+        if key == "name":
+            _check_name(value)
         return
     cast, smallest = NUMERIC[key]
     try:
         number = cast(value)
     except ValueError:
-        raise ConfigError(f"setting {key}={value!r} in model spec {text!r} is not a number") from None
-    if number < smallest:
-        raise ConfigError(f"setting {key}={value!r} in model spec {text!r} is below {smallest}")
+        message = f"setting {key}={value!r} in model spec {text!r} is not a number"
+        raise ConfigError(message) from None
+    if not math.isfinite(number) or number < smallest:
+        raise ConfigError(f"setting {key}={value!r} in model spec {text!r} must be >= {smallest}")
 
 
 def _get(spec: ModelSpec, key: str, default: float) -> float:

