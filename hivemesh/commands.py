@@ -42,8 +42,8 @@ async def cmd_peer(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.bootstrap:
         raise ConfigError("peer needs at least one --bootstrap MULTIADDR")
-    async with run_peer(settings) as node:
-        print(node.full_addrs()[0], flush=True)
+    async with run_peer(settings) as peer:
+        print(peer.node.full_addrs()[0], flush=True)
         await _until_signalled()
     return 0
 

@@ -56,3 +56,27 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, what: str = 
 def sees_all(nodes: list[MeshNode]) -> bool:
     ids = {n.peer_id for n in nodes}
     return all(ids - {n.peer_id} <= set(n.view.peers) for n in nodes)
+
+
+async def start_worker(nursery: trio.Nursery, bootstrap: list[str], registry, slots: int = 1,
+                       max_queue: int | None = None, **kw) -> Running:
+    """A real mesh node serving ``/hivemesh/task/1`` with ``registry``'s models."""
+    from hivemesh.peer import protocol
+    from hivemesh.peer.worker import Worker
+
+    config = peer_config(bootstrap, **kw)
+    from hivemesh.mesh.identity import peer_id_of
+
+    worker = Worker(registry, peer_id_of(config.keypair), slots, max_queue)
+    config.advert_fields = worker.advert_fields
+
+    async def runner(task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.CancelScope() as scope:
+            node = MeshNode(config)
+            node.handle(protocol.PROTOCOL, worker.handle_stream)
+            node.worker = worker  # type: ignore[attr-defined]
+            async with node.run():
+                task_status.started(Running(node, scope))
+                await trio.sleep_forever()
+
+    return await nursery.start(runner)

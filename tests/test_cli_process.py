@@ -11,6 +11,16 @@ import pytest
 
 HIVEMESH = [sys.executable, "-m", "hivemesh"]
 INTERVAL = "0.5"
+SIM = ["--model", "general,summarize=sim:simmy"]  # fast start: no GGUF load in process tests
+
+
+def _peer_id():
+    from hivemesh.mesh.identity import generate, peer_id_of
+
+    return peer_id_of(generate())
+
+
+PEER = _peer_id()
 
 
 def spawn(*args, tmp_path, name):
@@ -55,7 +65,7 @@ def test_bootstrap_peers_status_and_kill_9(tmp_path, procs):
     procs.append(boot)
     addr = first_line(boot)
     assert "/p2p/12D3KooW" in addr
-    peers = [spawn("peer", "--bootstrap", addr, "--advert-interval", INTERVAL, tmp_path=tmp_path, name=f"p{i}")
+    peers = [spawn("peer", "--bootstrap", addr, "--advert-interval", INTERVAL, *SIM, tmp_path=tmp_path, name=f"p{i}")
              for i in range(3)]
     procs.extend(peers)
     ids = [first_line(p).rsplit("/", 1)[1] for p in peers]
@@ -67,6 +77,8 @@ def test_bootstrap_peers_status_and_kill_9(tmp_path, procs):
             break
         assert time.monotonic() < deadline, snap
     assert all(p["roles"] == ["worker"] for p in snap["peers"])
+    assert all(p["models"][0]["name"] == "simmy" for p in snap["peers"])
+    assert all(p["models"][0]["capabilities"] == ["general", "summarize"] for p in snap["peers"])
 
     peers[0].send_signal(signal.SIGKILL)
     peers[0].wait()
@@ -79,12 +91,12 @@ def test_peer_restart_keeps_its_id(tmp_path, procs):
     boot = spawn("bootstrap", tmp_path=tmp_path, name="boot")
     procs.append(boot)
     addr = first_line(boot)
-    p = spawn("peer", "--bootstrap", addr, tmp_path=tmp_path, name="same")
+    p = spawn("peer", "--bootstrap", addr, *SIM, tmp_path=tmp_path, name="same")
     procs.append(p)
     first = first_line(p).rsplit("/", 1)[1]
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=10) == 0
-    p2 = spawn("peer", "--bootstrap", addr, tmp_path=tmp_path, name="same")
+    p2 = spawn("peer", "--bootstrap", addr, *SIM, tmp_path=tmp_path, name="same")
     procs.append(p2)
     assert first_line(p2).rsplit("/", 1)[1] == first
     assert oct(os.stat(tmp_path / "same.key").st_mode & 0o777) == "0o600"
@@ -99,6 +111,10 @@ def test_clear_errors_and_exit_codes(tmp_path):
     bad.chmod(0o600)
     out = subprocess.run(HIVEMESH + ["bootstrap", "--identity", str(bad)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "corrupt" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run(HIVEMESH + ["peer", "--bootstrap", f"/ip4/127.0.0.1/tcp/9/p2p/{PEER}",
+                                     "--model", "general=/nonexistent/model.gguf", "--identity", str(tmp_path / "k")],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "/nonexistent/model.gguf" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run(HIVEMESH + ["status", "--bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/x"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "Traceback" not in out.stderr

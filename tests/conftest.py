@@ -1,4 +1,4 @@
-"""Real models, loaded once per session (small context, two threads)."""
+"""Shared fixtures. Real models are loaded once per session (small context, two threads)."""
 
 import pytest
 
