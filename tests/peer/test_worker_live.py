@@ -73,7 +73,7 @@ async def test_full_worker_says_busy_at_once(nursery):
         results.append(await call_task(caller.node, worker.node.peer_id, req("slow")))
 
     nursery.start_soon(slow)
-    await wait_until(lambda: worker.node.worker.admission.running == 1, 5, "the first subtask to run")
+    await wait_until(lambda: worker.worker.admission.running == 1, 5, "the first subtask to run")
     with trio.fail_after(2):  # "at once", not after the 3 s subtask
         with pytest.raises(WorkerBusy):
             await call_task(caller.node, worker.node.peer_id, req("second"))
@@ -86,7 +86,7 @@ async def test_deadline_passes_gives_error_and_frees_the_slot(nursery):
     with trio.fail_after(5):
         with pytest.raises(DeadlineExceeded):
             await call_task(caller.node, worker.node.peer_id, req(deadline_s=0.5))
-    assert worker.node.worker.admission.running == 0
+    assert worker.worker.admission.running == 0
 
 
 async def test_cancelled_subtask_frees_its_slot(nursery):
@@ -94,7 +94,7 @@ async def test_cancelled_subtask_frees_its_slot(nursery):
     registry.add(SimulatedModel("slow", latency_s=30.0), ("general",))
     registry.add(SimulatedModel("fast"), ("code",))
     worker, caller = await pair(nursery, registry, slots=1, max_queue=0)
-    w = worker.node.worker
+    w = worker.worker
     with trio.move_on_after(0.5):
         await call_task(caller.node, worker.node.peer_id, req("doomed"))
     await wait_until(lambda: w.admission.running == 0, 5, "the slot to be freed")
