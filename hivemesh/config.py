@@ -42,6 +42,11 @@ class Settings:
     gateway: bool = False
     redis: str | None = None
     gateways: int = 3  # k of the gateway election
+    anthropic_api_key: str | None = field(default=None, repr=False)  # also ANTHROPIC_API_KEY
+    claude_model: str = "claude-sonnet-4-5"
+    planner_model: str = "smollm2-135m-instruct"  # offline planner's local model; "none": rules only
+    planner_timeout: float = 30.0  # the local planner gives way to the rule-based plan after this
+    subtask_deadline: float = 300.0
     log_level: str = "info"
 
     def identity_path(self, role: str) -> Path:
@@ -125,5 +130,7 @@ def load(
     if path is not None:
         _apply(values, read_toml(path), f"config file {path}")
     _apply(values, read_env(env), "env")
+    if env.get("ANTHROPIC_API_KEY") and "anthropic_api_key" not in values:
+        values["anthropic_api_key"] = env["ANTHROPIC_API_KEY"]
     _apply(values, {k: v for k, v in (flags or {}).items() if v is not None}, "flags")
     return Settings(**values)

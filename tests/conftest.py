@@ -17,3 +17,6 @@ def smollm2():
     model = load_model("smollm2-135m-instruct?ctx=256&threads=2")
     yield model
     model.close()
+
+
+from tests.redis_server import redis_server, redis_server_url  # noqa: E402,F401  (shared fixtures)

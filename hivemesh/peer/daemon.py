@@ -8,15 +8,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
-import trio
+from libp2p.crypto.keys import KeyPair
 
 from hivemesh.config import Settings
+from hivemesh.errors import ConfigError, HivemeshError
 from hivemesh.mesh import identity
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.sources import ModelSpec, load_model
 from hivemesh.peer import protocol
+from hivemesh.peer.gateway import Gateway
+from hivemesh.peer.jobrun import JobSettings, blocking
+from hivemesh.peer.store import JobStore, open_store
 from hivemesh.peer.worker import Worker
+from hivemesh.planner.base import Planner
+from hivemesh.planner.select import load_planner_model, make_planner
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +30,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class Peer:
     node: MeshNode
-    worker: Worker
-    registry: ModelRegistry
+    worker: Worker | None
+    registry: ModelRegistry | None
+    gateway: Gateway | None = None
 
 
 def default_slots() -> int:
@@ -33,10 +40,10 @@ def default_slots() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def peer_config(settings: Settings) -> MeshConfig:
-    roles = ("worker", "gateway") if settings.gateway else ("worker",)
+def peer_config(settings: Settings, keypair: KeyPair | None = None, worker: bool = True) -> MeshConfig:
+    roles = ("worker",) if worker else ()
     return MeshConfig(
-        keypair=identity.load_or_create(settings.identity_path("peer")),
+        keypair=keypair or identity.load_or_create(settings.identity_path("peer")),
         listen=settings.listen,
         bootstrap=settings.bootstrap,
         advert_interval=settings.advert_interval,
@@ -58,18 +65,55 @@ def load_registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry.from_args(settings.models, loader=loader)  # type: ignore[arg-type]
 
 
-@asynccontextmanager
-async def run_peer(settings: Settings, registry: ModelRegistry | None = None) -> AsyncIterator[Peer]:
-    """Load models, measure them, join the mesh and serve subtasks."""
-    if registry is None:
-        registry = await trio.to_thread.run_sync(load_registry, settings)
+def open_gateway_store(settings: Settings) -> JobStore:
+    """The gateway's store; a clear error when it is not configured or not reachable."""
+    if not settings.redis:
+        raise ConfigError("--gateway needs --redis URL (e.g. redis://127.0.0.1:6379/0)")
+    store = open_store(settings.redis)
     try:
-        await trio.to_thread.run_sync(registry.warm_up)
-        node = MeshNode(peer_config(settings))
-        worker = Worker(registry, node.peer_id, settings.slots or default_slots())
-        node.config.advert_fields = worker.advert_fields
-        node.handle(protocol.PROTOCOL, worker.handle_stream)
+        store.ping()
+    except HivemeshError:
+        store.close()
+        raise
+    return store
+
+
+@asynccontextmanager
+async def run_peer(
+    settings: Settings,
+    registry: ModelRegistry | None = None,
+    *,
+    keypair: KeyPair | None = None,
+    store: JobStore | None = None,
+    planner: Planner | None = None,
+    worker: bool = True,
+) -> AsyncIterator[Peer]:
+    """Load models, measure them, join the mesh, serve subtasks and, when
+    gateway-eligible, jobs. ``store``/``planner`` override what settings name."""
+    if settings.gateway and store is None:
+        store = await blocking(open_gateway_store, settings)
+    if worker and registry is None:
+        registry = await blocking(load_registry, settings)
+    try:
+        if settings.gateway and planner is None:
+            planner = make_planner(settings, await blocking(load_planner_model, settings))
+        node = MeshNode(peer_config(settings, keypair, worker))
+        peer = Peer(node, None, registry)
+        if registry is not None:
+            await blocking(registry.warm_up)
+            peer.worker = Worker(registry, node.peer_id, settings.slots or default_slots())
+            node.config.advert_fields = peer.worker.advert_fields
+            node.handle(protocol.PROTOCOL, peer.worker.handle_stream)
         async with node.run():
-            yield Peer(node, worker, registry)
+            if store is not None and planner is not None:
+                settings_ = JobSettings(subtask_deadline_s=settings.subtask_deadline)
+                async with Gateway(node, store, planner, settings_).run() as gateway:
+                    peer.gateway = gateway
+                    yield peer
+            else:
+                yield peer
     finally:
-        registry.close()
+        if registry is not None:
+            registry.close()
+        if store is not None:
+            store.close()

@@ -15,7 +15,10 @@ from hivemesh.mesh.identity import generate, peer_id_of
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.peer import protocol
+from hivemesh.peer.jobrun import JobSettings
+from hivemesh.peer.store import JobStore
 from hivemesh.peer.worker import Worker
+from hivemesh.planner.base import Planner
 
 
 @dataclass
@@ -60,3 +63,27 @@ async def start_worker(nursery: trio.Nursery, config: MeshConfig, registry: Mode
     )
     running.worker = worker
     return running
+
+
+async def start_gateway(nursery: trio.Nursery, config: MeshConfig, store: JobStore, planner: Planner,
+                        settings: JobSettings | None = None, registry: ModelRegistry | None = None,
+                        slots: int = 1) -> Running:
+    """A gateway-eligible node (and a worker too when ``registry`` is given)."""
+    from hivemesh.peer.gateway import Gateway
+
+    async def runner(task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.CancelScope() as scope:
+            worker = None
+            if registry is not None:
+                worker = Worker(registry, peer_id_of(config.keypair), slots)
+                config.advert_fields = worker.advert_fields
+            node = MeshNode(config)
+            if worker is not None:
+                node.handle(protocol.PROTOCOL, worker.handle_stream)
+            async with node.run(), Gateway(node, store, planner, settings).run() as gateway:
+                running = Running(node, scope, worker)
+                running.extra["gateway"] = gateway
+                task_status.started(running)
+                await trio.sleep_forever()
+
+    return await nursery.start(runner)

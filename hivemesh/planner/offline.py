@@ -35,22 +35,27 @@ _JSON_ONLY = "\n\nReply with the plan as one JSON object and nothing else."
 class OfflinePlanner:
     """A local model's plan when it is usable, else the rule-based fallback."""
 
-    def __init__(self, model: ModelBackend | None = None, *, max_plan_tokens: int = 1024) -> None:
+    def __init__(self, model: ModelBackend | None = None, *, max_plan_tokens: int = 1024,
+                 timeout_s: float | None = None) -> None:
         self.model = model
         self.max_plan_tokens = max_plan_tokens
+        self.timeout_s = timeout_s  # a slow local model gives way to the fallback plan
         self.name = f"offline:{model.name}" if model is not None else FALLBACK
 
     async def plan(self, request: PlanRequest) -> PlanResult:
         local_tokens = 0
         if self.model is not None:
             try:
-                completion = await self._generate(self.model, request)
+                with trio.fail_after(self.timeout_s if self.timeout_s is not None else float("inf")):
+                    completion = await self._generate(self.model, request)
                 local_tokens = completion.prompt_tokens + completion.completion_tokens
                 plan = self._decode(completion, request)
                 log.info("plan ← %s: %d subtasks", self.name, len(plan.subtasks))
                 return PlanResult(plan, self.model.name, local_tokens=local_tokens)
             except (PlanError, ModelError) as exc:
                 log.warning("plan: %s unusable (%s); using the fallback plan", self.name, exc)
+            except trio.TooSlowError:
+                log.warning("plan: %s took over %.0fs; using the fallback plan", self.name, self.timeout_s)
         plan = fallback_plan(request)
         log.info("plan ← fallback: %d subtasks", len(plan.subtasks))
         return PlanResult(plan, FALLBACK, local_tokens=local_tokens)

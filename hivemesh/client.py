@@ -1,0 +1,140 @@
+"""Submitting jobs: ``Client(bootstrap=...).submit("job text")``.
+
+The client joins the mesh as an observer, elects the gateways from its own
+view exactly as the peers do, and tries them in the job's rendezvous order.
+If the gateway it is talking to goes away mid-job, it re-attaches to the next
+one with the same job id and the index of the next event it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import aclosing
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import trio
+
+from hivemesh.errors import DecodeError, HivemeshError, JobFailed, MeshError
+from hivemesh.mesh import wire
+from hivemesh.mesh.identity import generate
+from hivemesh.mesh.node import MeshConfig, MeshNode
+from hivemesh.peer.election import DEFAULT_K, elect_from_view, route
+from hivemesh.peer.jobwire import PROTOCOL, JobEvent, JobResult, JobSubmit
+
+log = logging.getLogger(__name__)
+
+OnEvent = Callable[[JobEvent], None]
+
+
+class Client:
+    def __init__(self, bootstrap: str | Sequence[str], *, advert_interval: float = 2.0, k: int = DEFAULT_K,
+                 join_timeout: float = 30.0, job_timeout: float = 1800.0) -> None:
+        self.bootstrap = [bootstrap] if isinstance(bootstrap, str) else list(bootstrap)
+        self.advert_interval, self.k = advert_interval, k
+        self.join_timeout, self.job_timeout = join_timeout, job_timeout
+
+    def submit(self, text: str, inputs: Sequence[str] = (), *, job_id: str | None = None,
+               aggregate: bool = False, on_event: OnEvent | None = None) -> JobResult:
+        """Submit a job and wait for its result (runs its own trio loop)."""
+        return trio.run(partial(self.submit_async, text, inputs, job_id=job_id, aggregate=aggregate,
+                                on_event=on_event))
+
+    async def submit_async(self, text: str, inputs: Sequence[str] = (), *, job_id: str | None = None,
+                           aggregate: bool = False, on_event: OnEvent | None = None) -> JobResult:
+        node = MeshNode(MeshConfig(generate(), bootstrap=self.bootstrap, advert_interval=self.advert_interval,
+                                   roles=(), advertise=False))
+        async with node.run():
+            await self.wait_for_gateways(node)
+            submit = JobSubmit(job_id=job_id or uuid.uuid4().hex, text=text, inputs=tuple(inputs),
+                               aggregate=aggregate)
+            with trio.fail_after(self.job_timeout):
+                return await submit_via(node, submit, self.k, on_event)
+
+    async def wait_for_gateways(self, node: MeshNode) -> None:
+        with trio.move_on_after(self.join_timeout):
+            while not node.view.gateway_eligible():
+                await trio.sleep(0.1)
+            await trio.sleep(self.advert_interval)  # let the rest of the view arrive
+            return
+        if not node.connected_peers():
+            raise MeshError(f"could not reach any bootstrap peer: {', '.join(self.bootstrap)}")
+        raise MeshError(f"no gateway in the mesh after {self.join_timeout:.0f}s "
+                        "(start a peer with --gateway --redis URL)")
+
+
+async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEvent | None) -> JobResult:
+    """Try the elected gateways in rendezvous order until one gives a result."""
+    next_event, accepted = 0, False
+    tried: list[str] = []
+    errors: list[str] = []
+    for _ in range(4 * k):
+        gateways = [g for g in route(submit.job_id, elect_from_view(node.view, k)) if g not in tried]
+        if not gateways:
+            await trio.sleep(node.config.advert_interval)  # let the view change
+            tried.clear()
+            continue
+        gateway = gateways[0]
+        tried.append(gateway)
+        attempt = JobSubmit(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
+                            aggregate=submit.aggregate, from_event=next_event, attach_only=accepted)
+        try:
+            async with aclosing(_events(node, gateway, attempt)) as events:
+                async for event in events:
+                    if event.kind == "failed" and not accepted and event.index == 0:
+                        errors.append(f"{gateway[-8:]}: {event.detail}")
+                        break  # refused before accepting: try the next gateway
+                    accepted = True
+                    next_event = event.index + 1
+                    if on_event is not None:
+                        on_event(event)
+                    if event.terminal and event.result is not None:
+                        return event.result
+        except (HivemeshError, OSError) as exc:
+            errors.append(f"{gateway[-8:]}: {exc}")
+            log.info("gateway %s lost (%s); trying the next", gateway[-8:], exc)
+    raise JobFailed("no gateway could run the job: " + "; ".join(errors[-4:]))
+
+
+async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
+    stream = await node.open_stream(gateway, PROTOCOL)
+    try:
+        await wire.write_message(stream, submit)
+        while True:
+            try:
+                event = await wire.read_message(stream, JobEvent)
+            except DecodeError as exc:
+                raise MeshError(f"gateway stream broke: {exc}") from None
+            except Exception as exc:
+                raise MeshError(f"gateway stream broke: {type(exc).__name__}: {exc}") from None
+            yield event
+            if event.terminal:
+                return
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            try:
+                await stream.close()
+            except Exception:
+                pass
+
+
+def result_to_json(result: JobResult) -> dict[str, Any]:
+    """The ``--json`` form of a result."""
+    acc = result.accounting
+    return {
+        "job_id": result.job_id,
+        "status": result.status,
+        "answer": result.answer,
+        "error": result.error,
+        "gateway": result.gateway,
+        "seconds": result.seconds,
+        "plan": {
+            "planner": result.plan.planner if result.plan else "",
+            "answer": result.plan.answer if result.plan else "",
+            "subtasks": [s.to_wire() for s in result.plan.subtasks] if result.plan else [],
+        },
+        "subtasks": [s.to_wire() for s in result.subtasks],
+        "accounting": acc.to_wire() if acc else {},
+    }

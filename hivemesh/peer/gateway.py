@@ -1,0 +1,169 @@
+"""The gateway role: take jobs on ``/hivemesh/job/1``, run them, stream progress.
+
+A gateway is a peer that was started gateway-eligible with a reachable store.
+It advertises the "gateway" role only while its store answers; when the store
+is lost it stops advertising, refuses new jobs with a clear reason, and keeps
+serving everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from hivemesh.errors import DecodeError, HivemeshError
+from hivemesh.mesh import wire
+from hivemesh.mesh.node import MeshNode
+from hivemesh.peer.jobrun import JobRun, JobSettings, blocking
+from hivemesh.peer.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit
+from hivemesh.peer.store import JobStore
+from hivemesh.planner.base import Planner
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT_S = 10.0
+POLL_S = 0.25
+
+
+@dataclass
+class LiveJob:
+    events: list[JobEvent] = field(default_factory=list)
+    changed: trio.Event = field(default_factory=trio.Event)
+
+
+class Gateway:
+    def __init__(self, node: MeshNode, store: JobStore, planner: Planner,
+                 settings: JobSettings | None = None) -> None:
+        self.node, self.store, self.planner = node, store, planner
+        self.settings = settings or JobSettings()
+        self.available = True
+        self.live: dict[str, LiveJob] = {}
+        self._nursery: trio.Nursery | None = None
+        self.planned_jobs = 0
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[Gateway]:
+        """Serve jobs; job runs belong to this context, not to client streams."""
+        self.node.handle(PROTOCOL, self.handle_stream)
+        self._set_role(True)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._health_loop)
+            try:
+                yield self
+            finally:
+                nursery.cancel_scope.cancel()
+
+    # --- store health -------------------------------------------------------------
+
+    async def _health_loop(self) -> None:
+        while True:
+            try:
+                await blocking(self.store.ping)
+                ok = True
+            except HivemeshError as exc:
+                ok = False
+                reason = str(exc)
+            if ok != self.available:
+                self.available = ok
+                self._set_role(ok)
+                if ok:
+                    log.info("gateway store reachable again; accepting jobs")
+                else:
+                    log.warning("gateway store lost (%s); not accepting jobs", reason)
+            await trio.sleep(self.node.config.advert_interval)
+
+    def _set_role(self, eligible: bool) -> None:
+        roles = tuple(r for r in self.node.config.roles if r != "gateway")
+        self.node.config.roles = roles + ("gateway",) if eligible else roles
+
+    # --- the protocol -------------------------------------------------------------
+
+    async def handle_stream(self, stream: Any) -> None:
+        try:
+            with trio.fail_after(READ_TIMEOUT_S):
+                submit = await wire.read_message(stream, JobSubmit)
+        except (DecodeError, trio.TooSlowError) as exc:
+            await self._refuse(stream, "", f"bad job submission: {exc}")
+            return
+        if not self.available:
+            await self._refuse(stream, submit.job_id, "gateway store unavailable; try another gateway")
+            return
+        try:
+            await self._ensure_job(submit)
+        except HivemeshError as exc:
+            await self._refuse(stream, submit.job_id, f"gateway could not take the job: {exc}")
+            return
+        await self._stream_events(stream, submit.job_id, submit.from_event)
+        await stream.close()
+
+    async def _ensure_job(self, submit: JobSubmit) -> None:
+        if submit.job_id in self.live:
+            return
+        record = JobRecord(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
+                           aggregate=submit.aggregate, created=time.time(), status="planning")
+        if submit.attach_only:
+            if await blocking(self.store.get_job, submit.job_id) is None:
+                raise HivemeshError(f"no job {submit.job_id}")
+            return
+        if await blocking(self.store.create_job_if_absent, submit.job_id, wire.encode(record)):
+            log.info("→ job accepted job=%s", submit.job_id)
+            self.live[submit.job_id] = LiveJob()
+            await self.emit(submit.job_id, "accepted", peer_id=self.node.peer_id)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._run_job, record)
+
+    async def _run_job(self, record: JobRecord) -> None:
+        run = JobRun(self.node, self.store, self.planner, record,
+                     lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings)
+        try:
+            result = await run.run()
+            log.info("← job %s job=%s seconds=%.2f", result.status, record.job_id, result.seconds)
+        except HivemeshError as exc:  # the store went away mid-job
+            log.warning("job %s stopped: %s", record.job_id, exc)
+
+    async def emit(self, job_id: str, kind: str, **fields: Any) -> JobEvent:
+        live = self.live.setdefault(job_id, LiveJob())
+        event = JobEvent(job_id=job_id, index=len(live.events), kind=kind, **fields)
+        live.events.append(event)
+        live.changed.set()
+        live.changed = trio.Event()
+        await blocking(self.store.append_event, job_id, wire.encode(event))
+        return event
+
+    async def _stream_events(self, stream: Any, job_id: str, start: int) -> None:
+        """Send the job's events from ``start`` until a terminal one."""
+        index = start
+        while True:
+            live = self.live.get(job_id)
+            if live is not None:
+                events, changed = live.events[index:], live.changed
+            else:
+                events = [wire.decode(JobEvent, raw) for raw in await blocking(self.store.events, job_id, index)]
+                changed = None
+            for event in events:
+                await wire.write_message(stream, event)
+                index += 1
+                if event.terminal:
+                    return
+            if changed is not None:
+                await changed.wait()
+            else:
+                await trio.sleep(POLL_S)
+
+    async def _refuse(self, stream: Any, job_id: str, reason: str) -> None:
+        log.info("job refused job=%s: %s", job_id or "?", reason)
+        result = JobResult(job_id=job_id, status="failed", answer="", error=reason, plan=None, subtasks=(),
+                           accounting=None, gateway=self.node.peer_id, seconds=0.0)
+        try:
+            await wire.write_message(stream, JobEvent(job_id=job_id or "-", index=0, kind="failed",
+                                                      detail=reason, result=result))
+            await stream.close()
+        except Exception as exc:
+            log.debug("could not tell the client: %s", exc)

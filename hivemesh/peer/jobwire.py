@@ -1,0 +1,151 @@
+"""``/hivemesh/job/1`` messages, and the job records kept in the store.
+
+A client writes one ``JobSubmit`` and reads ``JobEvent`` frames until one of
+kind ``done`` or ``failed``, which carries the ``JobResult``. Job ids come
+from the client, so submitting the same id again attaches to the same job
+(its events are replayed from ``from_event``) instead of starting another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hivemesh.mesh import wire
+
+PROTOCOL = "/hivemesh/job/1"
+MAX_JOB_TEXT = 16 * 1024
+MAX_INPUT_BYTES = 1024 * 1024
+MAX_INPUTS = 32
+TERMINAL = ("done", "failed")
+
+
+@dataclass(frozen=True)
+class JobSubmit(wire.Message):
+    MAX_BYTES = MAX_INPUT_BYTES + MAX_JOB_TEXT + 4096
+
+    job_id: str
+    text: str
+    inputs: tuple[str, ...] = ()
+    aggregate: bool = False
+    from_event: int = 0
+    attach_only: bool = False  # reconnecting: never create the job
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.job_id) <= 64 or not all(c.isalnum() or c in "-_." for c in self.job_id):
+            raise ValueError("job_id must be 1-64 chars of [A-Za-z0-9-_.]")
+        if not self.text.strip() and not self.attach_only:
+            raise ValueError("job text is empty")
+        if len(self.text) > MAX_JOB_TEXT:
+            raise ValueError(f"job text is over {MAX_JOB_TEXT} chars")
+        if len(self.inputs) > MAX_INPUTS or sum(len(i) for i in self.inputs) > MAX_INPUT_BYTES:
+            raise ValueError(f"inputs are limited to {MAX_INPUTS} documents and {MAX_INPUT_BYTES} chars")
+
+
+@dataclass(frozen=True)
+class PlannedSubtask(wire.Message):
+    id: str
+    capability: str
+    depends_on: tuple[str, ...]
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class PlanInfo(wire.Message):
+    planner: str
+    answer: str
+    subtasks: tuple[PlannedSubtask, ...]
+
+
+@dataclass(frozen=True)
+class SubtaskReport(wire.Message):
+    id: str
+    capability: str
+    peer_id: str
+    model: str
+    tokens: int  # prompt + completion
+    completion_tokens: int
+    seconds: float
+    attempts: int
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Accounting(wire.Message):
+    cloud_model: str
+    cloud_input_tokens: int
+    cloud_output_tokens: int
+    cloud_tokens: int
+    mesh_tokens: int
+    mesh_tokens_by_peer: dict[str, int]
+    cloud_usd: float
+    cloud_only_usd: float
+    saved_usd: float
+
+
+@dataclass(frozen=True)
+class JobResult(wire.Message):
+    MAX_BYTES = 512 * 1024
+
+    job_id: str
+    status: str  # "done" | "failed"
+    answer: str
+    error: str
+    plan: PlanInfo | None
+    subtasks: tuple[SubtaskReport, ...]
+    accounting: Accounting | None
+    gateway: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class JobEvent(wire.Message):
+    MAX_BYTES = 600 * 1024
+
+    job_id: str
+    index: int
+    kind: str  # accepted planned subtask_started subtask_finished subtask_retry done failed
+    subtask_id: str = ""
+    capability: str = ""
+    peer_id: str = ""
+    detail: str = ""
+    plan: PlanInfo | None = None
+    result: JobResult | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.kind in TERMINAL
+
+
+# --- records in the store -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRecord(wire.Message):
+    MAX_BYTES = MAX_INPUT_BYTES + MAX_JOB_TEXT + 256 * 1024
+
+    job_id: str
+    text: str
+    inputs: tuple[str, ...]
+    aggregate: bool
+    created: float
+    status: str  # "planning" | "running" | "done" | "failed"
+    plan_json: str = ""
+    planner_model: str = ""
+    cloud_input_tokens: int = 0
+    cloud_output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class SubtaskRecord(wire.Message):
+    MAX_BYTES = 512 * 1024
+
+    id: str
+    status: str  # "pending" | "running" | "done"
+    peer_id: str = ""
+    model: str = ""
+    attempts: int = 0
+    output: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    cached: bool = False
