@@ -45,20 +45,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-gpu-layers", type=int, help="layers to offload to a GPU")
     p.add_argument("--gateway", action="store_true", default=None, help="be gateway-eligible")
     p.add_argument("--redis", metavar="URL", help="Redis URL for the gateway role")
+    p.add_argument("--planner-model", help="gateway's offline planner model spec, or none")
 
     p = sub.add_parser("status", help="join briefly as an observer and print the mesh")
     _common(p, listen=False)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--timeout", type=float, default=15.0, help="give up after S seconds")
 
-    p = sub.add_parser("demo", help="run a small mesh in this process on loopback")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("submit", help="submit a job to the mesh and print the answer")
+    _common(p, listen=False)
+    _job_args(p)
+    p.add_argument("--job-id", help="your id for the job: resubmitting it attaches to the same job")
+    p.add_argument("--gateways", type=int, help="k of the gateway election (default 3)")
+
+    p = sub.add_parser("demo", help="a whole mesh in this process: bootstrap, gateway, 3 workers")
     p.add_argument("--log-level", help="debug, info, warning, error")
+    p.add_argument("--planner-model", help="offline planner's model spec, or none")
+    _job_args(p, required=False)
     return parser
 
 
+def _job_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("text", nargs=None if required else "?", help="what to do")
+    p.add_argument("--input", action="append", type=Path, metavar="FILE", help="input document (repeatable)")
+    p.add_argument("--aggregate", action="store_true", help="have the planner LLM write the final answer")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+
 _SETTING_FLAGS = ("bootstrap", "advert_interval", "log_level", "listen", "identity", "slots",
-                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis")
+                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model")
 
 
 def settings_from(args: argparse.Namespace) -> Any:
@@ -74,14 +89,17 @@ def _setup_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
     )
-    logging.getLogger("libp2p").setLevel(logging.WARNING if level.lower() != "debug" else logging.DEBUG)
+    # py-libp2p logs expected churn (a dial to a dead peer, a bootstrap without
+    # gossip) as errors; our own lines report what matters.
+    logging.getLogger("libp2p").setLevel(logging.DEBUG if level.lower() == "debug" else logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
-        _setup_logging(settings.log_level)
+        quiet = args.command in ("status", "submit", "demo")
+        _setup_logging(settings.log_level or ("warning" if quiet else "info"))
         from hivemesh import commands
 
         return commands.run(args, settings)

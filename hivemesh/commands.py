@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from hivemesh import progress
 from hivemesh.cli import print_json
 from hivemesh.config import Settings
 from hivemesh.errors import ConfigError
@@ -61,15 +62,45 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _inputs(args: argparse.Namespace) -> list[str]:
+    texts = []
+    for path in args.input or []:
+        try:
+            texts.append(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read input {path}: {exc.strerror}") from None
+    return texts
+
+
+async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from hivemesh.client import Client
+
+    if not settings.bootstrap:
+        raise ConfigError("submit needs --bootstrap MULTIADDR")
+    client = Client(settings.bootstrap, advert_interval=settings.advert_interval, k=settings.gateways)
+    result = await client.submit_async(args.text, _inputs(args), job_id=args.job_id, aggregate=args.aggregate,
+                                       on_event=None if args.json else progress.print_event)
+    return _report(args, result)
+
+
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from hivemesh.demo import run_demo
 
-    snap = await run_demo(settings)
+    inputs = _inputs(args)
+    if not args.json:
+        progress.say("starting a bootstrap, a gateway and 3 workers (Gemma 3 270M x2, SmolLM2 135M) on loopback")
+    result = await run_demo(settings, args.text, inputs, on_event=None if args.json else progress.print_event)
+    return _report(args, result)
+
+
+def _report(args: argparse.Namespace, result: Any) -> int:
+    from hivemesh.client import result_to_json
+
     if args.json:
-        print_json(snap)
+        print_json(result_to_json(result))
     else:
-        print(format_table(snap))
-    return 0
+        print(progress.format_result(result))
+    return 0 if result.status == "done" else 1
 
 
 def format_table(snap: dict[str, Any]) -> str:
@@ -97,4 +128,5 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "peer": cmd_peer,
     "status": cmd_status,
     "demo": cmd_demo,
+    "submit": cmd_submit,
 }

@@ -47,7 +47,7 @@ class Settings:
     planner_model: str = "smollm2-135m-instruct"  # offline planner's local model; "none": rules only
     planner_timeout: float = 30.0  # the local planner gives way to the rule-based plan after this
     subtask_deadline: float = 300.0
-    log_level: str = "info"
+    log_level: str | None = None  # default: info for daemons, warning for one-shot commands
 
     def identity_path(self, role: str) -> Path:
         return self.identity or default_data_dir() / f"{role}.key"

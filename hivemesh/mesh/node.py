@@ -51,7 +51,7 @@ class MeshConfig:
     bootstrap: list[str] = field(default_factory=list)
     advert_interval: float = 2.0
     roles: tuple[str, ...] = ("worker",)
-    gossip: bool = True  # False for the bootstrap: it speaks gossipsub but joins no topic
+    gossip: bool = True  # False for the bootstrap: no gossipsub at all, peer exchange only
     advertise: bool = True  # False for observers (status, clients)
     target_peers: int = 8
     max_mesh_peers: int = 256  # sizes gossip rate limits
@@ -95,7 +95,10 @@ class MeshNode:
         self._seq = 0
         self._bootstraps = [(text, parse_peer_addr(text), _Backoff()) for text in config.bootstrap]
         self._joined = trio.Event()
-        self._make_pubsub()
+        self.pubsub: Pubsub | None = None
+        self.gossipsub: GossipSub | None = None
+        if config.gossip:
+            self._make_pubsub()
         self.handle(px.PROTOCOL, self._serve_px)
 
     # --- public ---------------------------------------------------------------
@@ -136,9 +139,13 @@ class MeshNode:
     async def run(self) -> AsyncIterator[MeshNode]:
         listen = [parse_listen_addr(a) for a in self.config.listen]
         async with self.host.run(listen_addrs=listen):
+            if self.pubsub is None or self.gossipsub is None:
+                async with self._tasks():
+                    yield self
+                return
             async with background_trio_service(self.pubsub), background_trio_service(self.gossipsub):
                 await self.pubsub.wait_until_ready()
-                subscription = await self.pubsub.subscribe(adv.TOPIC) if self.config.gossip else None
+                subscription = await self.pubsub.subscribe(adv.TOPIC)
                 async with self._tasks(subscription):
                     yield self
 
@@ -204,6 +211,7 @@ class MeshNode:
     async def publish_advert(self) -> None:
         advert = self.make_advert()
         self.view.apply(advert, self.config.clock())
+        assert self.pubsub is not None
         await self.pubsub.publish(adv.TOPIC, adv.sign(advert, self.config.keypair))
 
     async def _advert_loop(self) -> None:
@@ -242,10 +250,7 @@ class MeshNode:
             request = await wire.read_message(stream, px.PxRequest)
             asker = guard.remote_peer(stream)
             self.px_table.record(asker, request.addrs)
-            candidates = self.px_table.peers() + [
-                px.PxPeer(e.peer_id, e.advert.addrs) for e in self.view.live()
-                if e.peer_id != self.peer_id
-            ]
+            candidates = self.px_table.peers() + [px.PxPeer(e.peer_id, e.advert.addrs) for e in self.view.live()]
             await wire.write_message(stream, px.answer(candidates, asker))
             await stream.close()
 
@@ -298,6 +303,8 @@ class MeshNode:
                 with trio.fail_after(DIAL_TIMEOUT_S):
                     await self.host.connect(info)
                 await self.ask_px(str(info.peer_id))
+                if str(info.peer_id) not in self.view.peers:
+                    await self._hang_up(str(info.peer_id))  # a bootstrap is a rendezvous, not a neighbour
                 if backoff.failures:
                     log.info("bootstrap reachable again %s", text)
                 backoff.succeeded()

@@ -1,0 +1,50 @@
+"""How the CLI shows a job's progress and result (stderr for progress)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from hivemesh.peer.jobwire import JobEvent, JobResult
+
+_started = time.monotonic()
+
+
+def say(text: str) -> None:
+    print(f"[{time.monotonic() - _started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def print_event(event: JobEvent) -> None:
+    peer = f" on …{event.peer_id[-6:]}" if event.peer_id else ""
+    if event.kind == "accepted":
+        say(f"job {event.job_id} accepted by gateway{peer}")
+    elif event.kind == "planned":
+        say(f"planned: {event.detail}")
+        for s in event.plan.subtasks if event.plan else ():
+            deps = f" <- {', '.join(s.depends_on)}" if s.depends_on else ""
+            say(f"   {s.id} [{s.capability}]{deps}")
+    elif event.kind == "subtask_started":
+        say(f"-> {event.subtask_id} [{event.capability}] started{peer}")
+    elif event.kind == "subtask_finished":
+        say(f"<- {event.subtask_id} [{event.capability}] done{peer} ({event.detail})")
+    elif event.kind == "subtask_retry":
+        say(f"!! {event.subtask_id} failed{peer}, retrying elsewhere: {event.detail}")
+    elif event.kind in ("done", "failed"):
+        say(f"job {event.kind}")
+
+
+def format_result(result: JobResult) -> str:
+    if result.status != "done":
+        return f"job {result.job_id} failed: {result.error}"
+    lines = [result.answer.strip(), ""]
+    for s in result.subtasks:
+        lines.append(f"  {s.id:<10} {s.capability:<10} …{s.peer_id[-6:]} {s.model:<22} "
+                     f"{s.tokens:>5} tokens {s.seconds:6.2f}s{' (cached)' if s.cached else ''}")
+    acc = result.accounting
+    if acc is not None:
+        lines.append(
+            f"  planner {result.plan.planner if result.plan else '?'}; cloud tokens {acc.cloud_tokens} "
+            f"(${acc.cloud_usd:.4f}); mesh tokens {acc.mesh_tokens}; cloud-only estimate "
+            f"${acc.cloud_only_usd:.4f}; saved ${acc.saved_usd:.4f}; {result.seconds:.1f}s"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""Election, scheduling, job state and accounting: pure functions, no sockets."""
+
+import pytest
+
+from hivemesh.mesh import advert as adv
+from hivemesh.mesh.identity import generate, peer_id_of
+from hivemesh.mesh.view import MeshView
+from hivemesh.peer import election, jobstate
+from hivemesh.peer.accounting import account
+from hivemesh.peer.jobwire import SubtaskReport
+from hivemesh.peer.protocol import TaskReply
+from hivemesh.peer.scheduler import Need, assign
+from hivemesh.planner.plan import Plan, Subtask
+
+NOW = 1_800_000_000.0
+
+
+def add(view, caps=("general",), slots=(1, 1), queue=0, tps=10.0, roles=("worker",)):
+    pid = peer_id_of(generate())
+    view.apply(adv.Advert(pid, 1, NOW, NOW + 5, (), (adv.ModelAd("m", caps, 2048, tps),),
+                          adv.Capacity(slots[0], slots[1], queue), roles), NOW)
+    return pid
+
+
+def test_every_peer_elects_the_same_gateways_from_the_same_view():
+    ids = [peer_id_of(generate()) for _ in range(7)]
+    first = election.elect(ids, 3)
+    assert len(first) == 3 and set(first) <= set(ids)
+    assert election.elect(list(reversed(ids)), 3) == first  # order of discovery does not matter
+    # when the first gateway dies, the others keep their places and the 4th moves up
+    rest = [i for i in ids if i != first[0]]
+    assert election.elect(rest, 3)[:2] == first[1:]
+
+
+def test_elect_from_view_uses_only_gateway_eligible_peers():
+    view = MeshView()
+    add(view)
+    g = add(view, roles=("worker", "gateway"))
+    assert election.elect_from_view(view, 3) == [g]
+
+
+def test_route_is_stable_per_job_and_spreads_jobs():
+    gws = [peer_id_of(generate()) for _ in range(3)]
+    assert election.route("job-1", gws) == election.route("job-1", list(reversed(gws)))
+    firsts = {election.route(f"job-{i}", gws)[0] for i in range(60)}
+    assert firsts == set(gws)
+
+
+def test_assign_prefers_free_fast_peers_and_respects_slots():
+    view = MeshView()
+    slow = add(view, tps=5.0, slots=(2, 2))
+    fast = add(view, tps=50.0, slots=(1, 1))
+    s = assign([Need("a", "general"), Need("b", "general"), Need("c", "general"), Need("d", "general")], view)
+    assert s.assigned == {"a": fast, "b": slow, "c": slow} and s.waiting == ["d"]
+
+
+def test_assign_counts_our_inflight_and_exclusions_and_missing():
+    view = MeshView()
+    p = add(view, slots=(1, 1))
+    q = add(view, caps=("code",))
+    s = assign([Need("a", "general")], view, inflight={p: 1})
+    assert s.waiting == ["a"]
+    s = assign([Need("a", "code"), Need("b", "math")], view, exclude={"a": {q}})
+    assert s.waiting == ["a"] and s.missing == {"b": "math"}
+
+
+def test_busy_advert_means_waiting():
+    view = MeshView()
+    add(view, slots=(1, 0), queue=3)
+    assert assign([Need("a", "general")], view).waiting == ["a"]
+
+
+PLAN = Plan((Subtask("a", "general", "x", (), 8), Subtask("b", "general", "{{out:a}}", ("a",), 8),
+             Subtask("c", "general", "y", (), 8)), "b", "t")
+
+
+def reply(text="out"):
+    return TaskReply(task_id="t", ok=True, text=text, peer_id="P", model="m", prompt_tokens=3,
+                     completion_tokens=5, run_s=0.5)
+
+
+def test_job_state_transitions():
+    subs = jobstate.initial(PLAN)
+    assert jobstate.ready(PLAN, subs) == ["a", "c"]
+    subs["a"] = jobstate.started(subs["a"], "P")
+    with pytest.raises(ValueError):
+        jobstate.started(subs["a"], "Q")
+    assert jobstate.ready(PLAN, subs) == ["c"]
+    subs["a"] = jobstate.finished(subs["a"], reply("A"))
+    assert jobstate.ready(PLAN, subs) == ["b", "c"] and not jobstate.complete(PLAN, subs)
+    subs["b"] = jobstate.finished(jobstate.started(subs["b"], "P"), reply())
+    assert jobstate.complete(PLAN, subs)
+    assert [r.id for r in jobstate.reports(PLAN, subs)] == ["a", "b"]
+
+
+def test_retries_are_bounded():
+    rec = jobstate.initial(PLAN)["a"]
+    for _ in range(jobstate.MAX_ATTEMPTS - 1):
+        rec = jobstate.retried(jobstate.started(rec, "P"))
+    rec = jobstate.started(rec, "P")
+    with pytest.raises(ValueError, match="failed 4 times"):
+        jobstate.retried(rec)
+
+
+def test_accounting_shows_the_saving():
+    reports = [SubtaskReport("a", "general", "P", "m", 100, 60, 1.0, 1),
+               SubtaskReport("b", "general", "Q", "m", 50, 20, 1.0, 1),
+               SubtaskReport("c", "general", "Q", "m", 999, 9, 0.0, 1, cached=True)]
+    acc = account("claude-sonnet-4-5", 400, 200, reports, "job", 40_000, 20)
+    assert acc.mesh_tokens == 150 and acc.mesh_tokens_by_peer == {"P": 100, "Q": 50}
+    assert acc.cloud_tokens == 600 and acc.cloud_usd == pytest.approx((400 * 3 + 200 * 15) / 1e6)
+    assert acc.cloud_only_usd > acc.cloud_usd and acc.saved_usd == pytest.approx(acc.cloud_only_usd - acc.cloud_usd)
+    offline = account("fallback", 0, 0, reports, "job", 40_000, 20)
+    assert offline.cloud_usd == 0 and "priced against" in offline.cloud_model
