@@ -89,6 +89,8 @@ def _setup_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
     )
+    import libp2p  # noqa: F401  (it configures its loggers on import; ours must come after)
+
     # py-libp2p logs expected churn (a dial to a dead peer, a bootstrap without
     # gossip) as errors; our own lines report what matters.
     logging.getLogger("libp2p").setLevel(logging.DEBUG if level.lower() == "debug" else logging.CRITICAL)

@@ -127,3 +127,51 @@ def test_status_with_unreachable_bootstrap_says_so(tmp_path):
     out = subprocess.run(HIVEMESH + ["status", "--bootstrap", addr, "--timeout", "3"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 3 and "could not reach any bootstrap" in out.stderr, out.stderr
+
+
+def test_gateway_peer_and_submit_as_processes(tmp_path, procs):
+    from tests.redis_server import throwaway_redis
+
+    with throwaway_redis() as server:
+        boot = spawn("bootstrap", tmp_path=tmp_path, name="boot")
+        procs.append(boot)
+        addr = first_line(boot)
+        common = ["--bootstrap", addr, "--advert-interval", INTERVAL]
+        gw = spawn("peer", *common, "--gateway", "--redis", server.url, "--planner-model", "none",
+                   "--model", "general=sim:gw", tmp_path=tmp_path, name="gw")
+        worker = spawn("peer", *common, "--model", "summarize,extract=sim:worker?echo=1",
+                       tmp_path=tmp_path, name="w")
+        procs.extend([gw, worker])
+        first_line(gw), first_line(worker)
+        out = subprocess.run(
+            HIVEMESH + ["submit", *common, "--json", "--job-id", "cli-1",
+                        "Summarise this paragraph and list three keywords.", "--input", str(_doc(tmp_path))],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout)
+        assert result["status"] == "done" and result["job_id"] == "cli-1"
+        assert result["plan"]["planner"] == "fallback"
+        assert {s["capability"] for s in result["subtasks"]} == {"summarize", "extract"}
+        assert all(s["peer_id"] and s["tokens"] > 0 for s in result["subtasks"])
+        assert result["answer"].startswith("[worker ")
+        acc = result["accounting"]
+        assert acc["mesh_tokens"] > 0 and acc["cloud_tokens"] == 0 and acc["cloud_only_usd"] > 0
+
+
+def test_gateway_with_redis_down_is_a_clear_error_at_start(tmp_path):
+    from tests.redis_server import free_port
+
+    out = subprocess.run(
+        HIVEMESH + ["peer", "--bootstrap", f"/ip4/127.0.0.1/tcp/9/p2p/{PEER}", "--gateway",
+                    "--redis", f"redis://127.0.0.1:{free_port()}/0", "--identity", str(tmp_path / "k"),
+                    "--model", "general=sim:x"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert out.returncode == 3 and "unavailable" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def _doc(tmp_path):
+    path = tmp_path / "bees.txt"
+    path.write_text("Honey bees live in colonies. Workers gather nectar; drones mate; the queen lays eggs.")
+    return path

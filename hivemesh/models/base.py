@@ -52,7 +52,9 @@ class CompletionRequest:
 
 
 PLAIN_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
-PLAIN_STOP = ("\nUser:",)  # stops a base model from writing the next turn
+# stops a base model from writing the next turn, or a second paragraph: without
+# a chat template, small base models ramble and repeat after their first one
+PLAIN_STOP = ("\nUser:", "\n\n")
 
 
 def render_plain(messages: tuple[ChatMessage, ...]) -> str:

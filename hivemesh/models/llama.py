@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 native_log = logging.getLogger(__name__ + ".native")
 
 LOCK_POLL_S = 0.05
+REPEAT_PENALTY = 1.1  # llama.cpp's classic default; small models loop without it
 # ggml log levels (NONE, DEBUG, INFO, WARN, ERROR, CONT) -> logging. llama.cpp's
 # warnings are notes about defaults, and its errors surface as exceptions we
 # translate, so both are logged one step lower.
@@ -179,6 +180,7 @@ class LlamaCppModel:
         kwargs: dict[str, Any] = {
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
+            "repeat_penalty": REPEAT_PENALTY,
             "seed": self.seed if request.seed is None else request.seed,
             "stopping_criteria": llama_cpp.StoppingCriteriaList([stopper]),
         }

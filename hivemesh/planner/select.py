@@ -26,7 +26,7 @@ def load_planner_model(settings: Settings) -> ModelBackend | None:
 
 
 def make_planner(settings: Settings, local: ModelBackend | None) -> Planner:
-    offline = OfflinePlanner(local, max_plan_tokens=512, timeout_s=settings.planner_timeout)
+    offline = OfflinePlanner(local, max_plan_tokens=384, timeout_s=settings.planner_timeout)
     if settings.anthropic_api_key:
         from hivemesh.planner.claude import ClaudePlanner
 

@@ -130,3 +130,43 @@ async def test_gateway_with_unreachable_redis_refuses_to_start(tmp_path):
     with pytest.raises(StoreUnavailable, match="127.0.0.1"):
         async with run_peer(settings, keypair=generate()):
             pass
+
+
+async def test_gateway_that_loses_redis_stops_taking_jobs_and_keeps_serving(nursery):
+    from tests.redis_server import throwaway_redis
+
+    with throwaway_redis() as server:
+        boot = await start_bootstrap(nursery)
+        addr = [boot.node.full_addrs()[0]]
+        registry = echo_registry("general")
+        gw = await start_gateway(nursery, peer_config(addr), RedisStore.from_url(server.url),
+                                 ScriptedPlanner([PIPELINE]), registry=registry)
+        watcher = await start(nursery, peer_config(addr, advertise=False, roles=()))
+        await wait_until(lambda: gw.node.peer_id in watcher.node.view.peers
+                         and "gateway" in watcher.node.view.peers[gw.node.peer_id].advert.roles, 10, "gateway")
+        server.kill()
+        await wait_until(lambda: not gw.extra["gateway"].available, 10, "the gateway to notice")
+        await wait_until(lambda: "gateway" not in watcher.node.view.peers[gw.node.peer_id].advert.roles, 10,
+                         "adverts without the gateway role")
+        # a client that still tries it is told why, and the peer still serves subtasks
+        submit = JobSubmit(job_id="after-loss", text="anything")
+        from hivemesh.errors import JobFailed
+        from hivemesh.peer import election as el
+
+        with pytest.raises(JobFailed, match="no gateway"):
+            with trio.fail_after(20):
+                await submit_via(watcher.node, submit, 1, None)
+        from hivemesh.peer.protocol import TaskRequest
+        from hivemesh.peer.tasks import call_task
+
+        reply = await call_task(watcher.node, gw.node.peer_id,
+                                TaskRequest(task_id="t", job_id="j", capability="general", prompt="hi"))
+        assert reply.ok
+        assert el.elect_from_view(watcher.node.view) == []
+        from contextlib import aclosing
+
+        from hivemesh.client import _events
+
+        async with aclosing(_events(watcher.node, gw.node.peer_id, submit)) as events:
+            refusal = await events.__anext__()
+        assert refusal.kind == "failed" and "store unavailable" in refusal.detail
