@@ -53,6 +53,14 @@ async def blocking(fn: Callable[..., Any], *args: Any) -> Any:
     return await trio.to_thread.run_sync(fn, *args)
 
 
+def find_aggregator(planner: Any) -> Any:
+    """The planner (or its primary) when it offers ``aggregate``; else None."""
+    for candidate in (planner, getattr(planner, "primary", None)):
+        if candidate is not None and callable(getattr(candidate, "aggregate", None)):
+            return candidate
+    return None
+
+
 class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
                  emit: Emit, settings: JobSettings) -> None:
@@ -68,7 +76,8 @@ class JobRun:
         try:
             plan = await self.make_plan()
             await self.execute(plan)
-            result = self.result(plan, "done", "")
+            answer = await self.aggregate(plan) if self.record.aggregate else None
+            result = self.result(plan, "done", "", answer)
             await self.emit("done", result=result)
         except JobFailed as exc:
             log.info("✗ job failed job=%s: %s", self.record.job_id, exc.reason)
@@ -219,9 +228,29 @@ class JobRun:
         except HivemeshError as exc:
             log.warning("could not record the end of job %s: %s", self.record.job_id, exc)
 
-    def result(self, plan: Plan | None, status: str, error: str) -> JobResult:
+    async def aggregate(self, plan: Plan) -> str | None:
+        """The planner LLM's final answer from every subtask output, when it can."""
+        aggregator = find_aggregator(self.planner)
+        if aggregator is None:
+            log.info("job %s asked for aggregation; planner %s cannot aggregate, answer is subtask %s",
+                     self.record.job_id, self.planner.name, plan.answer)
+            return None
+        outputs = {sid: r.output for sid, r in self.subtasks.items() if r.status == "done"}
+        try:
+            agg = await aggregator.aggregate(self.record.text, outputs)
+        except HivemeshError as exc:
+            log.warning("aggregation failed for job %s (%s); answer is subtask %s", self.record.job_id, exc,
+                        plan.answer)
+            return None
+        self.record = replace(self.record, cloud_input_tokens=self.record.cloud_input_tokens + agg.cloud_input_tokens,
+                              cloud_output_tokens=self.record.cloud_output_tokens + agg.cloud_output_tokens)
+        await self.emit("aggregated", detail=agg.model)
+        return agg.text
+
+    def result(self, plan: Plan | None, status: str, error: str, answer: str | None = None) -> JobResult:
         answer_record = self.subtasks.get(plan.answer) if plan else None
-        answer = answer_record.output if answer_record and answer_record.status == "done" else ""
+        if answer is None:
+            answer = answer_record.output if answer_record and answer_record.status == "done" else ""
         reports = jobstate.reports(plan, self.subtasks) if plan else ()
         accounting = account(
             self.record.planner_model, self.record.cloud_input_tokens, self.record.cloud_output_tokens,

@@ -170,3 +170,38 @@ async def test_gateway_that_loses_redis_stops_taking_jobs_and_keeps_serving(nurs
         async with aclosing(_events(watcher.node, gw.node.peer_id, submit)) as events:
             refusal = await events.__anext__()
         assert refusal.kind == "failed" and "store unavailable" in refusal.detail
+
+
+class AggregatingPlanner(ScriptedPlanner):
+    """A scripted planner that also aggregates, like ClaudePlanner does."""
+
+    async def aggregate(self, job, outputs, max_tokens=1024):
+        from hivemesh.planner.base import AggregateResult
+
+        self.aggregated = dict(outputs)
+        return AggregateResult(f"final answer from {sorted(outputs)}", "claude-sonnet-4-5", 300, 40)
+
+
+async def test_aggregation_by_the_planner_llm_is_counted_as_cloud_tokens(nursery, redis_server_url):
+    planner = AggregatingPlanner([PIPELINE], model="claude-sonnet-4-5", cloud_tokens=(200, 100))
+    addr, workers, _ = await mesh(nursery, redis_server_url, planner)
+    plain = await client(addr).submit_async("Plain", ["doc"], job_id="agg-0")
+    assert plain.answer.startswith("[sim-general") and not hasattr(planner, "aggregated")
+    result = await client(addr).submit_async("Aggregate me", ["doc"], job_id="agg-1", aggregate=True)
+    assert result.answer == "final answer from ['a', 'b', 'c']"
+    assert set(planner.aggregated) == {"a", "b", "c"}
+    acc = result.accounting
+    assert (acc.cloud_input_tokens, acc.cloud_output_tokens) == (500, 140)
+    assert acc.cloud_usd > 0 and acc.cloud_model == "claude-sonnet-4-5"
+
+
+def test_planner_selection():
+    from hivemesh.config import Settings
+    from hivemesh.planner.base import FallbackPlanner
+    from hivemesh.planner.offline import OfflinePlanner
+    from hivemesh.planner.select import make_planner
+
+    assert isinstance(make_planner(Settings(), None), OfflinePlanner)
+    chosen = make_planner(Settings(anthropic_api_key="sk-test", claude_model="claude-haiku-4-5"), None)
+    assert isinstance(chosen, FallbackPlanner) and chosen.primary.name.endswith("claude-haiku-4-5")
+    assert "sk-test" not in repr(Settings(anthropic_api_key="sk-test"))
