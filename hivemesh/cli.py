@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hivemesh import __version__
-from hivemesh.errors import HivemeshError
+from hivemesh.errors import HivemeshError, first_error
 
 log = logging.getLogger("hivemesh.cli")
 
@@ -113,18 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return 130
-
-
-def first_error(exc: BaseException) -> HivemeshError | None:
-    """The first HivemeshError in ``exc``, looking inside trio's exception groups."""
-    if isinstance(exc, HivemeshError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = first_error(inner)
-            if found is not None:
-                return found
-    return None
 
 
 def print_json(obj: Any) -> None:

@@ -122,3 +122,15 @@ class JobFailed(HivemeshError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def first_error(exc: BaseException, cls: type[HivemeshError] = HivemeshError) -> HivemeshError | None:
+    """The first ``cls`` error in ``exc``, looking inside (trio's) exception groups."""
+    if isinstance(exc, cls):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = first_error(inner, cls)
+            if found is not None:
+                return found
+    return None

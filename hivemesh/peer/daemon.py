@@ -16,7 +16,7 @@ from hivemesh.mesh import identity
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.sources import ModelSpec, load_model
-from hivemesh.peer import protocol
+from hivemesh.peer.inprocess import serve_worker
 from hivemesh.peer.gateway import Gateway
 from hivemesh.peer.jobrun import JobSettings, blocking
 from hivemesh.peer.store import JobStore, open_store
@@ -103,7 +103,7 @@ async def run_peer(
             await blocking(registry.warm_up)
             peer.worker = Worker(registry, node.peer_id, settings.slots or default_slots())
             node.config.advert_fields = peer.worker.advert_fields
-            node.handle(protocol.PROTOCOL, peer.worker.handle_stream)
+            serve_worker(node, peer.worker)
         async with node.run():
             if store is not None and planner is not None:
                 settings_ = JobSettings(subtask_deadline_s=settings.subtask_deadline)

@@ -16,6 +16,7 @@ from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.peer import protocol
 from hivemesh.peer.jobrun import JobSettings
+from hivemesh.peer.stages import StageRunner
 from hivemesh.peer.store import JobStore
 from hivemesh.peer.worker import Worker
 from hivemesh.planner.base import Planner
@@ -58,11 +59,18 @@ async def start_worker(nursery: trio.Nursery, config: MeshConfig, registry: Mode
     """A node serving ``/hivemesh/task/1`` with ``registry``'s models."""
     worker = Worker(registry, peer_id_of(config.keypair), slots, max_queue)
     config.advert_fields = worker.advert_fields
-    running = await start_node(
-        nursery, config, lambda node: node.handle(protocol.PROTOCOL, worker.handle_stream)
-    )
+    running = await start_node(nursery, config, lambda node: serve_worker(node, worker))
     running.worker = worker
     return running
+
+
+def serve_worker(node: MeshNode, worker: Worker) -> StageRunner:
+    """Register the worker protocols: single subtasks and pipeline stages."""
+    node.handle(protocol.PROTOCOL, worker.handle_stream)
+    stages = StageRunner(worker, node)
+    stages.install()
+    node.stages = stages  # type: ignore[attr-defined]
+    return stages
 
 
 async def start_gateway(nursery: trio.Nursery, config: MeshConfig, store: JobStore, planner: Planner,
@@ -79,7 +87,7 @@ async def start_gateway(nursery: trio.Nursery, config: MeshConfig, store: JobSto
                 config.advert_fields = worker.advert_fields
             node = MeshNode(config)
             if worker is not None:
-                node.handle(protocol.PROTOCOL, worker.handle_stream)
+                serve_worker(node, worker)
             async with node.run(), Gateway(node, store, planner, settings).run() as gateway:
                 running = Running(node, scope, worker)
                 running.extra["gateway"] = gateway

@@ -149,3 +149,4 @@ class SubtaskRecord(wire.Message):
     completion_tokens: int = 0
     seconds: float = 0.0
     cached: bool = False
+    output_hash: str = ""

@@ -69,3 +69,31 @@ def assign(
         schedule.assigned[need.subtask_id] = best.peer_id
         counts[best.peer_id] = counts.get(best.peer_id, 0) + 1
     return schedule
+
+
+def place(
+    needs: Sequence[Need],
+    view: MeshView,
+    load: Mapping[str, int] | None = None,
+    exclude: Mapping[str, set[str]] | None = None,
+) -> Schedule:
+    """Place every stage of a pipeline at once (stages wait for their inputs
+    without holding a slot, so free slots do not limit placement). Spread by
+    load per slot (``load``: stages already placed per peer), then speed."""
+    counts = dict(load or {})
+    exclude = exclude or {}
+    schedule = Schedule()
+    for need in needs:
+        capable = view.with_capability(need.capability)
+        peers = [e for e in capable if e.peer_id not in exclude.get(need.subtask_id, set())]
+        if not capable:
+            schedule.missing[need.subtask_id] = need.capability
+            continue
+        if not peers:
+            schedule.waiting.append(need.subtask_id)
+            continue
+        best = min(peers, key=lambda e: (counts.get(e.peer_id, 0) / max(1, e.advert.capacity.slots_total),
+                                         -speed_for(e, need.capability), e.advert.capacity.queue, e.peer_id))
+        schedule.assigned[need.subtask_id] = best.peer_id
+        counts[best.peer_id] = counts.get(best.peer_id, 0) + 1
+    return schedule

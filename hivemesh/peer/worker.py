@@ -123,19 +123,28 @@ class Worker:
             await stream.close()
 
     async def _watch_caller(self, stream: Any, task_id: str, scope: trio.CancelScope) -> None:
-        """Cancel the subtask when the caller closes or resets the stream."""
-        extra = 0
-        try:
-            while extra <= MAX_TRAILING_BYTES:
-                data = await stream.read(4096)
-                if not data:
-                    break
-                extra += len(data)
-        except Exception:
-            pass
+        await watch_stream(stream)
         log.info("subtask cancelled: caller went away task=%s", task_id)
         self.stats["cancelled"] += 1
         scope.cancel()
+
+    async def run_model(self, capability: str, request: CompletionRequest) -> tuple[ModelBackend, Completion]:
+        """Run ``request`` on this peer's model for ``capability`` in one of its
+        slots, waiting for a slot when all are taken (pipeline stages do; the
+        gateway already decided this peer runs them)."""
+        model = self.registry.model_for(capability)
+        self.admission.waiting += 1
+        started = False
+        try:
+            async with self._semaphore:
+                self.admission.start()
+                started = True
+                completion = await generate_in_thread(model, request)
+        finally:
+            self.admission.leave(started)
+        self.registry.observe(model.name, completion)
+        self.stats["completed"] += 1
+        return model, completion
 
     # --- the logic ----------------------------------------------------------------
 
@@ -184,6 +193,20 @@ class Worker:
     def _error(self, request: TaskRequest, exc: Exception) -> TaskReply:
         return TaskReply(task_id=request.task_id, ok=False, error_code=error_code(exc),
                          error=str(exc)[:500], peer_id=self.peer_id)
+
+
+async def watch_stream(stream: Any) -> None:
+    """Return when the other side closes or resets ``stream`` (trailing bytes,
+    up to a bound, are read and dropped)."""
+    extra = 0
+    try:
+        while extra <= MAX_TRAILING_BYTES:
+            data = await stream.read(4096)
+            if not data:
+                return
+            extra += len(data)
+    except Exception:
+        return
 
 
 def to_completion_request(request: TaskRequest) -> CompletionRequest:

@@ -1,0 +1,146 @@
+"""Pipeline messages: stages on workers, outputs worker to worker, signed claims.
+
+``/hivemesh/stage/1`` (gateway -> worker, one stream per subtask attempt):
+``StageAssign``, then ``StageAck``; when the stage ends, ``StageDone`` on the
+same stream. Closing the stream cancels the stage.
+``/hivemesh/output/1`` (worker -> worker): ``Output``, answered by ``OutputAck``.
+``/hivemesh/resend/1`` (gateway -> worker): ``Resend``, answered by ``ResendAck``.
+
+Outputs and completion reports carry an Ed25519 signature of the producing
+peer over a ``Claim`` (job, subtask, attempt, output hash), so the gateway and
+downstream peers know who produced what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from libp2p.crypto.keys import KeyPair
+from libp2p.peer.id import ID
+
+from hivemesh.mesh import wire
+
+STAGE = "/hivemesh/stage/1"
+OUTPUT = "/hivemesh/output/1"
+RESEND = "/hivemesh/resend/1"
+MAX_TEXT = 256 * 1024
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Route(wire.Message):
+    subtask_id: str
+    peer_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class StageAssign(wire.Message):
+    MAX_BYTES = 1024 * 1024 + 64 * 1024
+
+    job_id: str
+    subtask_id: str
+    attempt: int
+    capability: str
+    template: str
+    job_text: str
+    inputs: dict[str, str]  # only the inputs and chunks the template needs, by index ("0", "1", ...)
+    chunks: dict[str, str]
+    depends_on: tuple[str, ...]
+    downstream: tuple[Route, ...]
+    max_tokens: int
+    deadline_s: float
+    answer: bool  # send the output text back to the gateway in StageDone
+
+
+@dataclass(frozen=True)
+class StageAck(wire.Message):
+    ok: bool
+    error_code: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Claim(wire.Message):
+    """What a producer signs: it made ``output_hash`` for this subtask attempt."""
+
+    job_id: str
+    subtask_id: str
+    attempt: int
+    output_hash: str
+    producer: str
+
+
+@dataclass(frozen=True)
+class Delivery(wire.Message):
+    subtask_id: str
+    peer_id: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class StageDone(wire.Message):
+    MAX_BYTES = MAX_TEXT + 16 * 1024
+
+    ok: bool
+    claim: Claim | None = None
+    sig: bytes = b""
+    output_bytes: int = 0
+    text: str = ""  # only for the answer subtask
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    run_s: float = 0.0
+    deliveries: tuple[Delivery, ...] = ()
+    input_hashes: dict[str, str] = field(default_factory=dict)  # the upstream outputs it used
+    error_code: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Output(wire.Message):
+    MAX_BYTES = MAX_TEXT + 4096
+
+    to_subtask: str
+    to_attempt: int
+    claim: Claim
+    sig: bytes
+    text: str
+
+
+@dataclass(frozen=True)
+class OutputAck(wire.Message):
+    status: str  # "accepted" | "duplicate" | "early" | "rejected"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Resend(wire.Message):
+    job_id: str
+    from_subtask: str
+    route: Route
+
+
+@dataclass(frozen=True)
+class ResendAck(wire.Message):
+    ok: bool
+    detail: str = ""
+
+
+def sign_claim(claim: Claim, keypair: KeyPair) -> bytes:
+    return keypair.private_key.sign(wire.encode(claim))
+
+
+def verify_claim(claim: Claim, sig: bytes, text: str | None = None) -> bool:
+    """The signature is the producer's, and (when given) ``text`` matches the hash."""
+    if text is not None and digest(text) != claim.output_hash:
+        return False
+    try:
+        key = ID.from_base58(claim.producer).extract_public_key()
+        return key is not None and key.verify(wire.encode(claim), sig)
+    except Exception:
+        return False

@@ -1,0 +1,276 @@
+"""Pipeline stages on a worker: inputs arrive from upstream peers, outputs go
+straight to downstream peers, and only a small signed report (plus the
+answer's text, for the answer subtask) goes back to the gateway.
+
+A stage waits, holding no slot, until every dependency's output has arrived;
+then it runs in one of the worker's slots. The producer keeps each output for
+``RETENTION_S`` so the gateway can have it re-sent to a substitute peer.
+Outputs that arrive before their stage is assigned are held briefly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from hivemesh.errors import DecodeError, HivemeshError
+from hivemesh.mesh import guard, wire
+from hivemesh.mesh.node import MeshNode
+from hivemesh.models.base import ChatMessage, CompletionRequest
+from hivemesh.peer.pipewire import (
+    OUTPUT, RESEND, STAGE, Claim, Delivery, Output, OutputAck, Resend, ResendAck, Route,
+    StageAck, StageAssign, StageDone, digest, sign_claim, verify_claim,
+)
+from hivemesh.peer.protocol import error_code
+from hivemesh.peer.worker import Worker, watch_stream
+from hivemesh.planner.template import fill
+
+log = logging.getLogger(__name__)
+
+RETENTION_S = 600.0
+MAX_RETAINED_BYTES = 64 * 1024 * 1024
+MAX_STAGES = 256
+MAX_EARLY = 256
+EARLY_TTL_S = 60.0
+IO_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Retained:
+    claim: Claim
+    sig: bytes
+    text: str
+    at: float
+
+
+class Retention:
+    """Outputs this peer produced, by (job, subtask), bounded by age and bytes."""
+
+    def __init__(self, ttl_s: float = RETENTION_S, max_bytes: int = MAX_RETAINED_BYTES) -> None:
+        self.ttl_s, self.max_bytes = ttl_s, max_bytes
+        self._items: OrderedDict[tuple[str, str], Retained] = OrderedDict()
+        self._bytes = 0
+
+    def put(self, item: Retained) -> None:
+        key = (item.claim.job_id, item.claim.subtask_id)
+        self._drop(key)
+        self._items[key] = item
+        self._bytes += len(item.text)
+        self.prune(item.at)
+
+    def get(self, job_id: str, subtask_id: str, now: float) -> Retained | None:
+        self.prune(now)
+        return self._items.get((job_id, subtask_id))
+
+    def prune(self, now: float) -> None:
+        while self._items:
+            key, oldest = next(iter(self._items.items()))
+            if now - oldest.at <= self.ttl_s and self._bytes <= self.max_bytes:
+                return
+            self._drop(key)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        item = self._items.pop(key, None)
+        if item is not None:
+            self._bytes -= len(item.text)
+
+
+@dataclass
+class Stage:
+    assign: StageAssign
+    inputs: dict[str, Output] = field(default_factory=dict)
+    ready: trio.Event = field(default_factory=trio.Event)
+
+    def offer(self, output: Output) -> str:
+        dep = output.claim.subtask_id
+        if dep not in self.assign.depends_on:
+            return "rejected"
+        if dep in self.inputs:
+            return "duplicate"
+        self.inputs[dep] = output
+        if len(self.inputs) == len(self.assign.depends_on):
+            self.ready.set()
+        return "accepted"
+
+
+class StageRunner:
+    def __init__(self, worker: Worker, node: MeshNode) -> None:
+        self.worker, self.node = worker, node
+        self.stages: dict[tuple[str, str], Stage] = {}
+        self.early: OrderedDict[tuple[str, str, str], tuple[Output, float]] = OrderedDict()
+        self.retained = Retention()
+        self.stats: Counter[str] = Counter()
+
+    def install(self) -> None:
+        self.node.handle(STAGE, self.handle_stage)
+        self.node.handle(OUTPUT, self.handle_output)
+        self.node.handle(RESEND, self.handle_resend)
+
+    # --- a stage, on the gateway's stream -------------------------------------------
+
+    async def handle_stage(self, stream: Any) -> None:
+        try:
+            with trio.fail_after(IO_TIMEOUT_S):
+                assign = await wire.read_message(stream, StageAssign)
+        except (DecodeError, trio.TooSlowError) as exc:
+            await wire.write_message(stream, StageAck(False, "bad_request", str(exc)[:300]))
+            return
+        refusal = self._refusal(assign)
+        await wire.write_message(stream, StageAck(refusal is None, *(refusal or ("", ""))))
+        if refusal is not None:
+            return
+        key = (assign.job_id, assign.subtask_id)
+        stage = self.stages[key] = Stage(assign)
+        self._absorb_early(stage)
+        if not assign.depends_on:
+            stage.ready.set()
+        done: StageDone | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._cancel_when_closed, stream, nursery.cancel_scope, assign)
+                done = await self._run(stage)
+                nursery.cancel_scope.cancel()
+        finally:
+            if self.stages.get(key) is stage:
+                del self.stages[key]
+        if done is not None:
+            await wire.write_message(stream, done)
+            await stream.close()
+
+    def _refusal(self, assign: StageAssign) -> tuple[str, str] | None:
+        try:
+            self.worker.registry.model_for(assign.capability)
+        except HivemeshError as exc:
+            self.stats[error_code(exc)] += 1
+            return error_code(exc), str(exc)
+        if len(self.stages) >= MAX_STAGES:
+            return "busy", f"{MAX_STAGES} stages already assigned here"
+        return None
+
+    async def _cancel_when_closed(self, stream: Any, scope: trio.CancelScope, assign: StageAssign) -> None:
+        await watch_stream(stream)
+        log.info("stage cancelled by the gateway job=%s subtask=%s attempt=%d",
+                 assign.job_id, assign.subtask_id, assign.attempt)
+        self.stats["cancelled"] += 1
+        scope.cancel()
+
+    async def _run(self, stage: Stage) -> StageDone:
+        a = stage.assign
+        await stage.ready.wait()
+        outputs = {dep: out.text for dep, out in stage.inputs.items()}
+        try:
+            inputs = {int(k): v for k, v in a.inputs.items()}
+            chunks = {int(k): v for k, v in a.chunks.items()}
+            prompt = fill(a.template, a.job_text, inputs, chunks, outputs)
+            request = CompletionRequest(messages=(ChatMessage("user", prompt),), max_tokens=a.max_tokens)
+            with trio.fail_after(a.deadline_s):
+                log.info("→ stage start job=%s subtask=%s attempt=%d", a.job_id, a.subtask_id, a.attempt)
+                model, completion = await self.worker.run_model(a.capability, request)
+        except trio.TooSlowError:
+            return StageDone(ok=False, error_code="deadline", error=f"deadline of {a.deadline_s:.0f}s passed")
+        except (HivemeshError, ValueError) as exc:  # ValueError: a non-numeric input index
+            return StageDone(ok=False, error_code=error_code(exc), error=str(exc)[:500])
+        claim = Claim(a.job_id, a.subtask_id, a.attempt, digest(completion.text), self.node.peer_id)
+        sig = sign_claim(claim, self.node.config.keypair)
+        self.retained.put(Retained(claim, sig, completion.text, time.monotonic()))
+        deliveries = await self._deliver_all(claim, sig, completion.text, a.downstream)
+        log.info("← stage done job=%s subtask=%s tokens=%d", a.job_id, a.subtask_id, completion.completion_tokens)
+        self.stats["completed"] += 1
+        return StageDone(
+            ok=True, claim=claim, sig=sig, output_bytes=len(completion.text.encode()),
+            text=completion.text if a.answer else "", model=model.name,
+            prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+            run_s=round(completion.seconds, 4), deliveries=deliveries,
+            input_hashes={dep: out.claim.output_hash for dep, out in stage.inputs.items()},
+        )
+
+    # --- outputs, worker to worker ---------------------------------------------------
+
+    async def _deliver_all(self, claim: Claim, sig: bytes, text: str, routes: tuple[Route, ...]) -> tuple[Delivery, ...]:
+        results: list[Delivery] = []
+
+        async def one(route: Route) -> None:
+            ok = await self.deliver(Output(route.subtask_id, route.attempt, claim, sig, text), route.peer_id)
+            results.append(Delivery(route.subtask_id, route.peer_id, ok))
+
+        async with trio.open_nursery() as nursery:
+            for route in routes:
+                nursery.start_soon(one, route)
+        return tuple(results)
+
+    async def deliver(self, output: Output, peer_id: str) -> bool:
+        try:
+            stream = await self.node.open_stream(peer_id, OUTPUT)
+            try:
+                with trio.fail_after(IO_TIMEOUT_S):
+                    await wire.write_message(stream, output)
+                    ack = await wire.read_message(stream, OutputAck)
+            finally:
+                await stream.close()
+        except (HivemeshError, trio.TooSlowError, Exception) as exc:
+            log.info("could not deliver output job=%s %s -> %s at %s: %s", output.claim.job_id,
+                     output.claim.subtask_id, output.to_subtask, peer_id[-8:], exc)
+            return False
+        self.stats["delivered"] += 1
+        return ack.status in ("accepted", "duplicate", "early")
+
+    async def handle_output(self, stream: Any) -> None:
+        with trio.fail_after(IO_TIMEOUT_S):
+            output = await wire.read_message(stream, Output)
+            status = self.receive(output, guard.remote_peer(stream))
+            self.stats[f"output_{status}"] += 1
+            await wire.write_message(stream, OutputAck(status))
+            await stream.close()
+
+    def receive(self, output: Output, sender: str) -> str:
+        """Take an upstream output: verified, for a known stage, once."""
+        claim = output.claim
+        if claim.producer != sender or not verify_claim(claim, output.sig, output.text):
+            log.warning("rejected output job=%s from=%s: bad signature or producer", claim.job_id, sender[-8:])
+            return "rejected"
+        stage = self.stages.get((claim.job_id, output.to_subtask))
+        if stage is None:
+            self._hold_early(output)
+            return "early"
+        status = stage.offer(output)
+        if status == "duplicate":
+            log.info("duplicate output ignored job=%s %s -> %s", claim.job_id, claim.subtask_id, output.to_subtask)
+        return status
+
+    def _hold_early(self, output: Output) -> None:
+        now = time.monotonic()
+        self.early[(output.claim.job_id, output.to_subtask, output.claim.subtask_id)] = (output, now)
+        while self.early and (len(self.early) > MAX_EARLY or now - next(iter(self.early.values()))[1] > EARLY_TTL_S):
+            self.early.popitem(last=False)
+
+    def _absorb_early(self, stage: Stage) -> None:
+        a = stage.assign
+        for dep in a.depends_on:
+            held = self.early.pop((a.job_id, a.subtask_id, dep), None)
+            if held is not None:
+                stage.offer(held[0])
+
+    # --- re-sending a retained output ----------------------------------------------
+
+    async def handle_resend(self, stream: Any) -> None:
+        with trio.fail_after(2 * IO_TIMEOUT_S):
+            request = await wire.read_message(stream, Resend)
+            asker = guard.remote_peer(stream)
+            entry = self.node.view.peers.get(asker)
+            if entry is None or "gateway" not in entry.advert.roles:
+                await wire.write_message(stream, ResendAck(False, "only a gateway may ask for a resend"))
+                return
+            kept = self.retained.get(request.job_id, request.from_subtask, time.monotonic())
+            if kept is None:
+                await wire.write_message(stream, ResendAck(False, "output no longer kept"))
+                return
+            route = request.route
+            ok = await self.deliver(Output(route.subtask_id, route.attempt, kept.claim, kept.sig, kept.text),
+                                    route.peer_id)
+            await wire.write_message(stream, ResendAck(ok, "" if ok else "downstream unreachable"))
+            await stream.close()
