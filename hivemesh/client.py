@@ -104,7 +104,7 @@ async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
         await wire.write_message(stream, submit)
         while True:
             try:
-                event = await wire.read_message(stream, JobEvent)
+                event = await _next_event(node, gateway, stream)
             except DecodeError as exc:
                 raise MeshError(f"gateway stream broke: {exc}") from None
             except Exception as exc:
@@ -118,6 +118,29 @@ async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
                 await stream.close()
             except Exception:
                 pass
+
+
+async def _next_event(node: MeshNode, gateway: str, stream: Any) -> JobEvent:
+    """The next event, or MeshError when the gateway leaves the mesh meanwhile
+    (a dead gateway's connection may be half-open and never break)."""
+    event: list[JobEvent] = []
+    async with trio.open_nursery() as nursery:
+        async def read() -> None:
+            event.append(await wire.read_message(stream, JobEvent))
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(read)
+        seen = gateway in node.view.peers
+        while True:
+            await trio.sleep(0.25)
+            here = gateway in node.view.peers
+            if seen and not here:
+                nursery.cancel_scope.cancel()
+                break
+            seen = seen or here
+    if not event:
+        raise MeshError(f"gateway {gateway[-8:]} left the mesh")
+    return event[0]
 
 
 def result_to_json(result: JobResult) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from hivemesh.errors import DecodeError, HivemeshError, JobFailed, first_error
 from hivemesh.mesh import wire
 from hivemesh.peer import jobstate
 from hivemesh.peer.pipewire import (
+    DOWNSTREAM_UNREACHABLE,
     RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
 )
 from hivemesh.peer.protocol import TaskReply
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_S = 10.0
 VIEW_CHECK_S = 0.25
+CAPABILITY_WAIT_S = 30.0
+RETRY_BACKOFF_S = 2.0
 REPORT_GRACE_S = 2.0  # after the answer, how long to wait for upstream reports (token counts)
 
 
@@ -52,8 +55,7 @@ class Conductor:
                 self.children[dep].append(s.id)
         self.scopes: dict[str, trio.CancelScope] = {}
         self.exclude: dict[str, set[str]] = {}
-        self.stale = 0
-        self.payload_in = 0  # output bytes the gateway itself received (the answer's)
+        self.parked: dict[str, str] = {}  # subtask -> capability no live peer offers now
         self._send, self._receive = trio.open_memory_channel[tuple[str, str, int, str, Any]](1000)
         self._nursery: trio.Nursery | None = None
 
@@ -77,20 +79,25 @@ class Conductor:
             self._nursery = nursery
             nursery.start_soon(self._watch_view)
             todo = [s.id for s in self.plan.subtasks if self.subtasks[s.id].status != "done"]
-            await self._place(todo)
+            await self._place(todo, initial=True)
             for sid in todo:
                 await self._feed(sid)
             while not self._finished():
                 with trio.move_on_after(REPORT_GRACE_S if jobstate.complete(self.plan, self.subtasks) else 3600):
                     kind, sid, attempt, peer, payload = await self._receive.receive()
                     if attempt != self.subtasks[sid].attempts or self.subtasks[sid].status == "done":
-                        self.stale += 1
+                        self.run.stats["stale_reports"] += 1
                         log.info("stale %s ignored job=%s subtask=%s attempt=%d",
                                  kind, self.run.record.job_id, sid, attempt)
                         continue
                     if kind == "done":
                         await self._done(sid, peer, payload)
-                    elif not jobstate.complete(self.plan, self.subtasks):
+                    elif kind == "fatal":
+                        raise JobFailed(payload)
+                    elif kind == "retry":
+                        await self._place([sid])
+                        await self._feed(sid)
+                    elif not jobstate.complete(self.plan, self.subtasks) and sid not in self.parked:
                         await self._failed(sid, peer, payload)
                     continue
                 break  # the answer is in; a late upstream report is not worth waiting longer for
@@ -98,18 +105,23 @@ class Conductor:
 
     # --- placing stages ---------------------------------------------------------------
 
-    async def _place(self, sids: list[str]) -> None:
-        """Give each subtask in ``sids`` a (new) attempt on a peer, then send them."""
+    async def _place(self, sids: list[str], initial: bool = False) -> None:
+        """Give each subtask in ``sids`` a (new) attempt on a peer, then send them.
+
+        A capability missing from the mesh fails a new job at once; during a
+        repair, the subtask is parked until a capable peer appears (or
+        ``CAPABILITY_WAIT_S`` passes)."""
         load = Counter(r.peer_id for i, r in self.subtasks.items() if r.status == "running" and i not in sids)
         wanted = [Need(s, self.plan.subtask(s).capability) for s in sids]
         schedule = place(wanted, self.run.node.view, load, self.exclude)
-        for sid in schedule.waiting:  # every capable peer failed it before: let them try again
-            self.exclude[sid] = set()
-        if schedule.waiting:
-            schedule = place(wanted, self.run.node.view, load, self.exclude)
-        if schedule.missing:
+        for sid in schedule.waiting:  # every capable peer failed it: wait for a new one, or back off
+            self._park(sid, self.plan.subtask(sid).capability, backoff=True)
+        if schedule.missing and initial:
             sid, cap = next(iter(schedule.missing.items()))
             raise JobFailed(f"no peer in the mesh offers capability {cap!r} (subtask {sid})")
+        for sid, cap in schedule.missing.items():
+            self._park(sid, cap)
+        sids = [sid for sid in sids if sid in schedule.assigned]
         for sid in sids:
             record = self.subtasks[sid]
             if record.status == "running":
@@ -123,6 +135,35 @@ class Conductor:
             peer = self.subtasks[sid].peer_id
             await self.run.emit("subtask_started", subtask_id=sid, capability=self.plan.subtask(sid).capability,
                                 peer_id=peer, detail=f"attempt {self.subtasks[sid].attempts}")
+
+    def _park(self, sid: str, capability: str, backoff: bool = False) -> None:
+        """Wait for a peer that offers ``capability`` and has not failed ``sid``;
+        with ``backoff``, give the peers that failed it another try after a pause."""
+        if sid in self.parked:
+            return
+        self.parked[sid] = capability
+        log.info("no usable peer offers %s for subtask %s now; waiting", capability, sid)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._unpark, sid, capability, RETRY_BACKOFF_S if backoff else None)
+
+    def _usable(self, sid: str, capability: str) -> bool:
+        tried = self.exclude.get(sid, set())
+        return any(e.peer_id not in tried for e in self.run.node.view.with_capability(capability))
+
+    async def _unpark(self, sid: str, capability: str, backoff: float | None) -> None:
+        waited = 0.0
+        with trio.move_on_after(CAPABILITY_WAIT_S):
+            while not self._usable(sid, capability):
+                if backoff is not None and waited >= backoff and self.run.node.view.with_capability(capability):
+                    self.exclude[sid] = set()  # the same peers, once more
+                    break
+                await trio.sleep(VIEW_CHECK_S)
+                waited += VIEW_CHECK_S
+            del self.parked[sid]
+            await self._send.send(("retry", sid, self.subtasks[sid].attempts, "", "a capable peer appeared"))
+            return
+        await self._send.send(("fatal", sid, self.subtasks[sid].attempts, "",
+                               f"no peer offering {capability!r} came back within {CAPABILITY_WAIT_S:.0f}s"))
 
     def _finished(self) -> bool:
         return all(r.status == "done" for r in self.subtasks.values())
@@ -192,7 +233,11 @@ class Conductor:
     async def _resend(self, dep: str, sid: str) -> None:
         producer = self.subtasks[dep].peer_id
         route = Route(sid, self.subtasks[sid].peer_id, self.subtasks[sid].attempts)
-        if await self._ask_resend(producer, dep, route):
+        outcome = await self._ask_resend(producer, dep, route)
+        if outcome == "ok":
+            return
+        if outcome == "downstream":  # the producer has it; sid's peer is what failed
+            await self._send.send(("failed", sid, route.attempt, route.peer_id, "unreachable for its inputs"))
             return
         log.info("output of %s is gone with peer %s; recomputing it", dep, producer[-8:])
         self.subtasks[dep] = replace(self.subtasks[dep], status="running")  # _place retries it
@@ -200,9 +245,10 @@ class Conductor:
         await self._place([dep])
         await self._feed(dep)
 
-    async def _ask_resend(self, producer: str, dep: str, route: Route) -> bool:
+    async def _ask_resend(self, producer: str, dep: str, route: Route) -> str:
+        """"ok", "lost" (the producer or its copy is gone) or "downstream"."""
         if producer not in self.run.node.view.peers:
-            return False
+            return "lost"
         try:
             stream = await self.run.node.open_stream(producer, RESEND)
             try:
@@ -213,8 +259,10 @@ class Conductor:
                 await stream.close()
         except Exception as exc:
             log.info("resend of %s via %s failed: %s", dep, producer[-8:], exc)
-            return False
-        return ack.ok
+            return "lost"
+        if ack.ok:
+            return "ok"
+        return "downstream" if ack.detail == DOWNSTREAM_UNREACHABLE else "lost"
 
     # --- outcomes --------------------------------------------------------------------------
 
@@ -226,7 +274,7 @@ class Conductor:
                 or not verify_claim(claim, done.sig, done.text if answer else None)):
             await self._failed(sid, peer, "report failed verification")
             return
-        self.payload_in += len(done.text.encode())
+        self.run.stats["payload_in_bytes"] += len(done.text.encode())
         reply = TaskReply(task_id=sid, ok=True, text=done.text if answer else "", peer_id=peer, model=done.model,
                           prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens, run_s=done.run_s)
         self.subtasks[sid] = replace(jobstate.finished(self.subtasks[sid], reply), output_hash=claim.output_hash)
@@ -253,5 +301,7 @@ class Conductor:
         while True:
             await trio.sleep(VIEW_CHECK_S)
             for sid, rec in list(self.subtasks.items()):
+                if sid in self.parked:
+                    continue
                 if rec.status == "running" and rec.peer_id not in self.run.node.view.peers:
                     await self._send.send(("failed", sid, rec.attempts, rec.peer_id, "peer left the mesh"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from hivemesh.errors import DecodeError, HivemeshError
 from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.peer.jobrun import JobRun, JobSettings, blocking
-from hivemesh.peer.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit
+from hivemesh.peer.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
 from hivemesh.peer.store import JobStore
 from hivemesh.planner.base import Planner
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 10.0
 POLL_S = 0.25
+LEASE_TTL_S = 8.0  # a dead gateway's jobs are taken over this long after its last renewal
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Gateway:
         self.available = True
         self.live: dict[str, LiveJob] = {}
         self._nursery: trio.Nursery | None = None
-        self.planned_jobs = 0
+        self.stats: Counter[str] = Counter()
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Gateway]:
@@ -55,6 +57,7 @@ class Gateway:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._health_loop)
+            nursery.start_soon(self._scan_loop)
             try:
                 yield self
             finally:
@@ -108,25 +111,95 @@ class Gateway:
             return
         record = JobRecord(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
                            aggregate=submit.aggregate, created=time.time(), status="planning")
-        if submit.attach_only:
-            if await blocking(self.store.get_job, submit.job_id) is None:
-                raise HivemeshError(f"no job {submit.job_id}")
-            return
-        if await blocking(self.store.create_job_if_absent, submit.job_id, wire.encode(record)):
+        if not submit.attach_only and await blocking(self.store.create_job_if_absent, submit.job_id,
+                                                     wire.encode(record)):
             log.info("→ job accepted job=%s", submit.job_id)
-            self.live[submit.job_id] = LiveJob()
-            await self.emit(submit.job_id, "accepted", peer_id=self.node.peer_id)
-            assert self._nursery is not None
-            self._nursery.start_soon(self._run_job, record)
+            if await self._take(submit.job_id):
+                self.live[submit.job_id] = LiveJob()
+                await self.emit(submit.job_id, "accepted", peer_id=self.node.peer_id)
+                self._start(record, {})
+            return
+        if await blocking(self.store.get_job, submit.job_id) is None:
+            raise HivemeshError(f"no job {submit.job_id}")
+        await self._resume_if_orphaned(submit.job_id)
 
-    async def _run_job(self, record: JobRecord) -> None:
+    async def _take(self, job_id: str) -> bool:
+        return bool(await blocking(self.store.acquire_lease, job_id, self.node.peer_id, LEASE_TTL_S))
+
+    def _start(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_job, record, subtasks)
+
+    async def _resume_if_orphaned(self, job_id: str) -> bool:
+        """Take over a job whose gateway stopped renewing its lease."""
+        if job_id in self.live or await blocking(self.store.lease_owner, job_id) is not None:
+            return False
+        raw = await blocking(self.store.get_job, job_id)
+        if raw is None:
+            return False
+        record = wire.decode(JobRecord, raw)
+        if record.status in ("done", "failed") or not await self._take(job_id):
+            return False
+        subtasks = {sid: wire.decode(SubtaskRecord, v)
+                    for sid, v in (await blocking(self.store.get_subtasks, job_id)).items()}
+        live = self.live[job_id] = LiveJob()
+        live.events = [wire.decode(JobEvent, e) for e in await blocking(self.store.events, job_id, 0)]
+        log.info("→ job resumed job=%s done=%d/%d", job_id,
+                 sum(r.status == "done" for r in subtasks.values()), len(subtasks))
+        self._start(record, subtasks)
+        return True
+
+    async def _scan_loop(self) -> None:
+        """Resume active jobs nobody holds (their gateway died)."""
+        while True:
+            await trio.sleep(self.node.config.advert_interval)
+            if not self.available:
+                continue
+            try:
+                for job_id in await blocking(self.store.list_active_jobs):
+                    await self._resume_if_orphaned(job_id)
+            except HivemeshError as exc:
+                log.debug("job scan failed: %s", exc)
+
+    async def _run_job(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         run = JobRun(self.node, self.store, self.planner, record,
-                     lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings)
+                     lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats)
+        result: JobResult | None = None
         try:
-            result = await run.run()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._hold_lease, record.job_id, nursery.cancel_scope)
+                result = await run.run()
+                nursery.cancel_scope.cancel()
+            if result is None:
+                return  # another gateway holds the job now
             log.info("← job %s job=%s seconds=%.2f", result.status, record.job_id, result.seconds)
         except HivemeshError as exc:  # the store went away mid-job
             log.warning("job %s stopped: %s", record.job_id, exc)
+        finally:
+            with trio.CancelScope(shield=True):
+                try:
+                    await blocking(self.store.release_lease, record.job_id, self.node.peer_id)
+                except HivemeshError:
+                    pass
+            if self._nursery is not None:
+                self._nursery.start_soon(self._forget, record.job_id)
+
+    async def _forget(self, job_id: str) -> None:
+        await trio.sleep(60)  # late attachers read the events from the store after this
+        self.live.pop(job_id, None)
+
+    async def _hold_lease(self, job_id: str, scope: trio.CancelScope) -> None:
+        while True:
+            await trio.sleep(LEASE_TTL_S / 4)
+            try:
+                ok = await blocking(self.store.renew_lease, job_id, self.node.peer_id, LEASE_TTL_S)
+            except HivemeshError as exc:
+                log.warning("cannot renew the lease of job %s: %s", job_id, exc)
+                continue
+            if not ok:
+                log.warning("lost the lease of job %s to another gateway; stopping it here", job_id)
+                scope.cancel()
+                return
 
     async def emit(self, job_id: str, kind: str, **fields: Any) -> JobEvent:
         live = self.live.setdefault(job_id, LiveJob())

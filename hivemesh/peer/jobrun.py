@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -59,13 +60,15 @@ def find_aggregator(planner: Any) -> Any:
 
 class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
-                 emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None) -> None:
+                 emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None,
+                 stats: Counter[str] | None = None) -> None:
         self.node, self.store, self.planner = node, store, planner
         self.record, self.emit, self.settings = record, emit, settings
         self.subtasks: dict[str, SubtaskRecord] = subtasks or {}
         self.started = time.monotonic()
         self.chunks = [c.text for c in chunk_inputs(record.inputs)]
         self.conductor: Conductor | None = None
+        self.stats: Counter[str] = Counter() if stats is None else stats  # shared with the gateway
 
     # --- the whole job ------------------------------------------------------------
 

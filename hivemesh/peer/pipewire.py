@@ -25,6 +25,7 @@ STAGE = "/hivemesh/stage/1"
 OUTPUT = "/hivemesh/output/1"
 RESEND = "/hivemesh/resend/1"
 MAX_TEXT = 256 * 1024
+DOWNSTREAM_UNREACHABLE = "downstream unreachable"
 
 
 def digest(text: str) -> str:

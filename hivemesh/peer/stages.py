@@ -23,6 +23,7 @@ from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.models.base import ChatMessage, CompletionRequest
 from hivemesh.peer.pipewire import (
+    DOWNSTREAM_UNREACHABLE,
     OUTPUT, RESEND, STAGE, Claim, Delivery, Output, OutputAck, Resend, ResendAck, Route,
     StageAck, StageAssign, StageDone, digest, sign_claim, verify_claim,
 )
@@ -36,8 +37,10 @@ RETENTION_S = 600.0
 MAX_RETAINED_BYTES = 64 * 1024 * 1024
 MAX_STAGES = 256
 MAX_EARLY = 256
+MAX_FINISHED = 4096
 EARLY_TTL_S = 60.0
 IO_TIMEOUT_S = 10.0
+GONE_CHECK_S = 0.5
 
 
 @dataclass
@@ -104,6 +107,7 @@ class StageRunner:
         self.stages: dict[tuple[str, str], Stage] = {}
         self.early: OrderedDict[tuple[str, str, str], tuple[Output, float]] = OrderedDict()
         self.retained = Retention()
+        self.finished: OrderedDict[tuple[str, str], None] = OrderedDict()  # recent stages, for late copies
         self.stats: Counter[str] = Counter()
 
     def install(self) -> None:
@@ -138,6 +142,10 @@ class StageRunner:
         finally:
             if self.stages.get(key) is stage:
                 del self.stages[key]
+            if done is not None and done.ok:
+                self.finished[key] = None
+                while len(self.finished) > MAX_FINISHED:
+                    self.finished.popitem(last=False)
         if done is not None:
             await wire.write_message(stream, done)
             await stream.close()
@@ -153,11 +161,27 @@ class StageRunner:
         return None
 
     async def _cancel_when_closed(self, stream: Any, scope: trio.CancelScope, assign: StageAssign) -> None:
-        await watch_stream(stream)
-        log.info("stage cancelled by the gateway job=%s subtask=%s attempt=%d",
+        """Cancel the stage when the gateway closes its stream or leaves the mesh
+        (a dead gateway's connection may be half-open)."""
+        gateway = guard.remote_peer(stream)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._until_gone, gateway, nursery.cancel_scope)
+            await watch_stream(stream)
+            nursery.cancel_scope.cancel()
+        log.info("stage cancelled: gateway gone or closed job=%s subtask=%s attempt=%d",
                  assign.job_id, assign.subtask_id, assign.attempt)
         self.stats["cancelled"] += 1
         scope.cancel()
+
+    async def _until_gone(self, peer_id: str, scope: trio.CancelScope) -> None:
+        seen = peer_id in self.node.view.peers
+        while True:
+            await trio.sleep(GONE_CHECK_S)
+            here = peer_id in self.node.view.peers
+            if seen and not here:
+                scope.cancel()
+                return
+            seen = seen or here
 
     async def _run(self, stage: Stage) -> StageDone:
         a = stage.assign
@@ -234,6 +258,9 @@ class StageRunner:
             log.warning("rejected output job=%s from=%s: bad signature or producer", claim.job_id, sender[-8:])
             return "rejected"
         stage = self.stages.get((claim.job_id, output.to_subtask))
+        if stage is None and (claim.job_id, output.to_subtask) in self.finished:
+            log.info("late duplicate output ignored job=%s %s -> %s", claim.job_id, claim.subtask_id, output.to_subtask)
+            return "duplicate"
         if stage is None:
             self._hold_early(output)
             return "early"
@@ -272,5 +299,5 @@ class StageRunner:
             route = request.route
             ok = await self.deliver(Output(route.subtask_id, route.attempt, kept.claim, kept.sig, kept.text),
                                     route.peer_id)
-            await wire.write_message(stream, ResendAck(ok, "" if ok else "downstream unreachable"))
+            await wire.write_message(stream, ResendAck(ok, "" if ok else DOWNSTREAM_UNREACHABLE))
             await stream.close()
