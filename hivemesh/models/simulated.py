@@ -57,6 +57,12 @@ class SimulatedModel:
         self.reply_words = reply_words
         self.script = script
 
+    @property
+    def nonblocking(self) -> bool:
+        """True when ``generate`` returns at once (no latency, no pacing): callers
+        may run it without a worker thread."""
+        return self.latency_s == 0 and self.tokens_per_second == 0
+
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 

@@ -40,6 +40,7 @@ MAX_EARLY = 256
 MAX_FINISHED = 4096
 EARLY_TTL_S = 60.0
 IO_TIMEOUT_S = 10.0
+LINK_IDLE_S = 60.0
 GONE_CHECK_S = 0.5
 
 
@@ -83,6 +84,42 @@ class Retention:
             self._bytes -= len(item.text)
 
 
+class Links:
+    """One long-lived ``/hivemesh/output/1`` stream per downstream peer, so a
+    hand-off costs a write and an ack, not a new stream's negotiation."""
+
+    def __init__(self, node: MeshNode) -> None:
+        self.node = node
+        self._streams: dict[str, Any] = {}
+        self._locks: dict[str, trio.Lock] = {}
+
+    async def send(self, peer_id: str, output: Output) -> OutputAck:
+        async with self._locks.setdefault(peer_id, trio.Lock()):
+            for fresh in (False, True):
+                stream = None if fresh else self._streams.get(peer_id)
+                try:
+                    if stream is None:
+                        stream = self._streams[peer_id] = await self.node.open_stream(peer_id, OUTPUT)
+                    with trio.fail_after(IO_TIMEOUT_S):
+                        await wire.write_message(stream, output)
+                        return await wire.read_message(stream, OutputAck)
+                except Exception:
+                    self._streams.pop(peer_id, None)
+                    if stream is not None:
+                        await _reset(stream)
+                    if fresh:
+                        raise
+        raise AssertionError("unreachable")
+
+
+async def _reset(stream: Any) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(1):
+        try:
+            await stream.reset()
+        except Exception:
+            pass
+
+
 @dataclass
 class Stage:
     assign: StageAssign
@@ -107,6 +144,7 @@ class StageRunner:
         self.stages: dict[tuple[str, str], Stage] = {}
         self.early: OrderedDict[tuple[str, str, str], tuple[Output, float]] = OrderedDict()
         self.retained = Retention()
+        self.links = Links(node)
         self.finished: OrderedDict[tuple[str, str], None] = OrderedDict()  # recent stages, for late copies
         self.stats: Counter[str] = Counter()
 
@@ -229,14 +267,8 @@ class StageRunner:
 
     async def deliver(self, output: Output, peer_id: str) -> bool:
         try:
-            stream = await self.node.open_stream(peer_id, OUTPUT)
-            try:
-                with trio.fail_after(IO_TIMEOUT_S):
-                    await wire.write_message(stream, output)
-                    ack = await wire.read_message(stream, OutputAck)
-            finally:
-                await stream.close()
-        except (HivemeshError, trio.TooSlowError, Exception) as exc:
+            ack = await self.links.send(peer_id, output)
+        except Exception as exc:
             log.info("could not deliver output job=%s %s -> %s at %s: %s", output.claim.job_id,
                      output.claim.subtask_id, output.to_subtask, peer_id[-8:], exc)
             return False
@@ -244,12 +276,19 @@ class StageRunner:
         return ack.status in ("accepted", "duplicate", "early")
 
     async def handle_output(self, stream: Any) -> None:
-        with trio.fail_after(IO_TIMEOUT_S):
-            output = await wire.read_message(stream, Output)
-            status = self.receive(output, guard.remote_peer(stream))
+        """Outputs from one upstream peer, one after another on a long-lived stream."""
+        sender = guard.remote_peer(stream)
+        while True:
+            try:
+                with trio.fail_after(LINK_IDLE_S):
+                    output = await wire.read_message(stream, Output)
+            except (DecodeError, trio.TooSlowError):
+                await stream.close()  # the sender closed it, went quiet, or sent garbage
+                return
+            status = self.receive(output, sender)
             self.stats[f"output_{status}"] += 1
-            await wire.write_message(stream, OutputAck(status))
-            await stream.close()
+            with trio.fail_after(IO_TIMEOUT_S):
+                await wire.write_message(stream, OutputAck(status))
 
     def receive(self, output: Output, sender: str) -> str:
         """Take an upstream output: verified, for a known stage, once."""

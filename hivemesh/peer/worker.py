@@ -61,7 +61,10 @@ class Admission:
 
 
 async def generate_in_thread(model: ModelBackend, request: CompletionRequest) -> Completion:
-    """Run a blocking generation; on cancellation, stop the model and wait for it."""
+    """Run a blocking generation; on cancellation, stop the model and wait for it.
+    A backend that declares ``nonblocking`` (it returns at once) runs inline."""
+    if getattr(model, "nonblocking", False):
+        return model.generate(request)
     cancel = threading.Event()
     result: list[Completion] = []
     error: list[Exception] = []

@@ -1,0 +1,145 @@
+"""Latency of the pipeline data path against raw py-libp2p streams, on loopback.
+
+In one run:
+- raw_rtt_ms: open a py-libp2p stream, send a small frame, read it echoed back
+  (what every hivemesh request costs at least);
+- subtask_rtt_ms: gateway -> worker -> gateway for one subtask over
+  ``/hivemesh/stage/1`` (assignment, ack, run on a zero-latency simulated
+  model, signed report back);
+- hop_ms[n-1]: an n-stage pipeline (n = 1..5) placed on 5 workers, outputs
+  going worker to worker; time from sending the assignments to the answer's
+  report. hop_overhead_ms is the mean added latency per extra stage.
+- gateway_payload_bytes[n-1]: output bytes that reached the gateway for n
+  stages (only the answer's, so it must not grow with n).
+
+    .venv/bin/python bench/pipeline.py [--repeats 60]
+
+The last line is JSON. Goals: subtask_ratio <= 1.5; hop_overhead_ms <= raw_rtt_ms + 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import trio
+
+from hivemesh.mesh import wire
+from hivemesh.mesh.identity import generate
+from hivemesh.mesh.node import MeshConfig
+from hivemesh.models.registry import ModelRegistry
+from hivemesh.models.simulated import SimulatedModel
+from hivemesh.peer.inprocess import start_bootstrap, start_node, start_worker
+from hivemesh.peer.pipewire import STAGE, Route, StageAck, StageAssign, StageDone
+
+ECHO = "/bench/echo/1"
+
+
+async def echo_handler(stream) -> None:  # type: ignore[no-untyped-def]
+    data = await wire.read_frame(stream, 1024)
+    await stream.write(wire.frame(data))
+    await stream.close()
+
+
+async def raw_rtt(node, peer: str) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    stream = await node.open_stream(peer, ECHO)
+    await stream.write(wire.frame(b"x" * 64))
+    await wire.read_frame(stream, 1024)
+    await stream.close()
+    return (time.perf_counter() - started) * 1000
+
+
+def assignment(job: str, i: int, n: int, workers: list[str]) -> StageAssign:
+    sid = f"s{i}"
+    downstream = (Route(f"s{i + 1}", workers[(i + 1) % len(workers)], 1),) if i + 1 < n else ()
+    template = "Start the work." if i == 0 else f"Continue: {{{{out:s{i - 1}}}}}"
+    return StageAssign(job_id=job, subtask_id=sid, attempt=1, capability="general", template=template,
+                       job_text="", inputs={}, chunks={}, depends_on=(f"s{i - 1}",) if i else (),
+                       downstream=downstream, max_tokens=16, deadline_s=30, answer=i == n - 1)
+
+
+async def pipeline(node, workers: list[str], n: int, job: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Send n stage assignments; return ms until the answer's report, and the
+    output bytes that reached this (gateway) node."""
+    done: list[StageDone] = []
+    streams: list[tuple[int, object]] = []
+
+    async def assign(i: int) -> None:  # all at once, as the gateway does
+        stream = await node.open_stream(workers[i % len(workers)], STAGE)
+        await wire.write_message(stream, assignment(job, i, n, workers))
+        ack = await wire.read_message(stream, StageAck)
+        assert ack.ok, ack.error
+        streams.append((i, stream))
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for i in range(n):
+            nursery.start_soon(assign, i)
+    answer_stream = next(s for i, s in streams if i == n - 1)
+    done.append(await wire.read_message(answer_stream, StageDone))
+    elapsed = (time.perf_counter() - started) * 1000
+    payload = len(done[0].text.encode())
+    for i, stream in streams:
+        if i != n - 1:
+            payload += len((await wire.read_message(stream, StageDone)).text.encode())
+        await stream.close()
+    return elapsed, payload
+
+
+async def run(args: argparse.Namespace) -> dict:
+    async with trio.open_nursery() as nursery:
+        boot = await start_bootstrap(nursery)
+        addr = boot.node.full_addrs()[:1]
+        workers = []
+        for i in range(5):
+            registry = ModelRegistry()
+            registry.add(SimulatedModel(f"sim{i}", reply_words=8), ("general",))
+            w = await start_worker(nursery, MeshConfig(generate(), bootstrap=addr), registry, slots=4)
+            w.node.handle(ECHO, echo_handler)
+            workers.append(w.node.peer_id)
+        gw = await start_node(nursery, MeshConfig(generate(), bootstrap=addr, roles=("gateway",)))
+        with trio.fail_after(30):
+            while not all(w in gw.node.view.peers for w in workers):
+                await trio.sleep(0.1)
+            while not all(w in gw.node.connected_peers() for w in workers):
+                await trio.sleep(0.1)
+        node = gw.node
+        for _ in range(10):  # warm up every path
+            await raw_rtt(node, workers[0])
+            await pipeline(node, workers, 2, "warm")
+        raw, sub = [], []
+        hops: list[list[float]] = [[] for _ in range(5)]
+        payload = [0] * 5
+        for r in range(args.repeats):
+            raw.append(await raw_rtt(node, workers[r % 5]))
+            sub.append((await pipeline(node, workers[r % 5:] + workers[:r % 5], 1, f"one-{r}"))[0])
+            for n in range(1, 6):
+                ms, payload[n - 1] = await pipeline(node, workers, n, f"p{n}-{r}")
+                hops[n - 1].append(ms)
+        nursery.cancel_scope.cancel()
+    raw_ms, sub_ms = statistics.median(raw), statistics.median(sub)
+    hop_ms = [statistics.median(h) for h in hops]
+    overhead = statistics.mean(hop_ms[i + 1] - hop_ms[i] for i in range(4))
+    for n, ms in enumerate(hop_ms, 1):
+        print(f"{n} stage(s): {ms:.2f} ms  (x{ms / raw_ms:.2f} raw), gateway received {payload[n - 1]} output bytes")
+    print(f"raw stream round trip {raw_ms:.2f} ms; one subtask {sub_ms:.2f} ms (x{sub_ms / raw_ms:.2f}); "
+          f"each extra hop {overhead:.2f} ms (raw + {overhead - raw_ms:.2f} ms)")
+    return {
+        "raw_rtt_ms": round(raw_ms, 3), "subtask_rtt_ms": round(sub_ms, 3),
+        "subtask_ratio": round(sub_ms / raw_ms, 3), "hop_ms": [round(h, 3) for h in hop_ms],
+        "hop_overhead_ms": round(overhead, 3), "hop_overhead_vs_raw_ms": round(overhead - raw_ms, 3),
+        "gateway_payload_bytes": payload, "repeats": args.repeats,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=60)
+    print(json.dumps(trio.run(run, parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
