@@ -91,6 +91,11 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
+    import logging
+
+    import libp2p  # noqa: F401  (it sets up its loggers on import)
+
+    logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # expected churn, logged as errors
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--rounds", type=int, default=3)

@@ -136,6 +136,11 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
+    import logging
+
+    import libp2p  # noqa: F401  (it sets up its loggers on import)
+
+    logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # expected churn, logged as errors
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=60)
     print(json.dumps(trio.run(run, parser.parse_args())))
