@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -95,6 +96,8 @@ class MeshNode:
         self._seq = 0
         self._bootstraps = [(text, parse_peer_addr(text), _Backoff()) for text in config.bootstrap]
         self._joined = trio.Event()
+        #: gossip traffic seen by this node: adverts_in/out, bytes_in/out
+        self.gossip_stats: Counter[str] = Counter()
         self.pubsub: Pubsub | None = None
         self.gossipsub: GossipSub | None = None
         if config.gossip:
@@ -179,6 +182,8 @@ class MeshNode:
 
     def _validate(self, forwarder: Any, msg: Any) -> bool:
         """Gossip validator: verify + apply; rejected adverts are not relayed."""
+        self.gossip_stats["adverts_in"] += 1
+        self.gossip_stats["bytes_in"] += len(msg.data)
         try:
             event = self.view.offer(bytes(msg.data), self.config.clock())
         except Exception:  # never let a validator raise into py-libp2p
@@ -212,7 +217,10 @@ class MeshNode:
         advert = self.make_advert()
         self.view.apply(advert, self.config.clock())
         assert self.pubsub is not None
-        await self.pubsub.publish(adv.TOPIC, adv.sign(advert, self.config.keypair))
+        signed = adv.sign(advert, self.config.keypair)
+        self.gossip_stats["adverts_out"] += 1
+        self.gossip_stats["bytes_out"] += len(signed)
+        await self.pubsub.publish(adv.TOPIC, signed)
 
     async def _advert_loop(self) -> None:
         while True:
