@@ -182,8 +182,9 @@ class MeshNode:
 
     def _validate(self, forwarder: Any, msg: Any) -> bool:
         """Gossip validator: verify + apply; rejected adverts are not relayed."""
-        self.gossip_stats["adverts_in"] += 1
-        self.gossip_stats["bytes_in"] += len(msg.data)
+        if str(forwarder) != self.peer_id:  # our own publish passes through here too
+            self.gossip_stats["adverts_in"] += 1
+            self.gossip_stats["bytes_in"] += len(msg.data)
         try:
             event = self.view.offer(bytes(msg.data), self.config.clock())
         except Exception:  # never let a validator raise into py-libp2p
