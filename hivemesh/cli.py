@@ -21,6 +21,7 @@ def _common(p: argparse.ArgumentParser, *, listen: bool = True) -> None:
                    help="bootstrap peer .../tcp/PORT/p2p/ID (repeatable)")
     p.add_argument("--advert-interval", type=float, metavar="S", help="seconds between adverts (default 2)")
     p.add_argument("--log-level", help="debug, info, warning, error")
+    p.add_argument("--swarm-key", type=Path, metavar="FILE", help="private swarm: libp2p PSK file (hivemesh keygen)")
     if listen:
         p.add_argument("--listen", action="append", metavar="MULTIADDR",
                        help="listen address (default /ip4/127.0.0.1/tcp/0)")
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis", metavar="URL", help="Redis URL for the gateway role")
     p.add_argument("--planner-model", help="gateway's offline planner model spec, or none")
 
+    p = sub.add_parser("keygen", help="write a new identity and/or private swarm key")
+    p.add_argument("--identity", type=Path, help="write an Ed25519 identity here (0600)")
+    p.add_argument("--swarm-key", type=Path, metavar="FILE", help="write a new swarm key here (0600)")
+    p.add_argument("--log-level", help=argparse.SUPPRESS)
+
     p = sub.add_parser("status", help="join briefly as an observer and print the mesh")
     _common(p, listen=False)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -72,7 +78,7 @@ def _job_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
-_SETTING_FLAGS = ("bootstrap", "advert_interval", "log_level", "listen", "identity", "slots",
+_SETTING_FLAGS = ("swarm_key", "bootstrap", "advert_interval", "log_level", "listen", "identity", "slots",
                   "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, JobFailed, MeshError
+from hivemesh.errors import DecodeError, HivemeshError, JobFailed, MeshError, first_error
 from hivemesh.mesh import wire
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig, MeshNode
@@ -31,10 +31,11 @@ OnEvent = Callable[[JobEvent], None]
 
 class Client:
     def __init__(self, bootstrap: str | Sequence[str], *, advert_interval: float = 2.0, k: int = DEFAULT_K,
-                 join_timeout: float = 30.0, job_timeout: float = 1800.0) -> None:
+                 join_timeout: float = 30.0, job_timeout: float = 1800.0, psk: str | None = None) -> None:
         self.bootstrap = [bootstrap] if isinstance(bootstrap, str) else list(bootstrap)
         self.advert_interval, self.k = advert_interval, k
         self.join_timeout, self.job_timeout = join_timeout, job_timeout
+        self.psk = psk  # the private swarm's key, when it has one
 
     def submit(self, text: str, inputs: Sequence[str] = (), *, job_id: str | None = None,
                aggregate: bool = False, on_event: OnEvent | None = None) -> JobResult:
@@ -45,13 +46,19 @@ class Client:
     async def submit_async(self, text: str, inputs: Sequence[str] = (), *, job_id: str | None = None,
                            aggregate: bool = False, on_event: OnEvent | None = None) -> JobResult:
         node = MeshNode(MeshConfig(generate(), bootstrap=self.bootstrap, advert_interval=self.advert_interval,
-                                   roles=(), advertise=False))
-        async with node.run():
-            await self.wait_for_gateways(node)
-            submit = JobSubmit(job_id=job_id or uuid.uuid4().hex, text=text, inputs=tuple(inputs),
-                               aggregate=aggregate)
-            with trio.fail_after(self.job_timeout):
-                return await submit_via(node, submit, self.k, on_event)
+                                   roles=(), advertise=False, psk=self.psk))
+        submit = JobSubmit(job_id=job_id or uuid.uuid4().hex, text=text, inputs=tuple(inputs),
+                           aggregate=aggregate)
+        try:
+            async with node.run():
+                await self.wait_for_gateways(node)
+                with trio.fail_after(self.job_timeout):
+                    return await submit_via(node, submit, self.k, on_event)
+        except BaseExceptionGroup as group:  # errors from inside the node's nursery
+            error = first_error(group)
+            if error is None:
+                raise
+            raise error from None
 
     async def wait_for_gateways(self, node: MeshNode) -> None:
         with trio.move_on_after(self.join_timeout):

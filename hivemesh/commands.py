@@ -54,7 +54,7 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.bootstrap:
         raise ConfigError("status needs --bootstrap MULTIADDR")
-    snap = await observe(settings.bootstrap, settings.advert_interval, args.timeout)
+    snap = await observe(settings.bootstrap, settings.advert_interval, args.timeout, settings.psk())
     if args.json:
         print_json(snap)
     else:
@@ -77,7 +77,8 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.bootstrap:
         raise ConfigError("submit needs --bootstrap MULTIADDR")
-    client = Client(settings.bootstrap, advert_interval=settings.advert_interval, k=settings.gateways)
+    client = Client(settings.bootstrap, advert_interval=settings.advert_interval, k=settings.gateways,
+                    psk=settings.psk())
     result = await client.submit_async(args.text, _inputs(args), job_id=args.job_id, aggregate=args.aggregate,
                                        on_event=None if args.json else progress.print_event)
     return _report(args, result)
@@ -123,7 +124,26 @@ def format_table(snap: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    from hivemesh.mesh import identity, swarmkey
+
+    if args.identity is None and args.swarm_key is None:
+        raise ConfigError("keygen needs --identity PATH and/or --swarm-key PATH")
+    for path in (args.identity, args.swarm_key):
+        if path is not None and path.exists():
+            raise ConfigError(f"{path} exists; refusing to overwrite a key")
+    if args.identity is not None:
+        keypair = identity.generate()
+        identity.save(keypair, args.identity)
+        print(f"identity {args.identity} peer id {identity.peer_id_of(keypair)}")
+    if args.swarm_key is not None:
+        swarmkey.save(swarmkey.generate(), args.swarm_key)
+        print(f"swarm key {args.swarm_key}: give it (mode 0600) to every peer of the swarm, with --swarm-key")
+    return 0
+
+
 _COMMANDS: dict[str, Callable[..., Any]] = {
+    "keygen": cmd_keygen,
     "bootstrap": cmd_bootstrap,
     "peer": cmd_peer,
     "status": cmd_status,

@@ -30,6 +30,7 @@ def default_data_dir() -> Path:
 @dataclass
 class Settings:
     identity: Path | None = None  # default: <data dir>/<role>.key
+    swarm_key: Path | None = None  # private swarm: libp2p PSK file
     listen: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])
     bootstrap: list[str] = field(default_factory=list)
     advert_interval: float = 2.0
@@ -51,6 +52,14 @@ class Settings:
 
     def identity_path(self, role: str) -> Path:
         return self.identity or default_data_dir() / f"{role}.key"
+
+    def psk(self) -> str | None:
+        """The private swarm key, or None for an open swarm."""
+        if self.swarm_key is None:
+            return None
+        from hivemesh.mesh import swarmkey
+
+        return swarmkey.load(self.swarm_key)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

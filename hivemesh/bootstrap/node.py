@@ -16,4 +16,5 @@ def bootstrap_config(settings: Settings) -> MeshConfig:
         roles=(),
         gossip=False,
         advertise=False,
+        psk=settings.psk(),
     )

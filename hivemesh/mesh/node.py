@@ -58,6 +58,7 @@ class MeshConfig:
     max_mesh_peers: int = 256  # sizes gossip rate limits
     advert_fields: AdvertFields = _no_models
     clock: Callable[[], float] = time.time
+    psk: str | None = field(default=None, repr=False)  # private swarm key (64 hex digits)
 
     @property
     def advert_ttl(self) -> float:
@@ -92,7 +93,7 @@ class MeshNode:
         # our dial loop decides whom to dial; py-libp2p's auto-connector would
         # redial every address in the peerstore, dead peers included
         quiet = ConnectionConfig(min_connections=0, low_watermark=0)
-        self.host = new_host(key_pair=config.keypair, connection_config=quiet)
+        self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
         self._seq = 0
         self._bootstraps = [(text, parse_peer_addr(text), _Backoff()) for text in config.bootstrap]
         self._joined = trio.Event()

@@ -43,9 +43,9 @@ async def wait_settled(view: MeshView, interval: float, timeout: float) -> None:
         await trio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
-async def observe(bootstrap: list[str], interval: float, timeout: float) -> dict[str, Any]:
+async def observe(bootstrap: list[str], interval: float, timeout: float, psk: str | None = None) -> dict[str, Any]:
     config = MeshConfig(generate(), bootstrap=bootstrap, advert_interval=interval,
-                        roles=(), advertise=False)
+                        roles=(), advertise=False, psk=psk)
     node = MeshNode(config)
     async with node.run():
         with trio.move_on_after(timeout):

@@ -49,6 +49,7 @@ def peer_config(settings: Settings, keypair: KeyPair | None = None, worker: bool
         advert_interval=settings.advert_interval,
         target_peers=settings.target_peers,
         roles=roles,
+        psk=settings.psk(),
     )
 
 
