@@ -31,7 +31,7 @@ def remote_peer(stream: Any) -> str:
         return "?"
 
 
-async def _reset(stream: Any) -> None:
+async def reset(stream: Any) -> None:
     with trio.move_on_after(1):
         try:
             await stream.reset()
@@ -51,7 +51,7 @@ def guarded(protocol: str, handler: Handler, on_error: Callable[[Any], None] | N
                 "contained error on %s from peer %s: %s: %s",
                 protocol, remote_peer(stream), type(exc).__name__, str(exc)[:200],
             )
-            await _reset(stream)
+            await reset(stream)
             if on_error is not None:
                 try:
                     on_error(stream)

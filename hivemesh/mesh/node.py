@@ -30,6 +30,7 @@ from hivemesh.mesh import advert as adv
 from hivemesh.mesh import guard, px, wire
 from hivemesh.mesh.addrs import dial_addr, parse_listen_addr, parse_peer_addr
 from hivemesh.mesh.identity import peer_id_of
+from hivemesh.mesh.reputation import Reputation
 from hivemesh.mesh.view import MeshView
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.1.0")]
 DIAL_TIMEOUT_S = 5.0
 STREAM_TIMEOUT_S = 10.0
+MAX_STREAMS_PER_PEER = 64  # concurrent inbound streams on our protocols, per remote peer
+PENALIZED_REJECTIONS = ("bad_signature", "bad_peer_id", "malformed", "oversize", "future")
 
 AdvertFields = Callable[[], tuple[tuple[adv.ModelAd, ...], adv.Capacity]]
 
@@ -99,6 +102,9 @@ class MeshNode:
         self._joined = trio.Event()
         #: gossip traffic seen by this node: adverts_in/out, bytes_in/out
         self.gossip_stats: Counter[str] = Counter()
+        self.reputation = Reputation()
+        self.inbound: Counter[str] = Counter()  # open inbound streams per remote peer
+        self.refused: Counter[str] = Counter()  # streams refused, by reason
         self.pubsub: Pubsub | None = None
         self.gossipsub: GossipSub | None = None
         if config.gossip:
@@ -108,8 +114,47 @@ class MeshNode:
     # --- public ---------------------------------------------------------------
 
     def handle(self, protocol: str, handler: Callable[[Any], Any]) -> None:
-        """Register a stream handler behind the containment guard."""
-        self.host.set_stream_handler(TProtocol(protocol), guard.guarded(protocol, handler))
+        """Register a stream handler behind the containment guard, the
+        per-peer stream cap and the ban list."""
+        inner = guard.guarded(protocol, handler, lambda stream: self.penalize(guard.remote_peer(stream), "garbage"))
+
+        async def admitted(stream: Any) -> None:
+            peer = guard.remote_peer(stream)
+            reason = self._refusal(peer)
+            if reason:
+                self.refused[reason] += 1
+                await guard.reset(stream)
+                return
+            self.inbound[peer] += 1
+            try:
+                await inner(stream)
+            finally:
+                self.inbound[peer] -= 1
+                if not self.inbound[peer]:
+                    del self.inbound[peer]
+
+        self.host.set_stream_handler(TProtocol(protocol), admitted)
+
+    def _refusal(self, peer: str) -> str:
+        if self.reputation.banned(peer, self.config.clock()):
+            return "banned"
+        if self.inbound[peer] >= MAX_STREAMS_PER_PEER:
+            return "stream_cap"
+        return ""
+
+    def penalize(self, peer_id: str, offence: str) -> None:
+        """Charge a misbehaving peer; once banned its gossip is dropped and it is hung up on."""
+        if not peer_id or peer_id == self.peer_id or peer_id == "?":
+            return
+        if self.reputation.penalize(peer_id, offence, self.config.clock()):
+            log.warning("peer banned peer_id=%s after %s (score %.1f)", peer_id, offence,
+                        self.reputation.score(peer_id, self.config.clock()))
+            if self.pubsub is not None:
+                self.pubsub.add_to_blacklist(ID.from_base58(peer_id))
+            self.view.remove(peer_id)
+
+    def banned(self) -> set[str]:
+        return self.reputation.banned_set(self.config.clock())
 
     async def open_stream(self, peer_id: str, protocol: str) -> Any:
         """Open a stream, dialing the peer from the view's addrs if needed."""
@@ -192,6 +237,8 @@ class MeshNode:
             log.exception("advert validation failed unexpectedly")
             return False
         if event.kind == "rejected":
+            if event.reason in PENALIZED_REJECTIONS:
+                self.penalize(str(forwarder), event.reason)
             level = logging.DEBUG if event.reason == "expired" else logging.INFO
             log.log(level, "advert rejected reason=%s peer=%s via=%s",
                     event.reason, event.peer_id or "?", forwarder)

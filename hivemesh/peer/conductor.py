@@ -113,7 +113,7 @@ class Conductor:
         ``CAPABILITY_WAIT_S`` passes)."""
         load = Counter(r.peer_id for i, r in self.subtasks.items() if r.status == "running" and i not in sids)
         wanted = [Need(s, self.plan.subtask(s).capability) for s in sids]
-        schedule = place(wanted, self.run.node.view, load, self.exclude)
+        schedule = place(wanted, self.run.node.view, load, self.exclude, self.run.node.banned())
         for sid in schedule.waiting:  # every capable peer failed it: wait for a new one, or back off
             self._park(sid, self.plan.subtask(sid).capability, backoff=True)
         if schedule.missing and initial:
@@ -147,7 +147,7 @@ class Conductor:
         self._nursery.start_soon(self._unpark, sid, capability, RETRY_BACKOFF_S if backoff else None)
 
     def _usable(self, sid: str, capability: str) -> bool:
-        tried = self.exclude.get(sid, set())
+        tried = self.exclude.get(sid, set()) | self.run.node.banned()
         return any(e.peer_id not in tried for e in self.run.node.view.with_capability(capability))
 
     async def _unpark(self, sid: str, capability: str, backoff: float | None) -> None:
@@ -272,6 +272,7 @@ class Conductor:
         if (claim is None or claim.producer != peer or claim.subtask_id != sid
                 or claim.attempt != self.subtasks[sid].attempts
                 or not verify_claim(claim, done.sig, done.text if answer else None)):
+            self.run.node.penalize(peer, "bad_report")
             await self._failed(sid, peer, "report failed verification")
             return
         self.run.stats["payload_in_bytes"] += len(done.text.encode())

@@ -76,15 +76,17 @@ def place(
     view: MeshView,
     load: Mapping[str, int] | None = None,
     exclude: Mapping[str, set[str]] | None = None,
+    banned: set[str] | frozenset[str] = frozenset(),
 ) -> Schedule:
     """Place every stage of a pipeline at once (stages wait for their inputs
     without holding a slot, so free slots do not limit placement). Spread by
-    load per slot (``load``: stages already placed per peer), then speed."""
+    load per slot (``load``: stages already placed per peer), then speed.
+    ``banned`` peers (low local reputation) are never used."""
     counts = dict(load or {})
     exclude = exclude or {}
     schedule = Schedule()
     for need in needs:
-        capable = view.with_capability(need.capability)
+        capable = [e for e in view.with_capability(need.capability) if e.peer_id not in banned]
         peers = [e for e in capable if e.peer_id not in exclude.get(need.subtask_id, set())]
         if not capable:
             schedule.missing[need.subtask_id] = need.capability

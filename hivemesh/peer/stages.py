@@ -295,6 +295,7 @@ class StageRunner:
         claim = output.claim
         if claim.producer != sender or not verify_claim(claim, output.sig, output.text):
             log.warning("rejected output job=%s from=%s: bad signature or producer", claim.job_id, sender[-8:])
+            self.node.penalize(sender, "bad_output")
             return "rejected"
         stage = self.stages.get((claim.job_id, output.to_subtask))
         if stage is None and (claim.job_id, output.to_subtask) in self.finished:

@@ -112,3 +112,14 @@ def test_accounting_shows_the_saving():
     assert acc.cloud_only_usd > acc.cloud_usd and acc.saved_usd == pytest.approx(acc.cloud_only_usd - acc.cloud_usd)
     offline = account("fallback", 0, 0, reports, "job", 40_000, 20)
     assert offline.cloud_usd == 0 and "priced against" in offline.cloud_model
+
+
+def test_place_never_uses_banned_peers():
+    from hivemesh.peer.scheduler import place
+
+    view = MeshView()
+    bad = add(view, tps=100.0)
+    good = add(view, tps=1.0)
+    assert place([Need("a", "general")], view).assigned == {"a": bad}
+    assert place([Need("a", "general")], view, banned={bad}).assigned == {"a": good}
+    assert place([Need("a", "general")], view, banned={bad, good}).missing == {"a": "general"}

@@ -1,0 +1,61 @@
+"""Misbehaving peers lose standing locally: not scheduled, gossip dropped, streams refused."""
+
+import time
+
+from hivemesh.client import submit_via
+from hivemesh.mesh import advert as adv
+from hivemesh.mesh.identity import generate, peer_id_of
+from hivemesh.models.registry import ModelRegistry
+from hivemesh.models.simulated import SimulatedModel
+from hivemesh.peer.inprocess import start_gateway
+from hivemesh.peer.jobwire import JobSubmit
+from hivemesh.peer.store import MemoryStore
+from hivemesh.planner.offline import ScriptedPlanner
+from hivemesh.planner.plan import Plan, Subtask
+from tests.meshutil import peer_config, sees_all, start, start_bootstrap, start_worker, wait_until
+
+ONE = Plan((Subtask("a", "general", "Do {{job}}", (), 16),), "a", "scripted")
+
+
+def registry(name):
+    r = ModelRegistry()
+    r.add(SimulatedModel(name), ("general",))
+    return r
+
+
+async def test_worker_with_bad_reports_is_banned_and_not_scheduled(nursery):
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    liar = await start_worker(nursery, addr, registry("liar"))
+    honest = await start_worker(nursery, addr, registry("honest"))
+    liar.node.config.keypair = generate()  # it now signs its reports with a key that is not its identity
+    gw = await start_gateway(nursery, peer_config(addr, roles=()), MemoryStore(), ScriptedPlanner([ONE]))
+    obs = await start(nursery, peer_config(addr, advertise=False, roles=()))
+    await wait_until(lambda: len(obs.node.view.peers) == 3 and len(gw.node.view.peers) >= 3, 10, "the mesh")
+    for i in range(4):
+        result = await submit_via(obs.node, JobSubmit(job_id=f"j{i}", text=f"task {i}"), 1, None)
+        assert result.status == "done" and result.subtasks[0].model == "honest"  # never the liar's word
+    assert liar.node.peer_id in gw.node.banned()
+    events = []
+    await submit_via(obs.node, JobSubmit(job_id="after", text="after the ban"), 1, events.append)
+    assert all(e.peer_id != liar.node.peer_id for e in events if e.kind == "subtask_started")
+
+
+async def test_forwarder_of_forged_adverts_loses_standing(nursery):
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    honest, target, attacker = [await start(nursery, peer_config(addr)) for _ in range(3)]
+    await wait_until(lambda: sees_all([honest.node, target.node, attacker.node]), 10, "the mesh")
+    attacker.node.pubsub.remove_topic_validator(adv.TOPIC)
+    key = generate()
+    for i in range(8):  # adverts claiming to be the honest peer, signed with another key
+        now = time.time()
+        forged = adv.Advert(honest.node.peer_id, int(now * 1000) + i, now, now + 5, (), (),
+                            adv.Capacity(9, 9, 0), ("worker", "gateway"))
+        await attacker.node.pubsub.publish(adv.TOPIC, adv.sign(forged, key))
+    await wait_until(lambda: attacker.node.peer_id in target.node.banned(), 5, "the ban")
+    # its gossip is dropped now: it leaves the target's view although it keeps advertising
+    await wait_until(lambda: attacker.node.peer_id not in target.node.view.peers, 5, "the attacker to vanish")
+    assert honest.node.peer_id in target.node.view.peers
+    assert target.node.view.peers[honest.node.peer_id].advert.roles == ("worker",)
+    assert peer_id_of(key) not in target.node.view.peers
