@@ -1,0 +1,92 @@
+"""Drive a run: submit the scheduled jobs, strike the scheduled faults.
+
+Jobs go through ``hivemesh.client.submit_via`` on the clients' observer nodes
+(round robin), as a user's client would: it elects the gateways from its
+view and re-attaches to another gateway when its own dies. A job with no
+terminal event ``job_timeout`` seconds after its submission is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from hivemesh.client import submit_via
+from hivemesh.errors import HivemeshError, JobFailed
+from hivemesh.peer.jobwire import JobSubmit
+from hivemesh.simulations.fleet import Fleet
+from hivemesh.simulations.peers import SimPeer
+from hivemesh.simulations.schedule import Arrival, Fault, Schedule, pick
+from hivemesh.simulations.settings import SimSettings
+from hivemesh.simulations.tracker import Tracker
+from hivemesh.simulations.workload import job_id, job_input, job_text
+
+log = logging.getLogger(__name__)
+
+
+class Driver:
+    def __init__(self, fleet: Fleet, tracker: Tracker, settings: SimSettings) -> None:
+        self.fleet, self.tracker, self.settings = fleet, tracker, settings
+
+    async def run(self, schedule: Schedule) -> None:
+        """Returns when every job has ended or timed out and every fault has struck."""
+        origin = trio.current_time()
+        self.tracker.restart_clock()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._faults, schedule.faults, origin, nursery)
+            for arrival in schedule.arrivals:
+                self.tracker.job(arrival.index, job_id(arrival.index))
+            for arrival in schedule.arrivals:
+                await trio.sleep_until(origin + arrival.at)
+                nursery.start_soon(self._job, arrival)
+
+    # --- jobs -----------------------------------------------------------------------
+
+    async def _job(self, arrival: Arrival) -> None:
+        jid = job_id(arrival.index)
+        client = self.fleet.clients[arrival.index % len(self.fleet.clients)]
+        submit = JobSubmit(job_id=jid, text=job_text(arrival.index), inputs=(job_input(arrival.index),))
+        self.tracker.submitted(jid)
+        with trio.move_on_after(self.settings.job_timeout):
+            try:
+                result = await submit_via(client, submit, self.settings.gateways, self.tracker.on_event)
+            except JobFailed as exc:
+                self.tracker.failed(jid, exc.reason)
+            except HivemeshError as exc:
+                self.tracker.failed(jid, f"{type(exc).__name__}: {exc}")
+            else:
+                self.tracker.finished(jid, result)
+            return
+        log.warning("job lost job=%s: no terminal event in %.0fs", jid, self.settings.job_timeout)
+        self.tracker.lost(jid)
+
+    # --- faults ---------------------------------------------------------------------
+
+    async def _faults(self, faults: tuple[Fault, ...], origin: float, nursery: trio.Nursery) -> None:
+        for fault in faults:
+            await trio.sleep_until(origin + fault.at)
+            peer = self._target(fault)
+            if peer is None:
+                log.warning("fault %s at %.1fs: no candidate peer", fault.kind, fault.at)
+                continue
+            kind = "leave" if fault.kind == "churn" else fault.kind
+            self.tracker.fault(kind, peer.name, peer.peer_id)
+            await self.fleet.stop(peer, kill=kind != "leave")
+            nursery.start_soon(self.fleet.replace, peer)
+
+    def _target(self, fault: Fault) -> SimPeer | None:
+        role = "gateway" if fault.kind == "kill-gateway" else "worker"
+        alive = {p.peer_id: p for p in self.fleet.alive(role)}
+        candidates = list(alive)
+        if fault.kind != "churn" and self.settings.kill_target == "busy":
+            busy = self._busy(role, alive)
+            candidates = busy or candidates
+        chosen = pick(candidates, fault)
+        return alive[chosen] if chosen is not None else None
+
+    def _busy(self, role: str, alive: dict[str, SimPeer]) -> list[str]:
+        if role == "gateway":
+            held = {g for j, g in self.tracker.job_gateway.items() if self.tracker.jobs[j].terminal_events == 0}
+            return [p for p in alive if p in held]
+        return [p for p in self.tracker.busy_peers() if p in alive]

@@ -1,0 +1,125 @@
+"""Simulated peers as trio tasks in this process: real py-libp2p on loopback,
+real worker and gateway code, the simulated model backend.
+
+A kill cancels the peer's scope: its TCP connections may stay half-open, so
+the rest of the mesh notices the death by advert expiry, as with a crash.
+A graceful leave is the same here (an in-process peer has no shutdown path).
+A killed gateway's store handle dies first (``DeadOnKill``): a crashed
+process cannot release its job leases on the way out, so neither may a
+cancelled in-process gateway, and its jobs are taken over when the leases
+lapse, as after a real crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import trio
+
+from hivemesh.errors import StoreUnavailable
+from hivemesh.mesh.identity import generate, peer_id_of
+from hivemesh.mesh.node import MeshConfig, MeshNode
+from hivemesh.models.registry import ModelRegistry
+from hivemesh.models.simulated import SimulatedModel
+from hivemesh.peer import inprocess
+from hivemesh.peer.store import JobStore
+from hivemesh.peer.worker import Worker
+from hivemesh.planner.offline import ScriptedPlanner
+from hivemesh.planner.plan import Plan
+from hivemesh.simulations.netdelay import slow_down
+from hivemesh.simulations.peers import SimPeer
+from hivemesh.simulations.settings import SimSettings
+from hivemesh.simulations.workload import WorkerModel
+
+log = logging.getLogger(__name__)
+
+
+class InProcessCluster:
+    mode = "in-process"
+
+    def __init__(self, nursery: trio.Nursery, settings: SimSettings, store: Any, plan: Plan) -> None:
+        """``store()`` makes one gateway's ``JobStore`` (all share one backend)."""
+        self.nursery, self.settings, self.make_store, self.plan = nursery, settings, store, plan
+        self.bootstrap: list[str] = []
+
+    def _config(self, **kw: Any) -> MeshConfig:
+        return MeshConfig(generate(), bootstrap=self.bootstrap, advert_interval=self.settings.advert_interval, **kw)
+
+    async def start_bootstrap(self) -> str:
+        boot = await inprocess.start_bootstrap(self.nursery)
+        self.bootstrap = [boot.node.full_addrs()[0]]
+        return self.bootstrap[0]
+
+    async def start_worker(self, name: str, model: WorkerModel) -> tuple[str, Any, int | None]:
+        registry = ModelRegistry()
+        registry.add(SimulatedModel(f"sim-{name}", latency_s=model.latency_s,
+                                    tokens_per_second=model.tokens_per_second,
+                                    reply_words=self.settings.reply_words), (model.capability,))
+        config = self._config()
+        worker = Worker(registry, peer_id_of(config.keypair), self.settings.slots)
+        config.advert_fields = worker.advert_fields
+
+        def setup(node: MeshNode) -> None:
+            slow_down(node, model.added_latency_s)
+            inprocess.serve_worker(node, worker)
+
+        running = await inprocess.start_node(self.nursery, config, setup)
+        running.worker = worker
+        return running.node.peer_id, running, None
+
+    async def start_gateway(self, name: str) -> tuple[str, Any, int | None]:
+        store = DeadOnKill(self.make_store())
+        running = await inprocess.start_gateway(self.nursery, self._config(roles=()), store,  # type: ignore[arg-type]
+                                                ScriptedPlanner([self.plan]))
+        running.extra["store"] = store
+        return running.node.peer_id, running, None
+
+    async def start_client(self) -> MeshNode:
+        running = await inprocess.start_node(self.nursery, self._config(roles=(), advertise=False))
+        return running.node
+
+    async def stop(self, peer: SimPeer, kill: bool) -> None:
+        store = peer.handle.extra.get("store")
+        if kill and store is not None:
+            store.dead = True
+        peer.handle.stop()
+        await trio.lowlevel.checkpoint()
+
+    def refresh(self, peer: SimPeer) -> None:
+        running = peer.handle
+        node = running.node
+        peer.stats.gossip = node.gossip_stats.copy()
+        refused = getattr(node, "refused", None)  # newer nodes count refused streams
+        if refused is not None:
+            peer.stats.refused = Counter(refused)
+        peer.stats.view = len(node.view.peers)
+        if running.worker is not None:
+            peer.stats.worker = running.worker.stats.copy()
+        gateway = running.extra.get("gateway")
+        if gateway is not None:
+            peer.stats.gateway = gateway.stats.copy()
+
+    async def aclose(self) -> None:
+        self.nursery.cancel_scope.cancel()
+
+
+class DeadOnKill:
+    """A gateway's store handle that fails every call once its gateway is killed."""
+
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+        self.dead = False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.dead:
+                raise StoreUnavailable("the gateway holding this store handle was killed")
+            return attr(*args, **kwargs)
+
+        return call

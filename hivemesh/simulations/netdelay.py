@@ -1,0 +1,69 @@
+"""Added network latency for "slow" simulated peers.
+
+Every frame such a peer writes on a direct stream (the streams it opens and
+the ones it serves; gossip is untouched) waits ``delay`` seconds first, as a
+slow uplink would hold it. Installed on one node (in-process peers) or on the
+``MeshNode`` class (a peer process, which holds a single node).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from hivemesh.mesh.node import MeshNode
+
+
+class DelayedStream:
+    """A stream whose writes are delayed; everything else is the wrapped stream's."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self._inner, self._delay = inner, delay
+
+    async def write(self, data: bytes) -> None:
+        await trio.sleep(self._delay)
+        await self._inner.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def delayed_handler(handler: Callable[[Any], Awaitable[None]], delay: float) -> Callable[[Any], Awaitable[None]]:
+    async def run(stream: Any) -> None:
+        await handler(DelayedStream(stream, delay))
+
+    return run
+
+
+def slow_down(node: MeshNode, delay: float) -> None:
+    """Delay this node's direct-stream writes; call before handlers are registered."""
+    if delay <= 0:
+        return
+    handle, open_stream = node.handle, node.open_stream
+
+    def slow_handle(protocol: str, handler: Callable[[Any], Any]) -> None:
+        handle(protocol, delayed_handler(handler, delay))
+
+    async def slow_open(peer_id: str, protocol: str) -> Any:
+        return DelayedStream(await open_stream(peer_id, protocol), delay)
+
+    node.handle = slow_handle  # type: ignore[method-assign]
+    node.open_stream = slow_open  # type: ignore[method-assign]
+
+
+def slow_down_class(delay: float) -> None:
+    """Delay every ``MeshNode``'s direct-stream writes (a peer process has one node)."""
+    if delay <= 0:
+        return
+    handle, open_stream = MeshNode.handle, MeshNode.open_stream
+
+    def slow_handle(self: MeshNode, protocol: str, handler: Callable[[Any], Any]) -> None:
+        handle(self, protocol, delayed_handler(handler, delay))
+
+    async def slow_open(self: MeshNode, peer_id: str, protocol: str) -> Any:
+        return DelayedStream(await open_stream(self, peer_id, protocol), delay)
+
+    MeshNode.handle = slow_handle  # type: ignore[method-assign]
+    MeshNode.open_stream = slow_open  # type: ignore[method-assign]

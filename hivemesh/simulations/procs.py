@@ -1,0 +1,140 @@
+"""Simulated peers as OS processes, so a kill is a real ``kill -9``.
+
+The bootstrap is ``python -m hivemesh bootstrap``; workers and gateways are
+``python -m hivemesh.simulations.peerproc`` (the ``hivemesh peer`` daemon
+with the chain planner and a stats file, see there). All share a throwaway
+Redis. Each prints its multiaddr first; a peer that does not within
+``START_TIMEOUT_S`` is a ``PeerStartFailed`` with its log's tail. Clients
+(observer nodes) run in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from hivemesh.mesh.identity import generate
+from hivemesh.mesh.node import MeshConfig, MeshNode
+from hivemesh.peer import inprocess
+from hivemesh.simulations.errors import PeerStartFailed
+from hivemesh.simulations.peers import PeerStats, SimPeer
+from hivemesh.simulations.settings import SimSettings
+from hivemesh.simulations.workload import WorkerModel
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+TERM_GRACE_S = 5.0
+PEERPROC = [sys.executable, "-m", "hivemesh.simulations.peerproc"]
+
+
+class ProcessCluster:
+    mode = "processes"
+
+    def __init__(self, nursery: trio.Nursery, settings: SimSettings, redis_url: str, workdir: Path,
+                 logs: Path, capabilities: int) -> None:
+        """Keys and stats files go to ``workdir``, each peer's stderr to ``logs/NAME.log``."""
+        self.nursery, self.settings, self.redis_url = nursery, settings, redis_url
+        self.workdir, self.logs, self.capabilities = workdir, logs, capabilities
+        self.bootstrap = ""
+        self.procs: list[subprocess.Popen[str]] = []
+        logs.mkdir(parents=True, exist_ok=True)
+
+    def _spawn(self, argv: list[str], name: str) -> subprocess.Popen[str]:
+        with open(self.logs / f"{name}.log", "ab") as err:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
+                                    text=True, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    async def _first_line(self, proc: subprocess.Popen[str], name: str) -> str:
+        assert proc.stdout is not None
+        with trio.move_on_after(START_TIMEOUT_S):
+            line = await trio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
+            if line.startswith("/"):
+                return line.strip()
+        proc.kill()
+        tail = (self.logs / f"{name}.log").read_text(errors="replace")[-1500:]
+        raise PeerStartFailed(f"peer process {name} did not start (exit {proc.poll()}); log tail:\n{tail}")
+
+    def _common(self, name: str) -> list[str]:
+        return ["--bootstrap", self.bootstrap, "--identity", str(self.workdir / f"{name}.key"),
+                "--stats", str(self._stats_path(name)), "--advert-interval", str(self.settings.advert_interval)]
+
+    def _stats_path(self, name: str) -> Path:
+        return self.workdir / f"{name}.stats.json"
+
+    async def start_bootstrap(self) -> str:
+        proc = self._spawn([sys.executable, "-m", "hivemesh", "bootstrap", "--listen", "/ip4/127.0.0.1/tcp/0",
+                            "--identity", str(self.workdir / "boot.key"), "--log-level", "warning"], "boot")
+        self.bootstrap = await self._first_line(proc, "boot")
+        return self.bootstrap
+
+    async def start_worker(self, name: str, model: WorkerModel) -> tuple[str, Any, int | None]:
+        argv = [*PEERPROC, *self._common(name), "--model", model.spec(f"sim-{name}", self.settings.reply_words),
+                "--slots", str(self.settings.slots), "--added-latency", f"{model.added_latency_s:.6f}"]
+        return await self._start(argv, name)
+
+    async def start_gateway(self, name: str) -> tuple[str, Any, int | None]:
+        argv = [*PEERPROC, *self._common(name), "--gateway", "--redis", self.redis_url,
+                "--stages", str(self.settings.stages), "--capabilities", str(self.capabilities)]
+        return await self._start(argv, name)
+
+    async def _start(self, argv: list[str], name: str) -> tuple[str, Any, int | None]:
+        proc = self._spawn(argv, name)
+        addr = await self._first_line(proc, name)
+        return addr.rsplit("/p2p/", 1)[1], proc, proc.pid
+
+    async def start_client(self) -> MeshNode:
+        config = MeshConfig(generate(), bootstrap=[self.bootstrap], advert_interval=self.settings.advert_interval,
+                            roles=(), advertise=False)
+        return (await inprocess.start_node(self.nursery, config)).node
+
+    async def stop(self, peer: SimPeer, kill: bool) -> None:
+        proc: subprocess.Popen[str] = peer.handle
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self.nursery.start_soon(self._reap, proc, peer.name)
+
+    async def _reap(self, proc: subprocess.Popen[str], name: str) -> None:
+        try:
+            await trio.to_thread.run_sync(proc.wait, TERM_GRACE_S, abandon_on_cancel=True)
+        except subprocess.TimeoutExpired:
+            log.warning("peer %s ignored SIGTERM; killing it", name)
+            proc.kill()
+
+    def refresh(self, peer: SimPeer) -> None:
+        try:
+            data = json.loads(self._stats_path(peer.name).read_text())
+        except (OSError, ValueError):
+            return  # not written yet, or mid-replace
+        peer.stats = PeerStats(**{k: _counter(data.get(k)) for k in ("gossip", "worker", "gateway", "refused")},
+                               view=int(data.get("view", 0)))
+
+    async def aclose(self) -> None:
+        live = [p for p in self.procs if p.poll() is None]
+        for proc in live:
+            proc.send_signal(signal.SIGTERM)
+        with trio.move_on_after(TERM_GRACE_S):
+            while any(p.poll() is None for p in live):
+                await trio.sleep(0.05)
+        for proc in live:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        for proc in self.procs:
+            if proc.stdout is not None:
+                proc.stdout.close()
+        self.nursery.cancel_scope.cancel()
+
+
+def _counter(value: Any) -> Counter[str]:
+    return Counter(value or {})

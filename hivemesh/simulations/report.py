@@ -1,0 +1,170 @@
+"""The report of a real-peer run: a JSON-able dict, and its table.
+
+Built from what the clients saw (``Tracker``), the periodic samples, the
+peers' own counters and the store audit. Per-peer CPU and memory are exact
+for peer processes; for in-process peers they are this process's figures
+divided by the number of peers, which the report says (``how``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from hivemesh.simulations.fleet import Fleet
+from hivemesh.simulations.peers import SimPeer
+from hivemesh.simulations.sampler import Samples
+from hivemesh.simulations.settings import SimSettings
+from hivemesh.simulations.tracker import FaultTrace, Tracker
+
+MB = 1024 * 1024
+
+
+def pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 4) if values else None
+
+
+def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Samples, audit: dict[str, Any],
+                 mode: str, origin: float, end: float) -> dict[str, Any]:
+    """Everything a run measured; ``origin``/``end`` are monotonic times of the first job and the end."""
+    jobs = list(tracker.jobs.values())
+    latencies = [j.latency_s for j in jobs if j.outcome == "completed" and j.latency_s is not None]
+    completed_at = [j.finished_at for j in jobs if j.outcome == "completed" and j.finished_at is not None]
+    span = max(completed_at) if completed_at else 0.0
+    report = {
+        "scenario": s.scenario, "mode": mode, "peers": s.peers, "workers": s.workers, "gateways": s.gateways,
+        "stages": s.stages, "store": s.store, "seed": s.seed, "advert_interval_s": s.advert_interval,
+        "jobs": _job_counts(tracker, audit),
+        "latency_s": {"p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
+                      "max": pct(latencies, 100), "mean": round(float(np.mean(latencies)), 4) if latencies else None},
+        "throughput_jobs_s": round(len(completed_at) / span, 3) if span > 0 else None,
+        "offered_jobs_s": s.rate if s.scenario != "burst" else None,
+        "wall_s": round(end - origin, 2),
+        "recovery_s": recovery(tracker.faults),
+        "faults": [_fault_row(f) for f in tracker.faults],
+        "gossip_per_peer": gossip_per_peer(fleet.peers, end),
+        "resources_per_peer": resources(fleet, samples),
+        "mesh": _mesh(fleet, samples),
+        "failures": dict(Counter(_reason(j.error) for j in jobs if j.outcome == "failed").most_common(10)),
+        "refused_streams": dict(sum((p.stats.refused for p in fleet.peers), Counter())),
+        "per_peer": [_peer_row(p, samples, end, tracker.finished_by[p.peer_id]) for p in fleet.peers],
+        "store_audit": audit,
+        "settings": _settings(s),
+    }
+    return report
+
+
+def _job_counts(tracker: Tracker, audit: dict[str, Any]) -> dict[str, int]:
+    outcomes = Counter(j.outcome for j in tracker.jobs.values())
+    twice = set(audit.get("jobs_finished_twice", ()))
+    duplicated = sum(1 for j in tracker.jobs.values() if j.duplicated or j.job_id in twice)
+    return {"submitted": sum(1 for j in tracker.jobs.values() if j.submitted_at is not None),
+            "completed": outcomes["completed"], "failed": outcomes["failed"],
+            "lost": outcomes["lost"] + outcomes["pending"], "duplicated": duplicated}
+
+
+def recovery(faults: list[FaultTrace]) -> dict[str, Any]:
+    """Time from each fault to the interrupted work running elsewhere."""
+    out: dict[str, Any] = _recovery_stats([t for f in faults for t in f.recovered.values()])
+    out["faults"] = len(faults)
+    out["interrupted"] = sum(len(f.affected) for f in faults)
+    out["unrecovered"] = sum(f.unrecovered for f in faults)
+    out["by_kind"] = {kind: _recovery_stats([t for f in faults if f.kind == kind for t in f.recovered.values()])
+                      for kind in sorted({f.kind for f in faults})}
+    return out
+
+
+def _recovery_stats(times: list[float]) -> dict[str, Any]:
+    return {"count": len(times), "p50": pct(times, 50), "p95": pct(times, 95), "max": pct(times, 100)}
+
+
+def _fault_row(f: FaultTrace) -> dict[str, Any]:
+    return {"at_s": round(f.at, 3), "kind": f.kind, "target": f.target, "peer_id": f.peer_id,
+            "interrupted": len(f.affected), "recovered": len(f.recovered), "unrecovered": f.unrecovered,
+            "recovery_max_s": round(max(f.recovered.values()), 3) if f.recovered else None}
+
+
+def _alive_s(p: SimPeer, end: float) -> float:
+    return max(1e-9, (p.stopped_at or end) - p.started_at)
+
+
+def gossip_per_peer(peers: list[SimPeer], end: float) -> dict[str, Any]:
+    """Advert traffic per peer per second, pooled over every peer's lifetime."""
+    seconds = sum(_alive_s(p, end) for p in peers)
+    total = sum((p.stats.gossip for p in peers), Counter())
+    rate = {k: round(total[k] / seconds, 2) if seconds else None for k in ("adverts_in", "adverts_out")}
+    rate.update({k: round(total[k] / seconds) if seconds else None for k in ("bytes_in", "bytes_out")})
+    return {"msgs_in_s": rate["adverts_in"], "msgs_out_s": rate["adverts_out"],
+            "bytes_in_s": rate["bytes_in"], "bytes_out_s": rate["bytes_out"],
+            "how": "adverts and their bytes as counted by each peer's gossip validator and publisher "
+                   "(relays and gossipsub control traffic are not counted)"}
+
+
+def resources(fleet: Fleet, samples: Samples) -> dict[str, Any]:
+    if samples.per_peer:
+        cpu = [float(np.mean(u.cpu_percent)) for u in samples.per_peer.values() if u.cpu_percent]
+        rss = [float(np.mean(u.rss_bytes)) / MB for u in samples.per_peer.values() if u.rss_bytes]
+        how = "psutil, per peer process, mean over the run"
+    else:
+        n = max(1, len([p for p in fleet.peers if p.alive]) + len(fleet.clients))
+        cpu = [float(np.mean(samples.harness.cpu_percent)) / n] if samples.harness.cpu_percent else []
+        rss = [float(np.mean(samples.harness.rss_bytes)) / MB / n] if samples.harness.rss_bytes else []
+        how = (f"in-process: this process's CPU and RSS divided by its {n} mesh nodes (clients included); "
+               "the harness's own work is in it")
+    harness = samples.harness
+    return {
+        "cpu_percent": {"mean": _r(np.mean(cpu)) if cpu else None, "max": _r(max(cpu)) if cpu else None},
+        "rss_mb": {"mean": _r(np.mean(rss)) if rss else None, "max": _r(max(rss)) if rss else None},
+        "harness_cpu_percent": _r(np.mean(harness.cpu_percent)) if harness.cpu_percent else None,
+        "how": how,
+    }
+
+
+def _mesh(fleet: Fleet, samples: Samples) -> dict[str, Any]:
+    missing = [m for _, m in samples.view_missing]
+    lag = samples.loop_lag_s
+    return {
+        "formed": fleet.formed_in_s is not None,
+        "formed_in_s": _r(fleet.formed_in_s) if fleet.formed_in_s is not None else None,
+        "view_complete_fraction": round(sum(m == 0 for m in missing) / len(missing), 4) if missing else None,
+        "view_missing_max": max(missing, default=0),
+        "harness_loop_lag_s": {"p99": pct(lag, 99), "max": pct(lag, 100)},
+    }
+
+
+def _peer_row(p: SimPeer, samples: Samples, end: float, finished: int) -> dict[str, Any]:
+    usage = samples.per_peer.get(p.name)
+    alive = _alive_s(p, end)
+    g = p.stats.gossip
+    return {
+        "name": p.name, "role": p.role, "peer_id": p.peer_id, "stopped": p.stopped_how,
+        "alive_s": round(alive, 2),
+        "capability": p.model.capability if p.model else "",
+        "model_latency_s": _r(p.model.latency_s) if p.model else None,
+        "model_tps": _r(p.model.tokens_per_second) if p.model else None,
+        "added_latency_s": _r(p.model.added_latency_s) if p.model else None,
+        "subtasks_finished": finished,  # as the clients' events say
+        "gossip_msgs_s": round((g["adverts_in"] + g["adverts_out"]) / alive, 2),
+        "gossip_bytes_s": round((g["bytes_in"] + g["bytes_out"]) / alive),
+        "cpu_percent": _r(np.mean(usage.cpu_percent)) if usage and usage.cpu_percent else None,
+        "rss_mb": _r(np.mean(usage.rss_bytes) / MB) if usage and usage.rss_bytes else None,
+    }
+
+
+def _settings(s: SimSettings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in vars(s).items():
+        out[key] = str(value) if key == "out" and value is not None else (list(value) if isinstance(value, tuple) else value)
+    return out
+
+
+def _reason(error: str) -> str:
+    return (error or "?").splitlines()[0][:120]
+
+
+def _r(value: Any) -> float:
+    value = float(value)
+    return round(value, 3) if math.isfinite(value) else value

@@ -1,0 +1,92 @@
+"""Periodic measurements during a run: CPU and memory per peer, the event
+loop's lag, whether the clients' views hold every live peer.
+
+Peer processes are measured one by one with psutil. In-process peers share
+this process, so only the process as a whole can be measured; the report
+divides it by the number of peers and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import psutil
+import trio
+
+from hivemesh.simulations.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+EVERY_S = 1.0
+LAG_PROBE_S = 0.05
+
+
+@dataclass
+class Usage:
+    cpu_percent: list[float] = field(default_factory=list)
+    rss_bytes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Samples:
+    per_peer: dict[str, Usage] = field(default_factory=dict)  # peer name -> usage (processes)
+    harness: Usage = field(default_factory=Usage)  # this process (all in-process peers, the clients)
+    loop_lag_s: list[float] = field(default_factory=list)
+    view_missing: list[tuple[float, int]] = field(default_factory=list)  # (harness clock, peers missing)
+
+
+class Sampler:
+    def __init__(self, fleet: Fleet, origin: float) -> None:
+        self.fleet, self.origin = fleet, origin
+        self.samples = Samples()
+        self._procs: dict[int, psutil.Process] = {}
+        self._me = psutil.Process(os.getpid())
+        self._me.cpu_percent(None)
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._lag_loop)
+            while True:
+                self.sample()
+                await trio.sleep(EVERY_S)
+
+    def sample(self) -> None:
+        self._measure(self._me, self.samples.harness)
+        for peer in self.fleet.peers:
+            if peer.alive and peer.pid is not None:
+                proc = self._proc(peer.pid)
+                if proc is not None:
+                    self._measure(proc, self.samples.per_peer.setdefault(peer.name, Usage()))
+        self.fleet.refresh_all()
+        self.samples.view_missing.append((time.monotonic() - self.origin, self.fleet.missing_from_views()))
+
+    def _proc(self, pid: int) -> psutil.Process | None:
+        """The process, or None on first sight (the first reading only starts the clock)."""
+        proc = self._procs.get(pid)
+        if proc is not None:
+            return proc
+        try:
+            proc = self._procs[pid] = psutil.Process(pid)
+            proc.cpu_percent(None)
+        except psutil.Error:
+            pass
+        return None
+
+    @staticmethod
+    def _measure(proc: psutil.Process, usage: Usage) -> None:
+        try:
+            with proc.oneshot():
+                cpu, rss = proc.cpu_percent(None), proc.memory_info().rss
+        except psutil.Error:
+            return  # it died between samples
+        usage.cpu_percent.append(cpu)
+        usage.rss_bytes.append(rss)
+
+    async def _lag_loop(self) -> None:
+        while True:
+            start = time.monotonic()
+            await trio.sleep(LAG_PROBE_S)
+            self.samples.loop_lag_s.append(max(0.0, time.monotonic() - start - LAG_PROBE_S))

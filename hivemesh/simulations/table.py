@@ -1,0 +1,83 @@
+"""The human-readable table of a real-peer run's report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_report(report: dict[str, Any]) -> str:
+    jobs, lat, rec, gossip, res, mesh = (report["jobs"], report["latency_s"], report["recovery_s"],
+                                         report["gossip_per_peer"], report["resources_per_peer"], report["mesh"])
+    rows = [
+        ("scenario", f"{report['scenario']} ({report['mode']}, {report['store']} store, seed {report['seed']})"),
+        ("mesh", f"{report['peers']} peers: {report['workers']} workers, {report['gateways']} gateways; "
+                 f"{report['stages']}-stage jobs; adverts every {report['advert_interval_s']:g} s"),
+        ("formed", _formed(mesh)),
+        ("jobs", f"submitted {jobs['submitted']}, completed {jobs['completed']}, failed {jobs['failed']}, "
+                 f"lost {jobs['lost']}, duplicated {jobs['duplicated']}"),
+        ("latency p50/p95/p99/max", " / ".join(_s(lat[q]) for q in ("p50", "p95", "p99", "max"))),
+        ("throughput", f"{_n(report['throughput_jobs_s'])} jobs/s"
+                       + (f" (offered {report['offered_jobs_s']:g})" if report.get("offered_jobs_s") else "")),
+        ("faults", _faults(rec)),
+        ("recovery p50/p95/max", " / ".join(_s(rec[q]) for q in ("p50", "p95", "max"))
+                                 + f" over {rec['count']} interrupted" + _by_kind(rec)),
+        ("gossip per peer", f"in {_n(gossip['msgs_in_s'])} msg/s {_b(gossip['bytes_in_s'])}, "
+                            f"out {_n(gossip['msgs_out_s'])} msg/s {_b(gossip['bytes_out_s'])}"),
+        ("CPU per peer mean/max", f"{_n(res['cpu_percent']['mean'])}% / {_n(res['cpu_percent']['max'])}%"),
+        ("RSS per peer mean/max", f"{_n(res['rss_mb']['mean'])} MB / {_n(res['rss_mb']['max'])} MB"),
+        ("views complete", _views(mesh)),
+        ("wall time", f"{report['wall_s']:.1f} s from the first job"),
+    ]
+    if report.get("failures"):
+        rows.append(("failures", "; ".join(f"{n}x {r}" for r, n in report["failures"].items())))
+    if report.get("refused_streams"):
+        rows.append(("refused streams", ", ".join(f"{k}={v}" for k, v in report["refused_streams"].items())))
+    rows.append(("files", ", ".join(report.get("files", [])) or "none"))
+    if report.get("plots_skipped"):
+        rows.append(("plots", report["plots_skipped"]))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _formed(mesh: dict[str, Any]) -> str:
+    if not mesh["formed"]:
+        return "NO: the clients never saw every peer (see mesh.* in the JSON)"
+    return f"in {mesh['formed_in_s']:.1f} s"
+
+
+def _faults(rec: dict[str, Any]) -> str:
+    if not rec["faults"]:
+        return "none"
+    return (f"{rec['faults']} ({rec['interrupted']} subtasks/jobs interrupted, "
+            f"{rec['unrecovered']} never restarted elsewhere)")
+
+
+def _by_kind(rec: dict[str, Any]) -> str:
+    if len(rec["by_kind"]) < 2:
+        return ""
+    return " (" + "; ".join(f"{k}: max {_s(v['max'])}" for k, v in rec["by_kind"].items()) + ")"
+
+
+def _views(mesh: dict[str, Any]) -> str:
+    frac = mesh["view_complete_fraction"]
+    lag = mesh["harness_loop_lag_s"]
+    return (f"{_pct(frac)} of samples (worst: {mesh['view_missing_max']} live peers missing); "
+            f"harness loop lag p99 {_s(lag['p99'])}, max {_s(lag['max'])}")
+
+
+def _s(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _n(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _b(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1024:.1f} KiB/s"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
