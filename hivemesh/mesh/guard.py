@@ -31,6 +31,33 @@ def remote_peer(stream: Any) -> str:
         return "?"
 
 
+async def close(stream: Any) -> None:
+    with trio.move_on_after(1):
+        try:
+            await stream.close()
+        except Exception:
+            pass
+
+
+async def finish(stream: Any, grace_s: float = 0.5, max_bytes: int = 64 * 1024) -> None:
+    """Close our side, give the remote a moment to close its side (dropping what
+    it still sends), then reset: py-libp2p keeps a stream's bookkeeping until
+    both sides are closed and its buffer read, so a peer that never closes
+    would otherwise leak streams on us."""
+    await close(stream)
+    drained = 0
+    with trio.move_on_after(grace_s):
+        try:
+            while drained <= max_bytes:
+                data = await stream.read(4096)
+                if not data:
+                    return
+                drained += len(data)
+        except Exception:
+            return  # reset or closed by the remote: nothing left to free
+    await reset(stream)
+
+
 async def reset(stream: Any) -> None:
     with trio.move_on_after(1):
         try:
@@ -39,12 +66,13 @@ async def reset(stream: Any) -> None:
             pass
 
 
-def guarded(protocol: str, handler: Handler, on_error: Callable[[Any], None] | None = None) -> Handler:
+def guarded(protocol: str, handler: Handler, on_error: Callable[[Any, Exception], None] | None = None) -> Handler:
     """Wrap ``handler`` so that no exception leaves it (cancellation excepted)."""
 
     async def run(stream: Any) -> None:
         try:
             await handler(stream)
+            await finish(stream)
         except Exception as exc:  # containment is the point; Cancelled is not an Exception
             contained[protocol] += 1
             log.warning(
@@ -54,17 +82,30 @@ def guarded(protocol: str, handler: Handler, on_error: Callable[[Any], None] | N
             await reset(stream)
             if on_error is not None:
                 try:
-                    on_error(stream)
+                    on_error(stream, exc)
                 except Exception:
                     log.debug("on_error hook failed", exc_info=True)
 
+    run.hivemesh_guarded = True  # type: ignore[attr-defined]
     return run
+
+
+def protect_all(host: Any) -> int:
+    """Wrap every stream handler registered on ``host`` that is not wrapped yet
+    (py-libp2p's identify, identify-push and ping included); returns how many."""
+    wrapped = 0
+    for protocol, handler in list(host.get_mux().handlers.items()):
+        if protocol is None or handler is None or getattr(handler, "hivemesh_guarded", False):
+            continue
+        host.set_stream_handler(protocol, guarded(str(protocol), handler))
+        wrapped += 1
+    return wrapped
 
 
 def protect_pubsub(host: Any, pubsub: Any) -> None:
     """Re-register pubsub's stream handlers behind ``guarded``."""
 
-    def drop_peer(stream: Any) -> None:
+    def drop_peer(stream: Any, exc: Exception) -> None:
         pubsub._handle_dead_peer(stream.muxed_conn.peer_id)
 
     for protocol in pubsub.protocols:

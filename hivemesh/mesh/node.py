@@ -25,7 +25,7 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service.context import background_trio_service
 
-from hivemesh.errors import PeerUnreachable
+from hivemesh.errors import DecodeError, PeerUnreachable
 from hivemesh.mesh import advert as adv
 from hivemesh.mesh import guard, px, wire
 from hivemesh.mesh.addrs import dial_addr, parse_listen_addr, parse_peer_addr
@@ -116,7 +116,7 @@ class MeshNode:
     def handle(self, protocol: str, handler: Callable[[Any], Any]) -> None:
         """Register a stream handler behind the containment guard, the
         per-peer stream cap and the ban list."""
-        inner = guard.guarded(protocol, handler, lambda stream: self.penalize(guard.remote_peer(stream), "garbage"))
+        inner = guard.guarded(protocol, handler, self._on_handler_error)
 
         async def admitted(stream: Any) -> None:
             peer = guard.remote_peer(stream)
@@ -133,7 +133,12 @@ class MeshNode:
                 if not self.inbound[peer]:
                     del self.inbound[peer]
 
+        admitted.hivemesh_guarded = True  # type: ignore[attr-defined]
         self.host.set_stream_handler(TProtocol(protocol), admitted)
+
+    def _on_handler_error(self, stream: Any, exc: Exception) -> None:
+        if isinstance(exc, (DecodeError, trio.TooSlowError)):  # bad input or a stalled sender
+            self.penalize(guard.remote_peer(stream), "malformed")
 
     def _refusal(self, peer: str) -> str:
         if self.reputation.banned(peer, self.config.clock()):
@@ -200,6 +205,7 @@ class MeshNode:
 
     @asynccontextmanager
     async def _tasks(self, subscription: Any = None) -> AsyncIterator[None]:
+        guard.protect_all(self.host)  # py-libp2p's own handlers too, once they are all registered
         log.info("listening peer_id=%s addrs=%s", self.peer_id, self.full_addrs())
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._dial_loop)

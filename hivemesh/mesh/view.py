@@ -10,6 +10,9 @@ from hivemesh.mesh import advert as adv
 from hivemesh.mesh.advert import Advert
 
 MAX_REMEMBERED_SEQS = 10_000
+#: adverts from one origin closer together than this share of their TTL are
+#: dropped: with TTL = 2.5 intervals that is a quarter interval, 4x the honest rate
+MIN_GAP_OF_TTL = 0.1
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class MeshView:
         if last is not None and advert.seq < last:
             self.rejected["replay"] += 1
             return ViewEvent("rejected", advert.peer_id, "replay")
+        entry = self.peers.get(advert.peer_id)
+        if entry is not None and now - entry.received < advert.ttl * MIN_GAP_OF_TTL:
+            self.rejected["rate"] += 1  # an honest peer adverts once per interval (ttl / 2.5)
+            return ViewEvent("rejected", advert.peer_id, "rate")
         return self.apply(advert, now)
 
     def apply(self, advert: Advert, now: float) -> ViewEvent:

@@ -165,10 +165,19 @@ async def _read_exactly(stream: ByteStream, n: int) -> bytes:
     return bytes(buf)
 
 
+class EndOfStream(DecodeError):
+    """The stream ended cleanly between frames."""
+
+
 async def read_length(stream: ByteStream, limit: int) -> int:
     n = 0
     for i in range(MAX_VARINT_BYTES):
-        (byte,) = await _read_exactly(stream, 1)
+        first = await stream.read(1)
+        if not first:
+            if i == 0:
+                raise EndOfStream("stream ended")
+            raise DecodeError("stream ended inside a frame length")
+        byte = first[0]
         n |= (byte & 0x7F) << (7 * i)
         if not byte & 0x80:
             if n > limit:

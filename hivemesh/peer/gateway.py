@@ -19,7 +19,7 @@ from typing import Any
 import trio
 
 from hivemesh.errors import DecodeError, HivemeshError
-from hivemesh.mesh import wire
+from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.peer.jobrun import JobRun, JobSettings, blocking
 from hivemesh.peer.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
@@ -93,6 +93,7 @@ class Gateway:
             with trio.fail_after(READ_TIMEOUT_S):
                 submit = await wire.read_message(stream, JobSubmit)
         except (DecodeError, trio.TooSlowError) as exc:
+            self.node.penalize(guard.remote_peer(stream), "malformed")
             await self._refuse(stream, "", f"bad job submission: {exc}")
             return
         if not self.available:

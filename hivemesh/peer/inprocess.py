@@ -67,6 +67,7 @@ async def start_worker(nursery: trio.Nursery, config: MeshConfig, registry: Mode
 def serve_worker(node: MeshNode, worker: Worker) -> StageRunner:
     """Register the worker protocols: single subtasks and pipeline stages."""
     node.handle(protocol.PROTOCOL, worker.handle_stream)
+    worker.penalize = node.penalize
     stages = StageRunner(worker, node)
     stages.install()
     node.stages = stages  # type: ignore[attr-defined]

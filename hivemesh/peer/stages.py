@@ -160,6 +160,7 @@ class StageRunner:
             with trio.fail_after(IO_TIMEOUT_S):
                 assign = await wire.read_message(stream, StageAssign)
         except (DecodeError, trio.TooSlowError) as exc:
+            self.node.penalize(guard.remote_peer(stream), "malformed")
             await wire.write_message(stream, StageAck(False, "bad_request", str(exc)[:300]))
             return
         refusal = self._refusal(assign)
@@ -282,8 +283,15 @@ class StageRunner:
             try:
                 with trio.fail_after(LINK_IDLE_S):
                     output = await wire.read_message(stream, Output)
-            except (DecodeError, trio.TooSlowError):
-                await stream.close()  # the sender closed it, went quiet, or sent garbage
+            except wire.EndOfStream:
+                await stream.close()  # the sender is done with this link
+                return
+            except DecodeError:
+                self.node.penalize(sender, "malformed")
+                await stream.close()
+                return
+            except trio.TooSlowError:
+                await stream.close()  # idle link
                 return
             status = self.receive(output, sender)
             self.stats[f"output_{status}"] += 1

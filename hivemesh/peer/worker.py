@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ import trio
 
 from hivemesh.errors import DecodeError, DeadlineExceeded, HivemeshError, WorkerBusy
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import wire
+from hivemesh.mesh import guard, wire
 from hivemesh.models.base import ChatMessage, Completion, CompletionRequest, ModelBackend
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.peer.protocol import BAD_REQUEST, TaskReply, TaskRequest, error_code
@@ -94,6 +95,7 @@ class Worker:
         self.admission = Admission(slots, slots if max_queue is None else max_queue)
         self._semaphore = trio.Semaphore(slots)
         self.stats: Counter[str] = Counter()
+        self.penalize: Callable[[str, str], None] = lambda peer, offence: None  # set by the node
 
     def advert_fields(self) -> tuple[tuple[adv.ModelAd, ...], adv.Capacity]:
         models = tuple(
@@ -111,6 +113,7 @@ class Worker:
                 request = await wire.read_message(stream, TaskRequest)
         except (DecodeError, trio.TooSlowError) as exc:
             self.stats["bad_request"] += 1
+            self.penalize(guard.remote_peer(stream), "malformed")
             reply = TaskReply(task_id="", ok=False, error_code=BAD_REQUEST, error=str(exc)[:500],
                               peer_id=self.peer_id)
             await wire.write_message(stream, reply)

@@ -110,3 +110,11 @@ def test_own_adverts_are_not_counted():
     view = MeshView(PEER)
     assert view.offer(adv.sign(make(), KEY), NOW).kind == "own"
     assert not view.rejected
+
+
+def test_an_origin_flooding_new_adverts_is_rate_limited():
+    view = MeshView("me")
+    assert view.offer(adv.sign(make(seq=1, ttl=5.0), KEY), NOW).kind == "joined"
+    floods = [view.offer(adv.sign(make(seq=2 + i, ttl=5.0), KEY), NOW + 0.01 * i).kind for i in range(20)]
+    assert floods.count("rejected") == 20 and view.rejected["rate"] == 20
+    assert view.offer(adv.sign(make(seq=99, time=NOW + 2, ttl=5.0), KEY), NOW + 2).kind == "updated"

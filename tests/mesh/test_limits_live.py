@@ -1,0 +1,83 @@
+"""Limits on a live peer: streams per remote peer, read deadlines, job size."""
+
+import trio
+
+from hivemesh.mesh import node as node_module
+from hivemesh.mesh import px, wire
+from hivemesh.models.registry import ModelRegistry
+from hivemesh.models.simulated import SimulatedModel
+from hivemesh.peer import worker as worker_module
+from hivemesh.peer.inprocess import start_gateway
+from hivemesh.peer.jobwire import MAX_INPUT_BYTES, JobEvent
+from hivemesh.peer.protocol import TaskReply
+from hivemesh.peer.store import MemoryStore
+from hivemesh.planner.offline import ScriptedPlanner
+from hivemesh.planner.plan import Plan, Subtask
+from tests.meshutil import peer_config, start, start_bootstrap, start_worker, wait_until
+
+
+def sim():
+    r = ModelRegistry()
+    r.add(SimulatedModel("s"), ("general",))
+    return r
+
+
+async def test_streams_per_peer_are_capped_and_others_still_served(nursery):
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    victim = await start_worker(nursery, addr, sim())
+    hog, other = await start(nursery, peer_config(addr)), await start(nursery, peer_config(addr))
+    await wait_until(lambda: victim.node.peer_id in hog.node.view.peers
+                     and victim.node.peer_id in other.node.view.peers, 10, "the mesh")
+    cap = node_module.MAX_STREAMS_PER_PEER
+    held = []
+    for _ in range(cap + 10):  # streams that say nothing, all at once
+        try:
+            held.append(await hog.node.host.new_stream(victim.node.host.get_id(), [px.PROTOCOL]))
+        except Exception:
+            pass
+    await wait_until(lambda: victim.node.refused["stream_cap"] >= 10, 5, "the cap")
+    assert sum(victim.node.inbound.values()) <= cap
+    answer = await other.node.ask_px(victim.node.peer_id)  # someone else is still served
+    assert victim.node.peer_id in {p.peer_id for p in answer}
+
+
+async def test_silent_and_dribbling_senders_are_cut_off(nursery, monkeypatch):
+    monkeypatch.setattr(worker_module, "READ_TIMEOUT_S", 0.5)
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    victim = await start_worker(nursery, addr, sim())
+    attacker = await start(nursery, peer_config(addr))
+    await wait_until(lambda: victim.node.peer_id in attacker.node.view.peers, 10, "the mesh")
+    silent = await attacker.node.open_stream(victim.node.peer_id, "/hivemesh/task/1")
+    dribbler = await attacker.node.open_stream(victim.node.peer_id, "/hivemesh/task/1")
+    frame = wire.frame(b"\x80" * 40)
+
+    async def dribble():
+        for byte in frame:
+            await dribbler.write(bytes([byte]))
+            await trio.sleep(0.1)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as n:
+            n.start_soon(dribble)
+            replies = [await wire.read_message(s, TaskReply) for s in (silent, dribbler)]
+            n.cancel_scope.cancel()
+    assert all(r.error_code == "bad_request" for r in replies)
+    assert victim.worker.stats["bad_request"] == 2
+
+
+async def test_an_oversized_job_is_refused_with_a_reason(nursery):
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    plan = Plan((Subtask("a", "general", "x", (), 8),), "a", "scripted")
+    gw = await start_gateway(nursery, peer_config(addr), MemoryStore(), ScriptedPlanner([plan]), registry=sim())
+    client = await start(nursery, peer_config(addr, advertise=False, roles=()))
+    await wait_until(lambda: gw.node.peer_id in client.node.view.peers, 10, "the mesh")
+    import msgpack
+
+    body = msgpack.packb({"job_id": "big", "text": "x", "inputs": ["y" * (MAX_INPUT_BYTES + 10)]})
+    stream = await client.node.open_stream(gw.node.peer_id, "/hivemesh/job/1")
+    await stream.write(wire.frame(body))
+    event = await wire.read_message(stream, JobEvent)
+    assert event.kind == "failed" and "bad job submission" in event.detail

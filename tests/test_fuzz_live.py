@@ -1,0 +1,128 @@
+"""A live peer under fuzzing: 10,000 malformed frames on every protocol it speaks
+(py-libp2p's own included), then it still answers a valid request."""
+
+import os
+import random
+
+import msgpack
+import pytest
+import trio
+
+from hivemesh.client import submit_via
+from hivemesh.mesh import guard, wire
+from hivemesh.models.registry import ModelRegistry
+from hivemesh.models.simulated import SimulatedModel
+from hivemesh.peer.inprocess import start_gateway
+from hivemesh.peer.jobwire import JobSubmit
+from hivemesh.peer.pipewire import Claim, Output, Resend, Route, StageAssign
+from hivemesh.peer.protocol import TaskRequest
+from hivemesh.peer.store import MemoryStore
+from hivemesh.planner.offline import ScriptedPlanner
+from hivemesh.planner.plan import Plan, Subtask
+from tests.meshutil import peer_config, start, start_bootstrap, wait_until
+
+FRAMES = int(os.environ.get("HIVEMESH_FUZZ_FRAMES", "10000"))
+CONCURRENCY = 24
+ONE = Plan((Subtask("a", "general", "Do {{job}}", (), 16),), "a", "scripted")
+
+VALID = [
+    wire.encode(TaskRequest(task_id="t", job_id="j", capability="general", prompt="hi")),
+    wire.encode(JobSubmit(job_id="fz", text="hello")),
+    wire.encode(StageAssign(job_id="j", subtask_id="s", attempt=1, capability="general", template="x", job_text="",
+                            inputs={}, chunks={}, depends_on=(), downstream=(), max_tokens=4, deadline_s=5,
+                            answer=True)),
+    wire.encode(Output("s", 1, Claim("j", "a", 1, "00", "p"), b"sig", "text")),
+    wire.encode(Resend("j", "a", Route("s", "p", 1))),
+]
+
+
+def payloads(rnd: random.Random):
+    """Malformed, truncated, oversized and random frames, endlessly."""
+    kinds = [
+        lambda: bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 80))),  # random bytes
+        lambda: wire.frame(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200)))),  # framed garbage
+        lambda: bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x0F]) + b"x" * rnd.randrange(0, 64),  # claims ~4 GiB
+        lambda: wire.frame(rnd.choice(VALID))[: rnd.randrange(1, 40)],  # truncated valid frame
+        lambda: wire.frame(msgpack.packb({"job_id": rnd.random(), "x": [1] * rnd.randrange(5)})),  # wrong schema
+        lambda: _mutate(rnd, wire.frame(rnd.choice(VALID))),  # a valid frame with flipped bytes
+        lambda: bytes([5, 255, 255, 255, 255, 255]),  # the frame that killed py-libp2p 0.8.1 pubsub
+        lambda: b"\\x80" * rnd.randrange(1, 12),  # a varint that never ends
+    ]
+    while True:
+        yield rnd.choice(kinds)()
+
+
+def _mutate(rnd: random.Random, frame: bytes) -> bytes:
+    data = bytearray(frame)
+    for _ in range(rnd.randrange(1, 6)):
+        data[rnd.randrange(len(data))] = rnd.randrange(256)
+    return bytes(data)
+
+
+async def fuzz(attacker, victim_id, protocol: str, count: int, rnd: random.Random) -> int:
+    sent = 0
+    source = payloads(rnd)
+    limiter = trio.Semaphore(CONCURRENCY)
+
+    async def one(payload: bytes) -> None:
+        nonlocal sent
+        async with limiter:
+            try:
+                stream = await attacker.host.new_stream(victim_id, [protocol])
+            except Exception:
+                return
+            try:
+                if payload:
+                    await stream.write(payload)
+                sent += 1
+                await stream.close()
+            except Exception:
+                pass  # the victim may reset us: its right
+            await guard.finish(stream, grace_s=0.3)  # read what it says, so the stream is freed
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(count):
+            await limiter.acquire()  # keep at most CONCURRENCY in flight
+            limiter.release()
+            nursery.start_soon(one, next(source))
+    return sent
+
+
+@pytest.mark.slow
+async def test_live_peer_survives_10000_bad_frames_per_protocol(nursery):
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    registry = ModelRegistry()
+    registry.add(SimulatedModel("victim"), ("general",))
+    victim = await start_gateway(nursery, peer_config(addr), MemoryStore(), ScriptedPlanner([ONE]), registry=registry)
+    victim.node.reputation.ban_below = float("-inf")  # let every frame reach the handlers
+    attacker = await start(nursery, peer_config(addr))
+    client = await start(nursery, peer_config(addr, advertise=False, roles=()))
+    await wait_until(lambda: victim.node.peer_id in attacker.node.view.peers
+                     and victim.node.peer_id in client.node.view.peers, 10, "the mesh")
+    protocols = sorted(str(p) for p in victim.node.host.get_mux().handlers)
+    ours = {"/hivemesh/px/1", "/hivemesh/task/1", "/hivemesh/job/1", "/hivemesh/stage/1",
+            "/hivemesh/output/1", "/hivemesh/resend/1", "/meshsub/1.1.0"}
+    assert ours <= set(protocols)
+    rnd = random.Random(20261127)
+    for protocol in protocols:
+        sent = await fuzz(attacker.node, victim.node.host.get_id(), protocol, FRAMES, rnd)
+        assert sent >= FRAMES * 0.99, (protocol, sent)
+    # the victim still serves: a real job through it as gateway and worker
+    with trio.fail_after(30):
+        result = await submit_via(client.node, JobSubmit(job_id="after-fuzz", text="still there?"), 1, None)
+    assert result.status == "done" and result.subtasks[0].peer_id == victim.node.peer_id
+    assert victim.node.peer_id in client.node.view.peers  # and it still gossips
+
+
+async def test_a_fuzzing_peer_is_banned_and_refused(nursery):
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    registry = ModelRegistry()
+    registry.add(SimulatedModel("victim"), ("general",))
+    victim = await start_gateway(nursery, peer_config(addr), MemoryStore(), ScriptedPlanner([ONE]), registry=registry)
+    attacker = await start(nursery, peer_config(addr))
+    await wait_until(lambda: victim.node.peer_id in attacker.node.view.peers, 10, "the mesh")
+    await fuzz(attacker.node, victim.node.host.get_id(), "/hivemesh/task/1", 200, random.Random(1))
+    assert attacker.node.peer_id in victim.node.banned()
+    assert victim.node.refused["banned"] > 0
