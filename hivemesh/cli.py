@@ -29,7 +29,8 @@ def _common(p: argparse.ArgumentParser, *, listen: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hivemesh", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="hivemesh", description="A cloud LLM plans, a peer-to-peer mesh of small language models does the work.")
     parser.add_argument("--version", action="version", version=f"hivemesh {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -57,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, listen=False)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--timeout", type=float, default=15.0, help="give up after S seconds")
+
+    p = sub.add_parser("simulate", help="load-test a mesh of real peers with simulated models")
+    p.add_argument("--log-level", help="debug, info, warning, error")
+    from hivemesh.simulations.command import add_arguments
+
+    add_arguments(p)
 
     p = sub.add_parser("submit", help="submit a job to the mesh and print the answer")
     _common(p, listen=False)
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
-        quiet = args.command in ("status", "submit", "demo")
+        quiet = args.command in ("status", "submit", "demo", "simulate")
         _setup_logging(settings.log_level or ("warning" if quiet else "info"))
         from hivemesh import commands
 

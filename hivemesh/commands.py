@@ -142,7 +142,19 @@ async def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from hivemesh.simulations import command
+
+    report = await command.run(args)
+    if args.json:
+        print_json(report)
+    else:
+        print(command.format_report(report))
+    return 0
+
+
 _COMMANDS: dict[str, Callable[..., Any]] = {
+    "simulate": cmd_simulate,
     "keygen": cmd_keygen,
     "bootstrap": cmd_bootstrap,
     "peer": cmd_peer,

@@ -34,3 +34,46 @@ def parse_listen_addr(text: str) -> multiaddr.Multiaddr:
 
 def dial_addr(transport_addr: str, peer_id: str) -> PeerInfo:
     return info_from_p2p_addr(multiaddr.Multiaddr(f"{transport_addr}/p2p/{peer_id}"))
+
+
+class Backoff:
+    """Exponential backoff for redialing an unreachable bootstrap."""
+
+    def __init__(self, first: float = 1.0, cap: float = 30.0) -> None:
+        self.first, self.cap = first, cap
+        self.delay, self.next_at, self.failures = first, 0.0, 0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def failed(self, now: float) -> float:
+        self.failures += 1
+        wait = self.delay
+        self.next_at = now + wait
+        self.delay = min(self.delay * 2, self.cap)
+        return wait
+
+    def succeeded(self) -> None:
+        self.delay, self.next_at, self.failures = self.first, 0.0, 0
+
+
+def announce_addrs(listen: list[str]) -> list[str]:
+    """Listen addrs as others can dial them: 0.0.0.0 becomes each IPv4 interface."""
+    out: list[str] = []
+    for addr in listen:
+        if "/ip4/0.0.0.0/" not in addr:
+            out.append(addr)
+            continue
+        for ip in _local_ipv4():
+            out.append(addr.replace("/ip4/0.0.0.0/", f"/ip4/{ip}/"))
+    return out
+
+
+def _local_ipv4() -> list[str]:
+    try:
+        import ifaddr
+
+        ips = [ip.ip for a in ifaddr.get_adapters() for ip in a.ips if isinstance(ip.ip, str)]
+    except Exception:
+        ips = []
+    return sorted(set(ips) | {"127.0.0.1"}, key=lambda ip: (ip.startswith("127."), ip))

@@ -28,7 +28,7 @@ from libp2p.tools.anyio_service.context import background_trio_service
 from hivemesh.errors import DecodeError, PeerUnreachable
 from hivemesh.mesh import advert as adv
 from hivemesh.mesh import guard, px, wire
-from hivemesh.mesh.addrs import dial_addr, parse_listen_addr, parse_peer_addr
+from hivemesh.mesh.addrs import Backoff, announce_addrs, dial_addr, parse_listen_addr, parse_peer_addr
 from hivemesh.mesh.identity import peer_id_of
 from hivemesh.mesh.reputation import Reputation
 from hivemesh.mesh.view import MeshView
@@ -68,37 +68,18 @@ class MeshConfig:
         return 2.5 * self.advert_interval
 
 
-class _Backoff:
-    def __init__(self, first: float = 1.0, cap: float = 30.0) -> None:
-        self.first, self.cap = first, cap
-        self.delay, self.next_at, self.failures = first, 0.0, 0
-
-    def due(self, now: float) -> bool:
-        return now >= self.next_at
-
-    def failed(self, now: float) -> float:
-        self.failures += 1
-        wait = self.delay
-        self.next_at = now + wait
-        self.delay = min(self.delay * 2, self.cap)
-        return wait
-
-    def succeeded(self) -> None:
-        self.delay, self.next_at, self.failures = self.first, 0.0, 0
-
-
 class MeshNode:
     def __init__(self, config: MeshConfig) -> None:
         self.config = config
         self.peer_id = peer_id_of(config.keypair)
         self.view = MeshView(self.peer_id)
-        self.px_table = PxTableWithClock(config.clock)
+        self.px_table = px.ClockedPxTable(config.clock)
         # our dial loop decides whom to dial; py-libp2p's auto-connector would
         # redial every address in the peerstore, dead peers included
         quiet = ConnectionConfig(min_connections=0, low_watermark=0)
         self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
         self._seq = 0
-        self._bootstraps = [(text, parse_peer_addr(text), _Backoff()) for text in config.bootstrap]
+        self._bootstraps = [(text, parse_peer_addr(text), Backoff()) for text in config.bootstrap]
         self._joined = trio.Event()
         #: gossip traffic seen by this node: adverts_in/out, bytes_in/out
         self.gossip_stats: Counter[str] = Counter()
@@ -394,42 +375,6 @@ class MeshNode:
         async with trio.open_nursery() as nursery:
             for peer_id, addrs in fresh[:want]:
                 nursery.start_soon(self._dial_any, peer_id, addrs)
-
-
-class PxTableWithClock(px.PxTable):
-    """PxTable bound to a clock, so callers need not pass ``now``."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        super().__init__()
-        self._clock = clock
-
-    def record(self, peer_id: str, addrs: tuple[str, ...], now: float | None = None) -> None:  # type: ignore[override]
-        super().record(peer_id, addrs, self._clock() if now is None else now)
-
-    def peers(self, now: float | None = None) -> list[px.PxPeer]:  # type: ignore[override]
-        return super().peers(self._clock() if now is None else now)
-
-
-def announce_addrs(listen: list[str]) -> list[str]:
-    """Listen addrs as others can dial them: 0.0.0.0 becomes each IPv4 interface."""
-    out: list[str] = []
-    for addr in listen:
-        if "/ip4/0.0.0.0/" not in addr:
-            out.append(addr)
-            continue
-        for ip in _local_ipv4():
-            out.append(addr.replace("/ip4/0.0.0.0/", f"/ip4/{ip}/"))
-    return out
-
-
-def _local_ipv4() -> list[str]:
-    try:
-        import ifaddr
-
-        ips = [ip.ip for a in ifaddr.get_adapters() for ip in a.ips if isinstance(ip.ip, str)]
-    except Exception:
-        ips = []
-    return sorted(set(ips) | {"127.0.0.1"}, key=lambda ip: (ip.startswith("127."), ip))
 
 
 def _short(exc: BaseException) -> str:

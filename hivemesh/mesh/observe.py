@@ -34,13 +34,15 @@ def snapshot(view: MeshView, observer: str = "") -> dict[str, Any]:
 
 
 async def wait_settled(view: MeshView, interval: float, timeout: float) -> None:
-    """Wait at least 1.5 advert intervals, then until the view stops growing."""
+    """Wait for the first advert (an empty mesh waits out ``timeout``), then
+    until the view has not grown for 1.5 advert intervals."""
     deadline = time.monotonic() + timeout
-    await trio.sleep(min(1.5 * interval, timeout))
+    while not view.peers and time.monotonic() < deadline:
+        await trio.sleep(0.05)
     size = -1
     while time.monotonic() < deadline and len(view.peers) != size:
         size = len(view.peers)
-        await trio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        await trio.sleep(min(1.5 * interval, max(0.0, deadline - time.monotonic())))
 
 
 async def observe(bootstrap: list[str], interval: float, timeout: float, psk: str | None = None) -> dict[str, Any]:

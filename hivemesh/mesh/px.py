@@ -8,6 +8,7 @@ growing after the bootstrap is gone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hivemesh.mesh import wire
@@ -79,3 +80,17 @@ def answer(candidates: list[PxPeer], asker: str) -> PxResponse:
         if len(out) == MAX_PX_PEERS:
             break
     return PxResponse(tuple(out))
+
+
+class ClockedPxTable(PxTable):
+    """PxTable bound to a clock, so callers need not pass ``now``."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def record(self, peer_id: str, addrs: tuple[str, ...], now: float | None = None) -> None:  # type: ignore[override]
+        super().record(peer_id, addrs, self._clock() if now is None else now)
+
+    def peers(self, now: float | None = None) -> list[PxPeer]:  # type: ignore[override]
+        return super().peers(self._clock() if now is None else now)

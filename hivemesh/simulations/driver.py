@@ -55,6 +55,9 @@ class Driver:
                 self.tracker.failed(jid, exc.reason)
             except HivemeshError as exc:
                 self.tracker.failed(jid, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # the client let a foreign error through: a bug to report, not a crash
+                log.warning("client raised %s for job %s: %s", type(exc).__name__, jid, exc)
+                self.tracker.failed(jid, f"client raised {type(exc).__name__}: {exc}")
             else:
                 self.tracker.finished(jid, result)
             return

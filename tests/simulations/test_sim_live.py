@@ -9,7 +9,7 @@ import pytest
 from hivemesh.simulations.harness import run_simulation
 from hivemesh.simulations.settings import SimSettings
 
-SMALL = dict(peers=8, gateways=2, jobs=20, rate=4.0, stages=3, seed=1)
+SMALL = dict(peers=8, gateways=2, jobs=20, rate=2.5, stages=3, seed=1)
 
 
 def assert_nothing_lost(report, jobs=20):
