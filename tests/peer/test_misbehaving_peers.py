@@ -5,6 +5,7 @@ import time
 from hivemesh.client import submit_via
 from hivemesh.mesh import advert as adv
 from hivemesh.mesh.identity import generate, peer_id_of
+from hivemesh.models.base import Completion
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
@@ -23,15 +24,27 @@ def registry(name):
     return r
 
 
-async def test_worker_with_bad_reports_is_banned_and_not_scheduled(nursery):
+async def test_worker_with_bad_reports_is_banned_and_not_scheduled(nursery, monkeypatch):
     boot = await start_bootstrap(nursery)
     addr = [boot.node.full_addrs()[0]]
     liar = await start_worker(nursery, addr, registry("liar"))
     honest = await start_worker(nursery, addr, registry("honest"))
-    liar.node.config.keypair = generate()  # it now signs its reports with a key that is not its identity
+    from hivemesh.peer import stages
+
+    real_sign, bogus = stages.sign_claim, generate()
+    monkeypatch.setattr(stages, "sign_claim",  # the liar signs its outputs with a key that is not its own
+                        lambda claim, key: real_sign(claim, bogus if claim.producer == liar.node.peer_id else key))
+    # and it advertises itself as the fastest, so the scheduler keeps preferring it until it is banned
+    liar.worker.registry.observe("liar", Completion("x " * 100, 1, 100, 0.1, "stop"))
+    honest.worker.registry.observe("honest", Completion("x " * 10, 1, 10, 1.0, "stop"))
     gw = await start_gateway(nursery, peer_config(addr, roles=()), MemoryStore(), ScriptedPlanner([ONE]))
     obs = await start(nursery, peer_config(addr, advertise=False, roles=()))
     await wait_until(lambda: len(obs.node.view.peers) == 3 and len(gw.node.view.peers) >= 3, 10, "the mesh")
+    def liar_looks_fast():
+        entry = gw.node.view.peers.get(liar.node.peer_id)
+        return entry is not None and entry.advert.models[0].tokens_per_second > 100
+
+    await wait_until(liar_looks_fast, 5, "the liar's advert")
     for i in range(4):
         result = await submit_via(obs.node, JobSubmit(job_id=f"j{i}", text=f"task {i}"), 1, None)
         assert result.status == "done" and result.subtasks[0].model == "honest"  # never the liar's word
