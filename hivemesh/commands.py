@@ -21,8 +21,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return trio.run(handler, args, settings) or 0
 
 
-async def _until_signalled() -> None:
+async def _serve_until_signalled(first_line: str) -> None:
+    """Print ``first_line`` (the multiaddr) once SIGINT/SIGTERM are caught, then wait for one."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        print(first_line, flush=True)
         async for _ in signals:
             return
 
@@ -33,8 +35,7 @@ async def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
 
     node = MeshNode(bootstrap_config(settings))
     async with node.run():
-        print(node.full_addrs()[0], flush=True)
-        await _until_signalled()
+        await _serve_until_signalled(node.full_addrs()[0])
     return 0
 
 
@@ -44,8 +45,7 @@ async def cmd_peer(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.bootstrap:
         raise ConfigError("peer needs at least one --bootstrap MULTIADDR")
     async with run_peer(settings) as peer:
-        print(peer.node.full_addrs()[0], flush=True)
-        await _until_signalled()
+        await _serve_until_signalled(peer.node.full_addrs()[0])
     return 0
 
 

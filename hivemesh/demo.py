@@ -26,7 +26,7 @@ from hivemesh.peer.jobwire import JobResult, JobSubmit
 from hivemesh.peer.store import MemoryStore
 from hivemesh.planner.select import make_planner
 
-INTERVAL = 0.5
+INTERVAL = 1.0  # llama.cpp keeps both cores busy; tighter adverts would expire live peers
 PARAGRAPH = (
     "Honey bees live in colonies of tens of thousands. A single queen lays the eggs, "
     "female workers gather nectar and pollen, build wax comb and guard the hive, and "

@@ -1,13 +1,11 @@
 """Simulated peers as trio tasks in this process: real py-libp2p on loopback,
 real worker and gateway code, the simulated model backend.
 
-A kill cancels the peer's scope: its TCP connections may stay half-open, so
-the rest of the mesh notices the death by advert expiry, as with a crash.
-A graceful leave is the same here (an in-process peer has no shutdown path).
-A killed gateway's store handle dies first (``DeadOnKill``): a crashed
-process cannot release its job leases on the way out, so neither may a
-cancelled in-process gateway, and its jobs are taken over when the leases
-lapse, as after a real crash.
+A kill (like ``kill -9``, whose sockets the kernel closes) or a departure
+closes the peer's connections, then cancels its scope. A killed gateway's
+store handle dies first (``DeadOnKill``): a crashed process cannot release
+its job leases on the way out, so neither may a killed in-process gateway;
+its jobs are taken over when the leases lapse, as after a real crash.
 """
 
 from __future__ import annotations
@@ -81,11 +79,13 @@ class InProcessCluster:
         return running.node
 
     async def stop(self, peer: SimPeer, kill: bool) -> None:
-        store = peer.handle.extra.get("store")
+        running = peer.handle
+        store = running.extra.get("store")
         if kill and store is not None:
             store.dead = True
-        peer.handle.stop()
-        await trio.lowlevel.checkpoint()
+        await close_connections(running.node)
+        running.stop()
+
 
     def refresh(self, peer: SimPeer) -> None:
         running = peer.handle
@@ -103,6 +103,20 @@ class InProcessCluster:
 
     async def aclose(self) -> None:
         self.nursery.cancel_scope.cancel()
+
+
+async def close_connections(node: MeshNode, timeout: float = 1.0) -> None:
+    """Hang up on every connected peer at once, as a dying process's kernel would."""
+    async def one(peer: Any) -> None:
+        try:
+            await node.host.disconnect(peer)
+        except Exception as exc:
+            log.debug("disconnect on kill failed: %s", exc)
+
+    with trio.move_on_after(timeout):
+        async with trio.open_nursery() as nursery:
+            for peer in node.host.get_connected_peers():
+                nursery.start_soon(one, peer)
 
 
 class DeadOnKill:
