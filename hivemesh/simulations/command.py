@@ -56,7 +56,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", action="store_true",
                    help="in-process gateways share a throwaway redis-server instead of the in-process store")
     p.add_argument("--advert-interval", type=float, default=DEFAULTS.advert_interval, metavar="S",
-                   help="peers' advert interval (default 1 s; the model-only run uses it too)")
+                   help="peers' advert interval (default 2 s, as hivemesh; the model-only run uses it too)")
     p.add_argument("--clients", type=int, default=DEFAULTS.clients, help="observer nodes submitting jobs")
     p.add_argument("--job-timeout", type=float, default=DEFAULTS.job_timeout, metavar="S",
                    help="a job with no answer this long after submission counts as lost (default 60)")

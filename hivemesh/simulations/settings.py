@@ -40,7 +40,7 @@ class SimSettings:
     out: Path | None = None
     processes: bool = False
     redis: bool = False
-    advert_interval: float = 1.0
+    advert_interval: float = 2.0  # hivemesh's default; in-process meshes of ~10 peers saturate a core at 0.5 s
     kills: int | None = None  # None: the scenario's default
     kill_at: tuple[float, ...] = ()  # seconds after the first job
     kill_target: str = "busy"
