@@ -53,7 +53,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the job and fault schedule")
     p.add_argument("--processes", action="store_true",
                    help="run each peer as an OS process (kills are real kill -9; uses a throwaway Redis)")
-    p.add_argument("--redis", action="store_true",
+    p.add_argument("--redis", action="store_true", dest="sim_redis",  # not the peers' --redis URL setting
                    help="in-process gateways share a throwaway redis-server instead of the in-process store")
     p.add_argument("--advert-interval", type=float, default=DEFAULTS.advert_interval, metavar="S",
                    help="peers' advert interval (default 2 s, as hivemesh; the model-only run uses it too)")
@@ -108,7 +108,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         scenario=args.scenario, peers=args.peers, gateways=args.gateways, jobs=args.jobs, rate=args.rate,
         duration=args.duration, stages=args.stages, model_latency=args.model_latency, model_tps=args.model_tps,
         reply_words=args.reply_words, slots=args.slots, seed=args.seed, out=args.out, processes=args.processes,
-        redis=args.redis, advert_interval=args.advert_interval, kills=args.kills, kill_at=kill_at,
+        redis=args.sim_redis, advert_interval=args.advert_interval, kills=args.kills, kill_at=kill_at,
         kill_target=args.kill_target, respawn_delay=args.respawn_delay, churn_rate=args.churn_rate,
         burst_size=args.burst_size, burst_every=args.burst_every, slow_fraction=args.slow_fraction,
         slow_latency=args.slow_latency if args.slow_fraction > 0 else "fixed:0s", clients=args.clients,
