@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from hivemesh.simulations.command import format_report
 from hivemesh.simulations.harness import run_simulation
 from hivemesh.simulations.settings import SimSettings
 
@@ -46,6 +47,8 @@ async def test_steady_in_process_writes_its_files(tmp_path):
     assert plots <= {p.name for p in tmp_path.iterdir()} or "matplotlib" in report["plots_skipped"]
     # every stage ran: 20 jobs x 3 stages, spread over the workers
     assert sum(p["subtasks_finished"] for p in report["per_peer"]) == 60
+    table = format_report(report)
+    assert "submitted 20, completed 20, failed 0, lost 0, duplicated 0" in table and "jobs/s" in table
 
 
 async def test_burst_in_process():
