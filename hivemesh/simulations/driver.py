@@ -71,7 +71,8 @@ class Driver:
             await trio.sleep_until(origin + fault.at)
             peer = self._target(fault)
             if peer is None:
-                log.warning("fault %s at %.1fs: no candidate peer", fault.kind, fault.at)
+                log.warning("fault %s at %.1fs: no live peer to strike", fault.kind, fault.at)
+                self.tracker.skipped_faults += 1
                 continue
             kind = "leave" if fault.kind == "churn" else fault.kind
             self.tracker.fault(kind, peer.name, peer.peer_id)

@@ -26,6 +26,7 @@ from hivemesh.peer.store import JobStore
 from hivemesh.peer.worker import Worker
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan
+from hivemesh.simulations.gossipmeter import meter
 from hivemesh.simulations.netdelay import slow_down
 from hivemesh.simulations.peers import SimPeer
 from hivemesh.simulations.settings import SimSettings
@@ -65,6 +66,7 @@ class InProcessCluster:
 
         running = await inprocess.start_node(self.nursery, config, setup)
         running.worker = worker
+        meter(running.node)
         return running.node.peer_id, running, None
 
     async def start_gateway(self, name: str) -> tuple[str, Any, int | None]:
@@ -72,6 +74,7 @@ class InProcessCluster:
         running = await inprocess.start_gateway(self.nursery, self._config(roles=()), store,  # type: ignore[arg-type]
                                                 ScriptedPlanner([self.plan]))
         running.extra["store"] = store
+        meter(running.node)
         return running.node.peer_id, running, None
 
     async def start_client(self) -> MeshNode:
@@ -90,7 +93,7 @@ class InProcessCluster:
     def refresh(self, peer: SimPeer) -> None:
         running = peer.handle
         node = running.node
-        peer.stats.gossip = node.gossip_stats.copy()
+        peer.stats.gossip = node.gossip_stats + getattr(node, "gossip_rpc", Counter())
         refused = getattr(node, "refused", None)  # newer nodes count refused streams
         if refused is not None:
             peer.stats.refused = Counter(refused)

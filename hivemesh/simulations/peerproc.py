@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def snapshot(peer: Any) -> dict[str, Any]:
     node = peer.node
     return {
         "t": time.time(), "peer_id": node.peer_id, "view": len(node.view.peers),
-        "gossip": dict(node.gossip_stats),
+        "gossip": dict(node.gossip_stats + Counter(getattr(node, "gossip_rpc", {}))),
         "worker": dict(peer.worker.stats) if peer.worker is not None else {},
         "gateway": dict(peer.gateway.stats) if peer.gateway is not None else {},
         "refused": dict(getattr(node, "refused", {})),
@@ -80,12 +81,14 @@ def write_stats(path: Path, data: dict[str, Any]) -> None:
 async def serve(args: argparse.Namespace) -> None:
     from hivemesh.peer.daemon import run_peer
     from hivemesh.planner.offline import ScriptedPlanner
+    from hivemesh.simulations.gossipmeter import meter
     from hivemesh.simulations.netdelay import slow_down_class
     from hivemesh.simulations.workload import chain_plan
 
     slow_down_class(args.added_latency)
     planner = ScriptedPlanner([chain_plan(args.stages, args.capabilities)]) if args.gateway else None
     async with run_peer(_settings(args), planner=planner, worker=not args.gateway) as peer:
+        meter(peer.node)
         print(peer.node.full_addrs()[0], flush=True)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_stats_loop, args.stats, peer)

@@ -45,6 +45,7 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
         "wall_s": round(end - origin, 2),
         "recovery_s": recovery(tracker.faults),
         "faults": [_fault_row(f) for f in tracker.faults],
+        "faults_skipped": tracker.skipped_faults,
         "gossip_per_peer": gossip_per_peer(fleet.peers, end),
         "resources_per_peer": resources(fleet, samples),
         "mesh": _mesh(fleet, samples),
@@ -92,15 +93,22 @@ def _alive_s(p: SimPeer, end: float) -> float:
 
 
 def gossip_per_peer(peers: list[SimPeer], end: float) -> dict[str, Any]:
-    """Advert traffic per peer per second, pooled over every peer's lifetime."""
+    """Gossip per peer per second, pooled over every peer's lifetime."""
     seconds = sum(_alive_s(p, end) for p in peers)
     total = sum((p.stats.gossip for p in peers), Counter())
-    rate = {k: round(total[k] / seconds, 2) if seconds else None for k in ("adverts_in", "adverts_out")}
-    rate.update({k: round(total[k] / seconds) if seconds else None for k in ("bytes_in", "bytes_out")})
-    return {"msgs_in_s": rate["adverts_in"], "msgs_out_s": rate["adverts_out"],
-            "bytes_in_s": rate["bytes_in"], "bytes_out_s": rate["bytes_out"],
-            "how": "adverts and their bytes as counted by each peer's gossip validator and publisher "
-                   "(relays and gossipsub control traffic are not counted)"}
+
+    def rate(key: str, digits: int = 2) -> float | None:
+        return round(total[key] / seconds, digits) if seconds else None
+
+    return {
+        "msgs_in_s": rate("adverts_in"), "msgs_out_s": rate("adverts_out"),
+        "bytes_in_s": rate("bytes_in", 0), "bytes_out_s": rate("bytes_out", 0),
+        "rpcs_out_s": rate("rpcs_out"), "rpc_bytes_out_s": rate("rpc_bytes_out", 0),
+        "copies_out_s": rate("publish_out"),
+        "how": "msgs/bytes: distinct adverts each peer validated (in) and published (out); rpcs/rpc_bytes: "
+               "every gossipsub RPC a peer wrote (forwarded advert copies, IHAVE/IWANT/GRAFT/PRUNE), the "
+               "traffic on the wire (mean in = mean out across the mesh)",
+    }
 
 
 def resources(fleet: Fleet, samples: Samples) -> dict[str, Any]:

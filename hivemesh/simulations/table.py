@@ -18,11 +18,13 @@ def format_report(report: dict[str, Any]) -> str:
         ("latency p50/p95/p99/max", " / ".join(_s(lat[q]) for q in ("p50", "p95", "p99", "max"))),
         ("throughput", f"{_n(report['throughput_jobs_s'])} jobs/s"
                        + (f" (offered {report['offered_jobs_s']:g})" if report.get("offered_jobs_s") else "")),
-        ("faults", _faults(rec)),
+        ("faults", _faults(rec, report.get("faults_skipped", 0))),
         ("recovery p50/p95/max", " / ".join(_s(rec[q]) for q in ("p50", "p95", "max"))
                                  + f" over {rec['count']} interrupted" + _by_kind(rec)),
-        ("gossip per peer", f"in {_n(gossip['msgs_in_s'])} msg/s {_b(gossip['bytes_in_s'])}, "
-                            f"out {_n(gossip['msgs_out_s'])} msg/s {_b(gossip['bytes_out_s'])}"),
+        ("adverts per peer", f"in {_n(gossip['msgs_in_s'])}/s {_b(gossip['bytes_in_s'])}, "
+                             f"out {_n(gossip['msgs_out_s'])}/s {_b(gossip['bytes_out_s'])}"),
+        ("gossip RPCs per peer", f"{_n(gossip['rpcs_out_s'])}/s {_b(gossip['rpc_bytes_out_s'])} each way "
+                                 f"({_n(gossip['copies_out_s'])} advert copies/s)"),
         ("CPU per peer mean/max", f"{_n(res['cpu_percent']['mean'])}% / {_n(res['cpu_percent']['max'])}%"),
         ("RSS per peer mean/max", f"{_n(res['rss_mb']['mean'])} MB / {_n(res['rss_mb']['max'])} MB"),
         ("views complete", _views(mesh)),
@@ -45,11 +47,12 @@ def _formed(mesh: dict[str, Any]) -> str:
     return f"in {mesh['formed_in_s']:.1f} s"
 
 
-def _faults(rec: dict[str, Any]) -> str:
+def _faults(rec: dict[str, Any], skipped: int) -> str:
+    note = f"; {skipped} skipped: no live target" if skipped else ""
     if not rec["faults"]:
-        return "none"
+        return "none" + note
     return (f"{rec['faults']} ({rec['interrupted']} subtasks/jobs interrupted, "
-            f"{rec['unrecovered']} never restarted elsewhere)")
+            f"{rec['unrecovered']} never restarted elsewhere{note})")
 
 
 def _by_kind(rec: dict[str, Any]) -> str:

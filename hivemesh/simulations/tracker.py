@@ -72,6 +72,7 @@ class Tracker:
         self.job_gateway: dict[str, str] = {}
         self.finished_by: Counter[str] = Counter()  # peer id -> subtasks finished
         self._open: dict[Key, list[FaultTrace]] = {}  # interrupted, awaiting a restart
+        self.skipped_faults = 0  # scheduled faults that found no live target
 
     def now(self) -> float:
         return self._clock() - self.t0
