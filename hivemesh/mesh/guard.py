@@ -66,6 +66,16 @@ async def reset(stream: Any) -> None:
             pass
 
 
+def blames_sender(exc: BaseException) -> bool:
+    """Bad input from the remote (a malformed or oversized frame, a stalled
+    sender), as opposed to a stream that merely ended: a peer that dies or
+    hangs up mid-frame is not charged for it."""
+    from hivemesh.errors import DecodeError
+    from hivemesh.mesh.wire import StreamEnded
+
+    return isinstance(exc, (DecodeError, trio.TooSlowError)) and not isinstance(exc, StreamEnded)
+
+
 def guarded(protocol: str, handler: Handler, on_error: Callable[[Any, Exception], None] | None = None) -> Handler:
     """Wrap ``handler`` so that no exception leaves it (cancellation excepted)."""
 

@@ -25,9 +25,10 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service.context import background_trio_service
 
-from hivemesh.errors import DecodeError, PeerUnreachable
+from hivemesh.errors import PeerUnreachable
 from hivemesh.mesh import advert as adv
 from hivemesh.mesh import guard, px, wire
+from hivemesh.mesh.inbound import release_inbound_slots
 from hivemesh.mesh.addrs import Backoff, announce_addrs, dial_addr, parse_listen_addr, parse_peer_addr
 from hivemesh.mesh.identity import peer_id_of
 from hivemesh.mesh.reputation import Reputation
@@ -78,6 +79,7 @@ class MeshNode:
         # redial every address in the peerstore, dead peers included
         quiet = ConnectionConfig(min_connections=0, low_watermark=0)
         self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
+        release_inbound_slots(self.host)  # py-libp2p 0.8.1 would refuse all inbound after 300
         self._seq = 0
         self._bootstraps = [(text, parse_peer_addr(text), Backoff()) for text in config.bootstrap]
         self._joined = trio.Event()
@@ -88,6 +90,7 @@ class MeshNode:
         self.refused: Counter[str] = Counter()  # streams refused, by reason
         self.pubsub: Pubsub | None = None
         self.gossipsub: GossipSub | None = None
+        self._nursery: trio.Nursery | None = None
         if config.gossip:
             self._make_pubsub()
         self.handle(px.PROTOCOL, self._serve_px)
@@ -118,7 +121,7 @@ class MeshNode:
         self.host.set_stream_handler(TProtocol(protocol), admitted)
 
     def _on_handler_error(self, stream: Any, exc: Exception) -> None:
-        if isinstance(exc, (DecodeError, trio.TooSlowError)):  # bad input or a stalled sender
+        if guard.blames_sender(exc):  # bad input or a stalled sender
             self.penalize(guard.remote_peer(stream), "malformed")
 
     def _refusal(self, peer: str) -> str:
@@ -136,25 +139,47 @@ class MeshNode:
             log.warning("peer banned peer_id=%s after %s (score %.1f)", peer_id, offence,
                         self.reputation.score(peer_id, self.config.clock()))
             if self.pubsub is not None:
-                self.pubsub.add_to_blacklist(ID.from_base58(peer_id))
+                # not pubsub.add_to_blacklist: its teardown races py-libp2p's own
+                # dead-peer cleanup (KeyError in Pubsub._teardown_if_connected ends
+                # the host); hanging up tears the peer's pubsub state down the normal way
+                self.pubsub.blacklisted_peers.add(ID.from_base58(peer_id))
             self.view.remove(peer_id)
+            if self._nursery is not None:
+                self._nursery.start_soon(self._hang_up, peer_id)
 
     def banned(self) -> set[str]:
         return self.reputation.banned_set(self.config.clock())
 
     async def open_stream(self, peer_id: str, protocol: str) -> Any:
-        """Open a stream, dialing the peer from the view's addrs if needed."""
+        """Open a stream, dialing the peer from the view's addrs if needed.
+
+        A peer we cannot reach leaves our view until a newer advert of its
+        own brings it back (``unreachable``): a dead peer's last advert stays
+        valid for its TTL, and nobody should be handed work on it meanwhile."""
         pid = ID.from_base58(peer_id)
         if pid not in self.host.get_connected_peers():
             entry = self.view.peers.get(peer_id)
             addrs = entry.advert.addrs if entry else ()
             if not await self._dial_any(peer_id, addrs):
+                self.unreachable(peer_id, "dial failed")
                 raise PeerUnreachable(f"peer {peer_id} is not reachable")
         try:
             with trio.fail_after(STREAM_TIMEOUT_S):
                 return await self.host.new_stream(pid, [TProtocol(protocol)])
         except Exception as exc:
+            if not _refused_protocol(exc):
+                self.unreachable(peer_id, f"no stream: {_short(exc)}")
             raise PeerUnreachable(f"cannot open {protocol} to {peer_id}: {exc}") from None
+
+    def unreachable(self, peer_id: str, reason: str) -> None:
+        """Drop ``peer_id`` from the view (a newer advert of its own restores
+        it) and hang up on it, its connection may be half-open."""
+        if not self.view.remove(peer_id):
+            return
+        self.gossip_stats["unreachable"] += 1
+        log.info("peer unreachable peer_id=%s (%s); out of the view until its next advert", peer_id, reason)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._hang_up, peer_id)
 
     def listen_addrs(self) -> list[str]:
         return [str(a) for a in self.host.get_transport_addrs()]
@@ -189,6 +214,7 @@ class MeshNode:
         guard.protect_all(self.host)  # py-libp2p's own handlers too, once they are all registered
         log.info("listening peer_id=%s addrs=%s", self.peer_id, self.full_addrs())
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self._dial_loop)
             if subscription is not None:
                 nursery.start_soon(self._drain, subscription)
@@ -198,6 +224,7 @@ class MeshNode:
             try:
                 yield
             finally:
+                self._nursery = None
                 nursery.cancel_scope.cancel()
 
     # --- gossip ---------------------------------------------------------------
@@ -375,6 +402,16 @@ class MeshNode:
         async with trio.open_nursery() as nursery:
             for peer_id, addrs in fresh[:want]:
                 nursery.start_soon(self._dial_any, peer_id, addrs)
+
+
+def _refused_protocol(exc: BaseException) -> bool:
+    """The peer answered, but does not speak the protocol: it is reachable."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "protocol not supported" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _short(exc: BaseException) -> str:

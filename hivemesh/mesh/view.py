@@ -13,6 +13,9 @@ MAX_REMEMBERED_SEQS = 10_000
 #: adverts from one origin closer together than this share of their TTL are
 #: dropped: with TTL = 2.5 intervals that is a quarter interval, 4x the honest rate
 MIN_GAP_OF_TTL = 0.1
+#: a capability offered within this many seconds counts as the mesh's, even
+#: when every peer offering it is gone right now (churn: replacements join)
+RECENT_CAPABILITY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class MeshView:
         self.peers: dict[str, PeerEntry] = {}
         self.rejected: Counter[str] = Counter()
         self._last_seq: dict[str, int] = {}
+        self._offered_at: dict[str, float] = {}  # capability -> when an advert last offered it
 
     def offer(self, raw: bytes, now: float) -> ViewEvent:
         """Verify a gossiped advert and apply it; rejections are counted."""
@@ -67,6 +71,8 @@ class MeshView:
         known = advert.peer_id in self.peers
         self.peers[advert.peer_id] = PeerEntry(advert, now, now + advert.ttl)
         self._remember_seq(advert.peer_id, advert.seq)
+        for capability in advert.capabilities:
+            self._offered_at[capability] = now
         return ViewEvent("updated" if known else "joined", advert.peer_id)
 
     def expire(self, now: float) -> list[str]:
@@ -93,6 +99,11 @@ class MeshView:
 
     def capabilities(self) -> set[str]:
         return set(self.capability_index())
+
+    def recent_capabilities(self, now: float, within: float = RECENT_CAPABILITY_S) -> set[str]:
+        """What the mesh offers now, and what some peer offered ``within``
+        seconds ago (its peers may be restarting, or replaced)."""
+        return self.capabilities() | {c for c, t in self._offered_at.items() if now - t <= within}
 
     def gateway_eligible(self) -> list[PeerEntry]:
         return [e for e in self.live() if "gateway" in e.advert.roles]

@@ -160,12 +160,17 @@ async def _read_exactly(stream: ByteStream, n: int) -> bytes:
     while len(buf) < n:
         chunk = await stream.read(n - len(buf))
         if not chunk:
-            raise DecodeError(f"stream ended after {len(buf)} of {n} bytes")
+            raise StreamEnded(f"stream ended after {len(buf)} of {n} bytes")
         buf += chunk
     return bytes(buf)
 
 
-class EndOfStream(DecodeError):
+class StreamEnded(DecodeError):
+    """The stream ended, between frames or inside one: the sender went away
+    (or hung up), which is no proof of misbehaviour."""
+
+
+class EndOfStream(StreamEnded):
     """The stream ended cleanly between frames."""
 
 
@@ -176,7 +181,7 @@ async def read_length(stream: ByteStream, limit: int) -> int:
         if not first:
             if i == 0:
                 raise EndOfStream("stream ended")
-            raise DecodeError("stream ended inside a frame length")
+            raise StreamEnded("stream ended inside a frame length")
         byte = first[0]
         n |= (byte & 0x7F) << (7 * i)
         if not byte & 0x80:

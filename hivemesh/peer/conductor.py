@@ -56,6 +56,7 @@ class Conductor:
         self.scopes: dict[str, trio.CancelScope] = {}
         self.exclude: dict[str, set[str]] = {}
         self.parked: dict[str, str] = {}  # subtask -> capability no live peer offers now
+        self.strikes: Counter[str] = Counter()  # failures that count against the subtask (``_strikes``)
         self._send, self._receive = trio.open_memory_channel[tuple[str, str, int, str, Any]](1000)
         self._nursery: trio.Nursery | None = None
 
@@ -68,11 +69,11 @@ class Conductor:
     async def execute(self) -> None:
         try:
             await self._execute()
-        except BaseExceptionGroup as group:  # a JobFailed from inside the nursery
-            failed = first_error(group, JobFailed)
-            if failed is None:
+        except BaseExceptionGroup as group:  # a JobFailed (or the store lost) inside the nursery
+            error = first_error(group, JobFailed) or first_error(group)
+            if error is None:
                 raise
-            raise failed from None
+            raise error from None
 
     async def _execute(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -98,7 +99,7 @@ class Conductor:
                         await self._place([sid])
                         await self._feed(sid)
                     elif not jobstate.complete(self.plan, self.subtasks) and sid not in self.parked:
-                        await self._failed(sid, peer, payload)
+                        await self._failed(sid, peer, payload, strike=self._strikes(sid, kind))
                     continue
                 break  # the answer is in; a late upstream report is not worth waiting longer for
             nursery.cancel_scope.cancel()
@@ -108,17 +109,20 @@ class Conductor:
     async def _place(self, sids: list[str], initial: bool = False) -> None:
         """Give each subtask in ``sids`` a (new) attempt on a peer, then send them.
 
-        A capability missing from the mesh fails a new job at once; during a
-        repair, the subtask is parked until a capable peer appears (or
-        ``CAPABILITY_WAIT_S`` passes)."""
+        A capability the mesh has not offered lately fails a new job at once;
+        one offered lately (its peers are restarting or being replaced), or any
+        missing capability during a repair, parks the subtask until a capable
+        peer appears (or ``CAPABILITY_WAIT_S`` passes)."""
         load = Counter(r.peer_id for i, r in self.subtasks.items() if r.status == "running" and i not in sids)
         wanted = [Need(s, self.plan.subtask(s).capability) for s in sids]
         schedule = place(wanted, self.run.node.view, load, self.exclude, self.run.node.banned())
         for sid in schedule.waiting:  # every capable peer failed it: wait for a new one, or back off
             self._park(sid, self.plan.subtask(sid).capability, backoff=True)
         if schedule.missing and initial:
-            sid, cap = next(iter(schedule.missing.items()))
-            raise JobFailed(f"no peer in the mesh offers capability {cap!r} (subtask {sid})")
+            recent = self.run.node.view.recent_capabilities(self.run.node.config.clock())
+            for sid, cap in schedule.missing.items():
+                if cap not in recent:
+                    raise JobFailed(f"no peer in the mesh offers capability {cap!r} (subtask {sid})")
         for sid, cap in schedule.missing.items():
             self._park(sid, cap)
         sids = [sid for sid in sids if sid in schedule.assigned]
@@ -127,7 +131,7 @@ class Conductor:
             if record.status == "running":
                 record = jobstate.retried(record) if record.attempts < jobstate.MAX_ATTEMPTS else None
                 if record is None:
-                    raise JobFailed(f"subtask {sid} failed {jobstate.MAX_ATTEMPTS} times")
+                    raise JobFailed(f"subtask {sid} was placed {jobstate.MAX_ATTEMPTS} times without a result")
             self.subtasks[sid] = jobstate.started(record, schedule.assigned[sid])
             await self.run.save_subtask(sid)
         for sid in sids:
@@ -201,14 +205,14 @@ class Conductor:
             try:
                 stream = await self.run.node.open_stream(peer, STAGE)
             except HivemeshError as exc:
-                await self._send.send(("failed", sid, assign.attempt, peer, str(exc)))
+                await self._send.send(("refused", sid, assign.attempt, peer, str(exc)))
                 return
             try:
                 await wire.write_message(stream, assign)
                 with trio.fail_after(ACK_TIMEOUT_S):
                     ack = await wire.read_message(stream, StageAck)
                 if not ack.ok:
-                    await self._send.send(("failed", sid, assign.attempt, peer, f"{ack.error_code}: {ack.error}"))
+                    await self._send.send(("refused", sid, assign.attempt, peer, f"{ack.error_code}: {ack.error}"))
                     return
                 done = await wire.read_message(stream, StageDone)
                 kind = "done" if done.ok else "failed"
@@ -237,7 +241,7 @@ class Conductor:
         if outcome == "ok":
             return
         if outcome == "downstream":  # the producer has it; sid's peer is what failed
-            await self._send.send(("failed", sid, route.attempt, route.peer_id, "unreachable for its inputs"))
+            await self._send.send(("refused", sid, route.attempt, route.peer_id, "unreachable for its inputs"))
             return
         log.info("output of %s is gone with peer %s; recomputing it", dep, producer[-8:])
         self.subtasks[dep] = replace(self.subtasks[dep], status="running")  # _place retries it
@@ -273,7 +277,7 @@ class Conductor:
                 or claim.attempt != self.subtasks[sid].attempts
                 or not verify_claim(claim, done.sig, done.text if answer else None)):
             self.run.node.penalize(peer, "bad_report")
-            await self._failed(sid, peer, "report failed verification")
+            await self._failed(sid, peer, "report failed verification", strike=False)  # the peer's fault
             return
         self.run.stats["payload_in_bytes"] += len(done.text.encode())
         reply = TaskReply(task_id=sid, ok=True, text=done.text if answer else "", peer_id=peer, model=done.model,
@@ -289,8 +293,16 @@ class Conductor:
             if rec.status == "running" and (child, rec.peer_id) not in delivered:
                 await self._resend(sid, child)  # it was moved, or the hand-off failed
 
-    async def _failed(self, sid: str, peer: str, reason: str) -> None:
-        log.info("stage failed job=%s subtask=%s peer=%s: %s", self.run.record.job_id, sid, peer[-8:], reason)
+    def _strikes(self, sid: str, kind: str) -> bool:
+        return jobstate.strikes(self.plan, self.subtasks, sid, reached=kind != "refused")
+
+    async def _failed(self, sid: str, peer: str, reason: str, strike: bool = True) -> None:
+        log.info("stage failed job=%s subtask=%s peer=%s strike=%s: %s", self.run.record.job_id, sid, peer[-8:],
+                 strike, reason)
+        if strike:
+            self.strikes[sid] += 1
+            if self.strikes[sid] >= jobstate.MAX_STRIKES:
+                raise JobFailed(f"subtask {sid} failed {self.strikes[sid]} times (last: {reason})")
         self.exclude.setdefault(sid, set()).add(peer)
         await self.run.emit("subtask_retry", subtask_id=sid, peer_id=peer, detail=str(reason)[:300])
         await self._place([sid])

@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError
+from hivemesh.errors import DecodeError, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.peer.jobrun import JobRun, JobSettings, blocking
@@ -35,8 +35,19 @@ LEASE_TTL_S = 8.0  # a dead gateway's jobs are taken over this long after its la
 
 @dataclass
 class LiveJob:
+    """A job this gateway runs: its events (each stored before it is here) and
+    a wake-up for the clients attached to it. ``stopped``: this gateway stopped
+    running it without an end (store lost, or another gateway took it over);
+    attached clients are let go, to re-attach where the job goes on."""
+
     events: list[JobEvent] = field(default_factory=list)
     changed: trio.Event = field(default_factory=trio.Event)
+    lock: trio.Lock = field(default_factory=trio.Lock)
+    stopped: bool = False
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
 
 
 class Gateway:
@@ -93,7 +104,8 @@ class Gateway:
             with trio.fail_after(READ_TIMEOUT_S):
                 submit = await wire.read_message(stream, JobSubmit)
         except (DecodeError, trio.TooSlowError) as exc:
-            self.node.penalize(guard.remote_peer(stream), "malformed")
+            if guard.blames_sender(exc):
+                self.node.penalize(guard.remote_peer(stream), "malformed")
             await self._refuse(stream, "", f"bad job submission: {exc}")
             return
         if not self.available:
@@ -104,8 +116,8 @@ class Gateway:
         except HivemeshError as exc:
             await self._refuse(stream, submit.job_id, f"gateway could not take the job: {exc}")
             return
-        await self._stream_events(stream, submit.job_id, submit.from_event)
-        await stream.close()
+        if await self._stream_events(stream, submit.job_id, submit.from_event):
+            await stream.close()
 
     async def _ensure_job(self, submit: JobSubmit) -> None:
         if submit.job_id in self.live:
@@ -171,12 +183,16 @@ class Gateway:
                 nursery.start_soon(self._hold_lease, record.job_id, nursery.cancel_scope)
                 result = await run.run()
                 nursery.cancel_scope.cancel()
-            if result is None:
-                return  # another gateway holds the job now
-            log.info("← job %s job=%s seconds=%.2f", result.status, record.job_id, result.seconds)
-        except HivemeshError as exc:  # the store went away mid-job
-            log.warning("job %s stopped: %s", record.job_id, exc)
+            if result is not None:
+                log.info("← job %s job=%s seconds=%.2f", result.status, record.job_id, result.seconds)
+        except (HivemeshError, BaseExceptionGroup) as exc:  # the store went away mid-job
+            error = first_error(exc)
+            if error is None:
+                raise
+            log.warning("job %s stopped here: %s", record.job_id, error)
         finally:
+            if result is None:  # another gateway holds the job now, or will: let its clients go there
+                self._let_go(record.job_id)
             with trio.CancelScope(shield=True):
                 try:
                     await blocking(self.store.release_lease, record.job_id, self.node.peer_id)
@@ -185,9 +201,17 @@ class Gateway:
             if self._nursery is not None:
                 self._nursery.start_soon(self._forget, record.job_id)
 
+    def _let_go(self, job_id: str) -> None:
+        live = self.live.pop(job_id, None)
+        if live is not None:
+            live.stopped = True
+            live.wake()
+
     async def _forget(self, job_id: str) -> None:
+        live = self.live.get(job_id)
         await trio.sleep(60)  # late attachers read the events from the store after this
-        self.live.pop(job_id, None)
+        if self.live.get(job_id) is live:
+            self.live.pop(job_id, None)
 
     async def _hold_lease(self, job_id: str, scope: trio.CancelScope) -> None:
         while True:
@@ -203,19 +227,24 @@ class Gateway:
                 return
 
     async def emit(self, job_id: str, kind: str, **fields: Any) -> JobEvent:
+        """Store the job's next event, then hand it to the attached clients: a
+        client never sees an event that a gateway resuming the job would not."""
         live = self.live.setdefault(job_id, LiveJob())
-        event = JobEvent(job_id=job_id, index=len(live.events), kind=kind, **fields)
-        live.events.append(event)
-        live.changed.set()
-        live.changed = trio.Event()
-        await blocking(self.store.append_event, job_id, wire.encode(event))
+        async with live.lock:
+            event = JobEvent(job_id=job_id, index=len(live.events), kind=kind, **fields)
+            await blocking(self.store.append_event, job_id, wire.encode(event))
+            live.events.append(event)
+            live.wake()
         return event
 
-    async def _stream_events(self, stream: Any, job_id: str, start: int) -> None:
-        """Send the job's events from ``start`` until a terminal one."""
+    async def _stream_events(self, stream: Any, job_id: str, start: int) -> bool:
+        """Send the job's events from ``start`` until a terminal one (True), or
+        until the job moves off this gateway (False: the stream is reset)."""
         index = start
         while True:
             live = self.live.get(job_id)
+            if live is not None and live.stopped:
+                live = None
             if live is not None:
                 events, changed = live.events[index:], live.changed
             else:
@@ -225,9 +254,13 @@ class Gateway:
                 await wire.write_message(stream, event)
                 index += 1
                 if event.terminal:
-                    return
+                    return True
             if changed is not None:
                 await changed.wait()
+                if live is not None and live.stopped:
+                    log.info("job %s moved off this gateway; client let go at event %d", job_id, index)
+                    await stream.reset()  # not an end: the client re-attaches elsewhere
+                    return False
             else:
                 await trio.sleep(POLL_S)
 

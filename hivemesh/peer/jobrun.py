@@ -103,8 +103,8 @@ class JobRun:
         return plan
 
     async def make_plan(self) -> Plan:
-        request = PlanRequest.for_job(self.record.text, self.record.inputs,
-                                      self.node.view.capabilities(), self.settings.limits)
+        offered = self.node.view.recent_capabilities(self.node.config.clock())
+        request = PlanRequest.for_job(self.record.text, self.record.inputs, offered, self.settings.limits)
         key = plan_cache_key(self.record.text, list(self.record.inputs), {"v": 1})
         plan = await self._cached_plan(key, request)
         if plan is None:

@@ -9,7 +9,8 @@ from hivemesh.peer.jobwire import PlanInfo, PlannedSubtask, SubtaskRecord, Subta
 from hivemesh.peer.protocol import TaskReply
 from hivemesh.planner.plan import Plan
 
-MAX_ATTEMPTS = 4
+MAX_ATTEMPTS = 16  # placements of one subtask, whatever went wrong
+MAX_STRIKES = 4  # failures of the subtask itself (see ``Conductor._strikes``)
 
 
 def initial(plan: Plan) -> dict[str, SubtaskRecord]:
@@ -47,6 +48,19 @@ def retried(record: SubtaskRecord) -> SubtaskRecord:
     if record.attempts >= MAX_ATTEMPTS:
         raise ValueError(f"subtask {record.id} failed {record.attempts} times")
     return replace(record, status="pending", peer_id="")
+
+
+def strikes(plan: Plan, subtasks: Mapping[str, SubtaskRecord], sid: str, reached: bool) -> bool:
+    """Does a failed attempt at ``sid`` count against the subtask itself?
+
+    Not when the stage never reached its peer (``reached`` False: unreachable,
+    busy, refused), nor when its peer was lost while the stage still waited
+    for inputs: neither says anything about the subtask. A reported failure,
+    or a peer lost while the stage could run, does: a subtask that fails or
+    kills every worker it is given must end, after ``MAX_STRIKES``."""
+    if not reached:
+        return False
+    return all(subtasks[d].status == "done" for d in plan.subtask(sid).depends_on)
 
 
 def plan_info(plan: Plan) -> PlanInfo:

@@ -160,7 +160,8 @@ class StageRunner:
             with trio.fail_after(IO_TIMEOUT_S):
                 assign = await wire.read_message(stream, StageAssign)
         except (DecodeError, trio.TooSlowError) as exc:
-            self.node.penalize(guard.remote_peer(stream), "malformed")
+            if guard.blames_sender(exc):
+                self.node.penalize(guard.remote_peer(stream), "malformed")
             await wire.write_message(stream, StageAck(False, "bad_request", str(exc)[:300]))
             return
         refusal = self._refusal(assign)
@@ -283,8 +284,8 @@ class StageRunner:
             try:
                 with trio.fail_after(LINK_IDLE_S):
                     output = await wire.read_message(stream, Output)
-            except wire.EndOfStream:
-                await stream.close()  # the sender is done with this link
+            except wire.StreamEnded:
+                await stream.close()  # the sender is done with this link, or gone
                 return
             except DecodeError:
                 self.node.penalize(sender, "malformed")

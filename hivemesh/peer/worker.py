@@ -113,7 +113,8 @@ class Worker:
                 request = await wire.read_message(stream, TaskRequest)
         except (DecodeError, trio.TooSlowError) as exc:
             self.stats["bad_request"] += 1
-            self.penalize(guard.remote_peer(stream), "malformed")
+            if guard.blames_sender(exc):
+                self.penalize(guard.remote_peer(stream), "malformed")
             reply = TaskReply(task_id="", ok=False, error_code=BAD_REQUEST, error=str(exc)[:500],
                               peer_id=self.peer_id)
             await wire.write_message(stream, reply)

@@ -76,6 +76,7 @@ def _throughput(plt: Any, path: Path, jobs: list[JobTrace], faults: list[FaultTr
 
 
 def _peer_load(plt: Any, path: Path, per_peer: list[dict[str, Any]], title: str) -> Path:
+    per_peer = sorted(per_peer, key=_slot_order)
     workers = [p for p in per_peer if p["role"] == "worker"]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, 0.25 * len(per_peer)), 6), sharex=False)
     top.bar([p["name"] for p in workers], [p["subtasks_finished"] for p in workers], color="tab:blue")
@@ -91,6 +92,12 @@ def _peer_load(plt: Any, path: Path, per_peer: list[dict[str, Any]], title: str)
     for ax in (top, bottom):
         ax.tick_params(axis="x", labelrotation=90, labelsize=6)
     return _save(plt, fig, path)
+
+
+def _slot_order(row: dict[str, Any]) -> tuple[str, int, int]:
+    """g0, g1, w0, w0.1, w0.2, w1, ... (role, slot, generation)."""
+    slot, _, generation = row["name"][1:].partition(".")
+    return row["role"], int(slot), int(generation or 0)
 
 
 def _save(plt: Any, fig: Any, path: Path) -> Path:

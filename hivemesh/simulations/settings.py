@@ -133,8 +133,6 @@ def check(s: SimSettings) -> None:
         (s.kill_at and len(s.kill_at) != s.kills, f"--kill-at names {len(s.kill_at)} moments but --kills is {s.kills}"),
         (s.churn_rate < 0 or not math.isfinite(s.churn_rate), f"--churn-rate must be >= 0 (got {s.churn_rate})"),
         (s.burst_size is not None and s.burst_size < 1, f"--burst-size must be >= 1 (got {s.burst_size})"),
-        (s.scenario == "kill-gateway" and s.kills > 0 and s.gateways < 2 and s.respawn_delay > 5,
-         "kill-gateway with one gateway needs a quick --respawn-delay (its replacement resumes the jobs)"),
     ]
     for bad, message in problems:
         if bad:

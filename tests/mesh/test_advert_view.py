@@ -118,3 +118,22 @@ def test_an_origin_flooding_new_adverts_is_rate_limited():
     floods = [view.offer(adv.sign(make(seq=2 + i, ttl=5.0), KEY), NOW + 0.01 * i).kind for i in range(20)]
     assert floods.count("rejected") == 20 and view.rejected["rate"] == 20
     assert view.offer(adv.sign(make(seq=99, time=NOW + 2, ttl=5.0), KEY), NOW + 2).kind == "updated"
+
+
+def test_a_capability_whose_peers_just_left_is_still_recent():
+    view = MeshView("me")
+    view.offer(adv.sign(make(models=(model("summarize"),)), KEY), NOW)
+    assert view.recent_capabilities(NOW) == {"summarize"}
+    view.expire(NOW + 6)  # its only peer's advert lapsed
+    assert view.capabilities() == set()
+    assert view.recent_capabilities(NOW + 6, within=60) == {"summarize"}  # a replacement may be joining
+    assert view.recent_capabilities(NOW + 61, within=60) == set()  # long gone: not the mesh's any more
+
+
+def test_an_unreachable_peer_is_back_only_with_a_newer_advert():
+    view = MeshView("me")
+    first = adv.sign(make(seq=1), KEY)
+    view.offer(first, NOW)
+    assert view.remove(PEER)  # we could not reach it
+    assert view.offer(first, NOW + 1).kind == "duplicate" and PEER not in view.peers  # a late gossip copy
+    assert view.offer(adv.sign(make(seq=2, time=NOW + 2), KEY), NOW + 2).kind == "joined"

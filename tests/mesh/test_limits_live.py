@@ -81,3 +81,30 @@ async def test_an_oversized_job_is_refused_with_a_reason(nursery):
     await stream.write(wire.frame(body))
     event = await wire.read_message(stream, JobEvent)
     assert event.kind == "failed" and "bad job submission" in event.detail
+
+
+async def test_a_bootstrap_keeps_admitting_peers_after_many_have_come_and_gone(nursery):
+    """py-libp2p 0.8.1 keeps an inbound slot per connection until the swarm
+    ends; with its cap (300, lowered to 8 here) used up by peers that came and
+    left, the bootstrap would refuse everyone after. hivemesh frees the slot
+    when the connection closes."""
+    from libp2p.peer.id import ID
+
+    from hivemesh.mesh.addrs import parse_peer_addr
+
+    boot = await start_bootstrap(nursery)
+    swarm = boot.node.host.get_network()
+    swarm._inbound_limiter.total_tokens = 8
+    addr = boot.node.full_addrs()[0]
+    visitor = await start(nursery, peer_config([]))
+    boot_id = ID.from_base58(boot.node.peer_id)
+    for _ in range(20):  # come, ask for peers, go: what every joining peer does
+        await visitor.node.host.connect(parse_peer_addr(addr))
+        await visitor.node.ask_px(boot.node.peer_id)
+        await visitor.node.host.disconnect(boot_id)
+        await wait_until(lambda: not swarm.get_connections(), 5, "the bootstrap to see the visitor go")
+    await wait_until(lambda: swarm._inbound_limiter.borrowed_tokens == 0, 5, "the slots to be freed")
+    late = await start(nursery, peer_config([]))  # a new peer, after 20 came and went
+    with trio.fail_after(10):
+        await late.node.host.connect(parse_peer_addr(addr))
+        await late.node.ask_px(boot.node.peer_id)

@@ -2,6 +2,9 @@
 
 import time
 
+import trio
+from libp2p.peer.id import ID
+
 from hivemesh.client import submit_via
 from hivemesh.mesh import advert as adv
 from hivemesh.mesh.identity import generate, peer_id_of
@@ -10,6 +13,7 @@ from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
 from hivemesh.peer.jobwire import JobSubmit
+from hivemesh.peer.pipewire import STAGE
 from hivemesh.peer.store import MemoryStore
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
@@ -72,3 +76,26 @@ async def test_forwarder_of_forged_adverts_loses_standing(nursery):
     assert honest.node.peer_id in target.node.view.peers
     assert target.node.view.peers[honest.node.peer_id].advert.roles == ("worker",)
     assert peer_id_of(key) not in target.node.view.peers
+    # and it is hung up on, and stays off: its pubsub state is torn down the normal way
+    await wait_until(lambda: attacker.node.peer_id not in target.node.connected_peers(), 5, "the hang-up")
+    await trio.sleep(3)  # the attacker's dial loop tries again; the target refuses its gossip
+    assert attacker.node.peer_id not in target.node.view.peers
+    assert ID.from_base58(attacker.node.peer_id) not in target.node.pubsub.peers
+
+
+async def test_a_peer_that_dies_mid_frame_is_not_charged_for_it(nursery):
+    """A cut-off stream (the sender died or hung up) is no misbehaviour; garbage is."""
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    worker = await start_worker(nursery, addr, registry("w"))
+    sender = await start(nursery, peer_config(addr))
+    await wait_until(lambda: worker.node.peer_id in sender.node.view.peers, 10, "the mesh")
+    for _ in range(20):  # the first bytes of a frame, then the stream ends
+        stream = await sender.node.open_stream(worker.node.peer_id, STAGE)
+        await stream.write(b"\x40\x81")
+        await stream.close()
+    await trio.sleep(1)
+    assert worker.node.reputation.score(sender.node.peer_id, time.time()) == 0
+    stream = await sender.node.open_stream(worker.node.peer_id, STAGE)
+    await stream.write(b"\x05\xff\xff\xff\xff\xff")  # a whole frame of garbage
+    await wait_until(lambda: worker.node.reputation.score(sender.node.peer_id, time.time()) < 0, 5, "a charge")

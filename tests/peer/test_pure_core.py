@@ -98,8 +98,20 @@ def test_retries_are_bounded():
     for _ in range(jobstate.MAX_ATTEMPTS - 1):
         rec = jobstate.retried(jobstate.started(rec, "P"))
     rec = jobstate.started(rec, "P")
-    with pytest.raises(ValueError, match="failed 4 times"):
+    with pytest.raises(ValueError, match=f"failed {jobstate.MAX_ATTEMPTS} times"):
         jobstate.retried(rec)
+
+
+def test_only_failures_of_the_subtask_itself_are_strikes():
+    subs = jobstate.initial(PLAN)  # a -> b; c
+    subs["b"] = jobstate.started(subs["b"], "P")
+    # b's peer died while b waited for a's output: not b's fault
+    assert not jobstate.strikes(PLAN, subs, "b", reached=True)
+    subs["a"] = jobstate.finished(jobstate.started(subs["a"], "P"), reply("A"))
+    # b could run: a failure now counts, unless b never reached its peer
+    assert jobstate.strikes(PLAN, subs, "b", reached=True)
+    assert not jobstate.strikes(PLAN, subs, "b", reached=False)
+    assert jobstate.strikes(PLAN, subs, "a", reached=True)  # no inputs: always could run
 
 
 def test_accounting_shows_the_saving():

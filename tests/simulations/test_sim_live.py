@@ -47,14 +47,19 @@ async def test_steady_in_process_writes_its_files(tmp_path):
     assert plots <= {p.name for p in tmp_path.iterdir()} or "matplotlib" in report["plots_skipped"]
     # every stage ran: 20 jobs x 3 stages, spread over the workers
     assert sum(p["subtasks_finished"] for p in report["per_peer"]) == 60
+    assert {"scenario", "peers", "jobs", "latency_s", "throughput_jobs_s", "recovery_s"} <= set(report)
+    assert report["recovery_s"]["max"] is None  # nothing to recover from
+    assert report["gossip_per_peer"]["rpcs_out_s"] > report["gossip_per_peer"]["msgs_out_s"] > 0
     table = format_report(report)
     assert "submitted 20, completed 20, failed 0, lost 0, duplicated 0" in table and "jobs/s" in table
 
 
-async def test_burst_in_process():
-    report = await run_simulation(SimSettings(scenario="burst", burst_size=10, burst_every=2.0,
-                                              **{**SMALL, "rate": None}))
+async def test_burst_in_process_with_slow_peers():
+    report = await run_simulation(SimSettings(scenario="burst", burst_size=10, burst_every=2.0, slow_fraction=0.34,
+                                              slow_latency="fixed:50ms", **{**SMALL, "rate": None}))
     assert_nothing_lost(report)
+    slow = [p for p in report["per_peer"] if p["added_latency_s"]]
+    assert len(slow) == 2 and all(p["added_latency_s"] == 0.05 for p in slow)
 
 
 async def test_churn_in_process_on_redis():
