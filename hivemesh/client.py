@@ -108,7 +108,10 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
 async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
     stream = await node.open_stream(gateway, PROTOCOL)
     try:
-        await wire.write_message(stream, submit)
+        try:
+            await wire.write_message(stream, submit)
+        except Exception as exc:  # py-libp2p's StreamReset and friends
+            raise MeshError(f"gateway stream broke: {type(exc).__name__}: {exc}") from None
         while True:
             try:
                 event = await _next_event(node, gateway, stream)

@@ -57,6 +57,7 @@ class Conductor:
         self.exclude: dict[str, set[str]] = {}
         self.parked: dict[str, str] = {}  # subtask -> capability no live peer offers now
         self.strikes: Counter[str] = Counter()  # failures that count against the subtask (``_strikes``)
+        self.runnable_since: dict[str, tuple[int, float]] = {}  # subtask -> (attempt, when it could run)
         self._send, self._receive = trio.open_memory_channel[tuple[str, str, int, str, Any]](1000)
         self._nursery: trio.Nursery | None = None
 
@@ -310,11 +311,26 @@ class Conductor:
 
     async def _watch_view(self) -> None:
         """A stage whose peer left the mesh is treated as failed (its TCP
-        connection may be half-open, so its stream need not break)."""
+        connection may be half-open, so its stream need not break); so is one
+        that could run for longer than its deadline without a report."""
         while True:
             await trio.sleep(VIEW_CHECK_S)
             for sid, rec in list(self.subtasks.items()):
-                if sid in self.parked:
+                if sid in self.parked or rec.status != "running":
                     continue
-                if rec.status == "running" and rec.peer_id not in self.run.node.view.peers:
+                if rec.peer_id not in self.run.node.view.peers:
                     await self._send.send(("failed", sid, rec.attempts, rec.peer_id, "peer left the mesh"))
+                elif self._stalled(sid, rec.attempts, trio.current_time()):
+                    await self._send.send(("failed", sid, rec.attempts, rec.peer_id,
+                                           "no report long past the deadline: stalled"))
+
+    def _stalled(self, sid: str, attempt: int, now: float) -> bool:
+        if not jobstate.inputs_done(self.plan, self.subtasks, sid):
+            self.runnable_since.pop(sid, None)
+            return False
+        since_attempt, since = self.runnable_since.setdefault(sid, (attempt, now))
+        if since_attempt != attempt:
+            self.runnable_since[sid] = (attempt, now)
+            return False
+        settings = self.run.settings
+        return now - since > settings.subtask_deadline_s + settings.stall_grace_s

@@ -41,6 +41,9 @@ OUTPUT_TTL_S = 24 * 3600.0
 class JobSettings:
     limits: PlanLimits = field(default_factory=PlanLimits)
     subtask_deadline_s: float = 300.0
+    #: a stage that could run this long past its deadline without a report has
+    #: stalled (its peer took it and went quiet, still in the mesh): moved
+    stall_grace_s: float = 30.0
 
 
 Emit = Callable[..., Awaitable[JobEvent]]

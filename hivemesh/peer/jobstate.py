@@ -58,8 +58,11 @@ def strikes(plan: Plan, subtasks: Mapping[str, SubtaskRecord], sid: str, reached
     for inputs: neither says anything about the subtask. A reported failure,
     or a peer lost while the stage could run, does: a subtask that fails or
     kills every worker it is given must end, after ``MAX_STRIKES``."""
-    if not reached:
-        return False
+    return reached and inputs_done(plan, subtasks, sid)
+
+
+def inputs_done(plan: Plan, subtasks: Mapping[str, SubtaskRecord], sid: str) -> bool:
+    """Every subtask ``sid`` depends on is done: it can run now."""
     return all(subtasks[d].status == "done" for d in plan.subtask(sid).depends_on)
 
 

@@ -145,7 +145,9 @@ class StageRunner:
         self.early: OrderedDict[tuple[str, str, str], tuple[Output, float]] = OrderedDict()
         self.retained = Retention()
         self.links = Links(node)
-        self.finished: OrderedDict[tuple[str, str], None] = OrderedDict()  # recent stages, for late copies
+        # recent stages (job, subtask, attempt), for late copies: a new attempt of
+        # the same subtask here (after a repair or a resumed job) is not one of them
+        self.finished: OrderedDict[tuple[str, str, int], None] = OrderedDict()
         self.stats: Counter[str] = Counter()
 
     def install(self) -> None:
@@ -183,7 +185,7 @@ class StageRunner:
             if self.stages.get(key) is stage:
                 del self.stages[key]
             if done is not None and done.ok:
-                self.finished[key] = None
+                self.finished[(*key, assign.attempt)] = None
                 while len(self.finished) > MAX_FINISHED:
                     self.finished.popitem(last=False)
         if done is not None:
@@ -307,7 +309,7 @@ class StageRunner:
             self.node.penalize(sender, "bad_output")
             return "rejected"
         stage = self.stages.get((claim.job_id, output.to_subtask))
-        if stage is None and (claim.job_id, output.to_subtask) in self.finished:
+        if stage is None and (claim.job_id, output.to_subtask, output.to_attempt) in self.finished:
             log.info("late duplicate output ignored job=%s %s -> %s", claim.job_id, claim.subtask_id, output.to_subtask)
             return "duplicate"
         if stage is None:

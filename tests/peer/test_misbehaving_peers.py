@@ -99,3 +99,36 @@ async def test_a_peer_that_dies_mid_frame_is_not_charged_for_it(nursery):
     stream = await sender.node.open_stream(worker.node.peer_id, STAGE)
     await stream.write(b"\x05\xff\xff\xff\xff\xff")  # a whole frame of garbage
     await wait_until(lambda: worker.node.reputation.score(sender.node.peer_id, time.time()) < 0, 5, "a charge")
+
+
+async def test_a_worker_that_takes_a_stage_and_goes_quiet_loses_it_after_the_deadline(nursery):
+    """It stays in the mesh and keeps the stream open, but never reports."""
+    from hivemesh.mesh import wire
+    from hivemesh.peer.jobrun import JobSettings
+    from hivemesh.peer.pipewire import StageAck, StageAssign
+
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    quiet = await start_worker(nursery, addr, registry("quiet"))
+    honest = await start_worker(nursery, addr, registry("honest"))
+    taken = []
+
+    async def take_and_sit(stream):
+        taken.append(await wire.read_message(stream, StageAssign))
+        await wire.write_message(stream, StageAck(True))
+        await trio.sleep_forever()
+
+    quiet.node.handle(STAGE, take_and_sit)
+    quiet.worker.registry.observe("quiet", Completion("x " * 100, 1, 100, 0.1, "stop"))  # looks fastest
+    settings = JobSettings(subtask_deadline_s=1.0, stall_grace_s=1.0)
+    gw = await start_gateway(nursery, peer_config(addr, roles=()), MemoryStore(), ScriptedPlanner([ONE]), settings)
+    obs = await start(nursery, peer_config(addr, advertise=False, roles=()))
+    await wait_until(lambda: len(obs.node.view.peers) == 3 and len(gw.node.view.peers) >= 3, 10, "the mesh")
+    await wait_until(lambda: gw.node.view.peers[quiet.node.peer_id].advert.models[0].tokens_per_second > 100,
+                     5, "the quiet worker's advert")
+    events = []
+    with trio.fail_after(15):
+        result = await submit_via(obs.node, JobSubmit(job_id="q", text="task"), 1, events.append)
+    assert taken and result.status == "done" and result.subtasks[0].model == "honest"
+    retry = [e for e in events if e.kind == "subtask_retry"]
+    assert retry and retry[0].peer_id == quiet.node.peer_id and "stalled" in retry[0].detail

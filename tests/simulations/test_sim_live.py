@@ -80,8 +80,12 @@ async def test_kill_workers_in_process():
     assert len([p for p in report["per_peer"] if p["stopped"] == "killed"]) == 3
 
 
+# slower stages keep more jobs in flight on each gateway when it dies
+GATEWAY_KILL = dict(scenario="kill-gateway", kill_at=(4.0,), model_latency="fixed:500ms")
+
+
 async def test_kill_gateway_in_process():
-    report = await run_simulation(SimSettings(scenario="kill-gateway", kill_at=(4.0,), **SMALL))
+    report = await run_simulation(SimSettings(**GATEWAY_KILL, **SMALL))
     assert_nothing_lost(report)
     rec = report["recovery_s"]
     assert rec["faults"] == 1 and rec["unrecovered"] == 0 and rec["count"] >= 1
@@ -102,7 +106,7 @@ async def test_kill_workers_as_processes():
 
 @pytest.mark.slow
 async def test_kill_gateway_as_processes():
-    report = await run_simulation(SimSettings(scenario="kill-gateway", kill_at=(4.0,), **PROCESSES))
+    report = await run_simulation(SimSettings(**GATEWAY_KILL, **PROCESSES))
     assert_nothing_lost(report)
     rec = report["recovery_s"]
     assert rec["faults"] == 1 and rec["unrecovered"] == 0 and 5.0 < rec["max"] < 20.0
