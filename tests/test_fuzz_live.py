@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from hivemesh.client import submit_via
+from hivemesh.errors import HivemeshError
 from hivemesh.mesh import guard, wire
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
@@ -17,6 +18,7 @@ from hivemesh.peer.jobwire import JobSubmit
 from hivemesh.peer.pipewire import Claim, Output, Resend, Route, StageAssign
 from hivemesh.peer.protocol import TaskRequest
 from hivemesh.peer.store import MemoryStore
+from hivemesh.peer.tasks import call_task
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from tests.meshutil import peer_config, start, start_bootstrap, wait_until
@@ -142,4 +144,9 @@ async def test_a_fuzzing_peer_is_banned_and_refused(nursery):
     await wait_until(lambda: victim.node.peer_id in attacker.node.view.peers, 10, "the mesh")
     await fuzz(attacker.node, victim.node.host.get_id(), "/hivemesh/task/1", 200, random.Random(1))
     assert attacker.node.peer_id in victim.node.banned()
+    # it is hung up on, and a well-formed request it sends after that is refused
+    await wait_until(lambda: attacker.node.peer_id not in victim.node.connected_peers(), 5, "the hang-up")
+    with pytest.raises(HivemeshError):
+        await call_task(attacker.node, victim.node.peer_id, TaskRequest(task_id="t", job_id="j",
+                                                                        capability="general", prompt="hi"))
     assert victim.node.refused["banned"] > 0

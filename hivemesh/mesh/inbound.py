@@ -35,6 +35,7 @@ class _Upgraded:
 
     def __init__(self) -> None:
         self.conn: Any = None
+        self.done = trio.Event()
 
 
 _current: contextvars.ContextVar[_Upgraded | None] = contextvars.ContextVar("hivemesh_inbound", default=None)
@@ -43,6 +44,16 @@ _current: contextvars.ContextVar[_Upgraded | None] = contextvars.ContextVar("hiv
 def connection_closed(conn: Any) -> bool:
     shutting = getattr(conn, "event_shutting_down", None)
     return bool(getattr(conn, "is_closed", False)) or (shutting is not None and shutting.is_set())
+
+
+async def wait_closed(conn: Any) -> None:
+    """Until ``conn`` closes or starts to (either side); Yamux says so with an event."""
+    shutting = getattr(conn, "event_shutting_down", None)
+    if isinstance(shutting, trio.Event):
+        await shutting.wait()
+        return
+    while not connection_closed(conn):
+        await trio.sleep(POLL_S)
 
 
 def release_inbound_slots(host: Any) -> None:
@@ -56,6 +67,7 @@ def release_inbound_slots(host: Any) -> None:
         holder = _current.get()
         if holder is not None:
             holder.conn = conn
+            holder.done.set()
         return conn
 
     async def handle(read_write_closer: Any, maddr: Any, failure_event: Any) -> None:
@@ -68,8 +80,8 @@ def release_inbound_slots(host: Any) -> None:
                 nursery.cancel_scope.cancel()  # upgrade failed: nothing to wait for
 
             nursery.start_soon(original)
-            while holder.conn is None or not connection_closed(holder.conn):
-                await trio.sleep(POLL_S)
+            await holder.done.wait()
+            await wait_closed(holder.conn)
             nursery.cancel_scope.cancel()  # the connection is gone: let the slot go
 
     swarm._do_handle_inbound_connection = handle
