@@ -19,7 +19,10 @@ def _common(p: argparse.ArgumentParser, *, listen: bool = True) -> None:
     p.add_argument("--config", type=Path, help="TOML settings file")
     p.add_argument("--bootstrap", action="append", metavar="MULTIADDR",
                    help="bootstrap peer .../tcp/PORT/p2p/ID (repeatable)")
-    p.add_argument("--advert-interval", type=float, metavar="S", help="seconds between adverts (default 2)")
+    p.add_argument("--advert-interval", type=float, metavar="S",
+                   help="seconds between adverts, the shortest (default 2)")
+    p.add_argument("--advert-budget", type=float, metavar="PER_S",
+                   help="stretch the interval to N/PER_S s in a mesh of N peers (default 10; 0: fixed)")
     p.add_argument("--log-level", help="debug, info, warning, error")
     p.add_argument("--swarm-key", type=Path, metavar="FILE", help="private swarm: libp2p PSK file (hivemesh keygen)")
     if listen:
@@ -85,7 +88,7 @@ def _job_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
-_SETTING_FLAGS = ("swarm_key", "bootstrap", "advert_interval", "log_level", "listen", "identity", "slots",
+_SETTING_FLAGS = ("swarm_key", "bootstrap", "advert_interval", "advert_budget", "log_level", "listen", "identity", "slots",
                   "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model")
 
 

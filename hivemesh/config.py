@@ -33,7 +33,8 @@ class Settings:
     swarm_key: Path | None = None  # private swarm: libp2p PSK file
     listen: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])
     bootstrap: list[str] = field(default_factory=list)
-    advert_interval: float = 2.0
+    advert_interval: float = 2.0  # the shortest; stretched as the mesh grows
+    advert_budget: float = 10.0  # adverts/s each peer takes from the whole mesh (0: fixed interval)
     target_peers: int = 8
     models: list[str] = field(default_factory=list)  # "cap[,cap]=spec"
     slots: int = 0  # 0: from the number of cores
@@ -142,4 +143,20 @@ def load(
     if env.get("ANTHROPIC_API_KEY") and "anthropic_api_key" not in values:
         values["anthropic_api_key"] = env["ANTHROPIC_API_KEY"]
     _apply(values, {k: v for k, v in (flags or {}).items() if v is not None}, "flags")
-    return Settings(**values)
+    return check(Settings(**values))
+
+
+def check(settings: Settings) -> Settings:
+    """Values that type-check but cannot work are errors too."""
+    import math
+
+    problems = [
+        (not (math.isfinite(settings.advert_interval) and settings.advert_interval > 0),
+         f"advert_interval must be > 0 s (got {settings.advert_interval})"),
+        (not (math.isfinite(settings.advert_budget) and settings.advert_budget >= 0),
+         f"advert_budget must be >= 0 adverts/s, 0 for a fixed interval (got {settings.advert_budget})"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise ConfigError(message)
+    return settings

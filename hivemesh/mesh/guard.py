@@ -67,13 +67,15 @@ async def reset(stream: Any) -> None:
 
 
 def blames_sender(exc: BaseException) -> bool:
-    """Bad input from the remote (a malformed or oversized frame, a stalled
-    sender), as opposed to a stream that merely ended: a peer that dies or
-    hangs up mid-frame is not charged for it."""
+    """Bad input from the remote: a malformed or oversized frame. Not a stream
+    that merely ended (a peer that dies or hangs up mid-frame), nor one that
+    missed its read deadline: an overloaded peer (or link) is slow, not
+    hostile, and the deadline already cut it off (seen here: a gateway on a
+    saturated core banned its own clients for slow submissions)."""
     from hivemesh.errors import DecodeError
     from hivemesh.mesh.wire import StreamEnded
 
-    return isinstance(exc, (DecodeError, trio.TooSlowError)) and not isinstance(exc, StreamEnded)
+    return isinstance(exc, DecodeError) and not isinstance(exc, StreamEnded)
 
 
 def guarded(protocol: str, handler: Handler, on_error: Callable[[Any, Exception], None] | None = None) -> Handler:

@@ -27,6 +27,7 @@ from libp2p.tools.anyio_service.context import background_trio_service
 
 from hivemesh.errors import PeerUnreachable
 from hivemesh.mesh import advert as adv
+from hivemesh.mesh import cadence
 from hivemesh.mesh import guard, px, wire
 from hivemesh.mesh.inbound import release_inbound_slots
 from hivemesh.mesh.addrs import Backoff, announce_addrs, dial_addr, parse_listen_addr, parse_peer_addr
@@ -40,6 +41,8 @@ GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.1.0")]
 DIAL_TIMEOUT_S = 5.0
 STREAM_TIMEOUT_S = 10.0
 MAX_STREAMS_PER_PEER = 64  # concurrent inbound streams on our protocols, per remote peer
+HEARD_WINDOW_S = 300.0  # peers heard from this recently count towards the mesh's size
+ADVERT_JITTER = 0.1  # each wait between adverts is the period +- 10%
 PENALIZED_REJECTIONS = ("bad_signature", "bad_peer_id", "malformed", "oversize", "future")
 
 AdvertFields = Callable[[], tuple[tuple[adv.ModelAd, ...], adv.Capacity]]
@@ -54,7 +57,9 @@ class MeshConfig:
     keypair: KeyPair
     listen: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/0"])
     bootstrap: list[str] = field(default_factory=list)
-    advert_interval: float = 2.0
+    advert_interval: float = 2.0  # the shortest; stretched as the mesh grows (``cadence``)
+    advert_budget: float = cadence.DEFAULT_BUDGET  # adverts/s each peer takes from the mesh; 0: fixed interval
+    max_advert_interval: float = cadence.DEFAULT_CEILING_S
     roles: tuple[str, ...] = ("worker",)
     gossip: bool = True  # False for the bootstrap: no gossipsub at all, peer exchange only
     advertise: bool = True  # False for observers (status, clients)
@@ -64,9 +69,9 @@ class MeshConfig:
     clock: Callable[[], float] = time.time
     psk: str | None = field(default=None, repr=False)  # private swarm key (64 hex digits)
 
-    @property
-    def advert_ttl(self) -> float:
-        return 2.5 * self.advert_interval
+    def advert_period(self, peers: int) -> float:
+        """Seconds between adverts in a mesh of ``peers``."""
+        return cadence.advert_period(self.advert_interval, peers, self.advert_budget, self.max_advert_interval)
 
 
 class MeshNode:
@@ -121,7 +126,7 @@ class MeshNode:
         self.host.set_stream_handler(TProtocol(protocol), admitted)
 
     def _on_handler_error(self, stream: Any, exc: Exception) -> None:
-        if guard.blames_sender(exc):  # bad input or a stalled sender
+        if guard.blames_sender(exc):  # bad input (a stalled sender is only cut off)
             self.penalize(guard.remote_peer(stream), "malformed")
 
     def _refusal(self, peer: str) -> str:
@@ -153,23 +158,27 @@ class MeshNode:
     async def open_stream(self, peer_id: str, protocol: str) -> Any:
         """Open a stream, dialing the peer from the view's addrs if needed.
 
-        A peer we cannot reach leaves our view until a newer advert of its
-        own brings it back (``unreachable``): a dead peer's last advert stays
-        valid for its TTL, and nobody should be handed work on it meanwhile."""
+        A peer that refuses us or whose connection is gone leaves our view
+        until a newer advert of its own brings it back (``unreachable``): a
+        dead peer's last advert stays valid for its TTL, and nobody should be
+        handed work on it meanwhile. A peer that is only slow to answer (a
+        timeout: it may be overloaded, as may we) keeps its place."""
         pid = ID.from_base58(peer_id)
         if pid not in self.host.get_connected_peers():
             entry = self.view.peers.get(peer_id)
             addrs = entry.advert.addrs if entry else ()
-            if not await self._dial_any(peer_id, addrs):
-                self.unreachable(peer_id, "dial failed")
-                raise PeerUnreachable(f"peer {peer_id} is not reachable")
+            outcome = await self._dial_any(peer_id, addrs)
+            if outcome:
+                if outcome == "refused":
+                    self.unreachable(peer_id, "dial refused")
+                raise PeerUnreachable(f"peer {peer_id} is not reachable ({outcome})")
         try:
             with trio.fail_after(STREAM_TIMEOUT_S):
                 return await self.host.new_stream(pid, [TProtocol(protocol)])
         except Exception as exc:
-            if not _refused_protocol(exc):
+            if not isinstance(exc, trio.TooSlowError) and not _refused_protocol(exc):
                 self.unreachable(peer_id, f"no stream: {_short(exc)}")
-            raise PeerUnreachable(f"cannot open {protocol} to {peer_id}: {exc}") from None
+            raise PeerUnreachable(f"cannot open {protocol} to {peer_id}: {_short(exc)}") from None
 
     def unreachable(self, peer_id: str, reason: str) -> None:
         """Drop ``peer_id`` from the view (a newer advert of its own restores
@@ -265,19 +274,35 @@ class MeshNode:
         while True:  # the validator did the work; keep the channel empty
             await subscription.get()
 
-    def make_advert(self) -> adv.Advert:
+    def advert_period(self) -> float:
+        """Seconds between our adverts now, for the mesh we know of."""
+        return self.config.advert_period(self.known_peers())
+
+    def known_peers(self) -> int:
+        """How large the mesh is, as far as we can tell: peers in our view,
+        peers heard from lately whose adverts lapsed (we or they may be too
+        busy to keep up), peers that peer exchange told us of. Not the view
+        alone: a peer that cannot keep up would see a small mesh, advert
+        faster and make it worse."""
+        now = self.config.clock()
+        heard = self.view.heard_within(now, HEARD_WINDOW_S)
+        return max(len(self.view.peers), heard, len(self.px_table.peers()))
+
+    def make_advert(self, period: float | None = None) -> adv.Advert:
+        """Our advert, valid for ``TTL_PERIODS`` times the ``period`` until the next one."""
+        period = self.advert_period() if period is None else period
         now = self.config.clock()
         self._seq = max(self._seq + 1, int(now * 1000))
         models, capacity = self.config.advert_fields()
         return adv.Advert(
             peer_id=self.peer_id, seq=self._seq, time=now,
-            expires=now + self.config.advert_ttl,
+            expires=now + cadence.TTL_PERIODS * period,
             addrs=tuple(announce_addrs(self.listen_addrs())), models=models,
             capacity=capacity, roles=self.config.roles,
         )
 
-    async def publish_advert(self) -> None:
-        advert = self.make_advert()
+    async def publish_advert(self, period: float | None = None) -> None:
+        advert = self.make_advert(period)
         self.view.apply(advert, self.config.clock())
         assert self.pubsub is not None
         signed = adv.sign(advert, self.config.keypair)
@@ -287,11 +312,13 @@ class MeshNode:
 
     async def _advert_loop(self) -> None:
         while True:
+            period = self.advert_period()  # the advert's TTL is TTL_PERIODS of it
             try:
-                await self.publish_advert()
+                await self.publish_advert(period)
             except Exception as exc:
                 log.warning("advert publish failed: %s", exc)
-            await trio.sleep(self.config.advert_interval)
+            # jitter: peers that started together would otherwise advert (and relay) in bursts
+            await trio.sleep(period * random.uniform(1 - ADVERT_JITTER, 1 + ADVERT_JITTER))
 
     async def _expiry_loop(self) -> None:
         while True:
@@ -338,16 +365,22 @@ class MeshNode:
             self.px_table.record(peer.peer_id, peer.addrs)
         return list(response.peers)
 
-    async def _dial_any(self, peer_id: str, addrs: tuple[str, ...] | list[str]) -> bool:
+    async def _dial_any(self, peer_id: str, addrs: tuple[str, ...] | list[str]) -> str:
+        """"" once connected; else why not: "no address", "timeout" (every
+        address only timed out) or "refused" (some address said no)."""
+        outcome = "no address"
         for addr in addrs:
             try:
                 info = dial_addr(addr, peer_id)
                 with trio.fail_after(DIAL_TIMEOUT_S):
                     await self.host.connect(info)
-                return True
+                return ""
+            except trio.TooSlowError:
+                outcome = "timeout" if outcome != "refused" else outcome
             except Exception as exc:
+                outcome = "refused"
                 log.debug("dial %s at %s failed: %s", peer_id, addr, exc)
-        return False
+        return outcome
 
     async def _dial_loop(self) -> None:
         rounds = 0

@@ -45,6 +45,7 @@ class MeshView:
         self.rejected: Counter[str] = Counter()
         self._last_seq: dict[str, int] = {}
         self._offered_at: dict[str, float] = {}  # capability -> when an advert last offered it
+        self._heard_at: dict[str, float] = {}  # peer -> when its newest advert arrived (kept past expiry)
 
     def offer(self, raw: bytes, now: float) -> ViewEvent:
         """Verify a gossiped advert and apply it; rejections are counted."""
@@ -73,6 +74,10 @@ class MeshView:
         self._remember_seq(advert.peer_id, advert.seq)
         for capability in advert.capabilities:
             self._offered_at[capability] = now
+        self._heard_at[advert.peer_id] = now
+        if len(self._heard_at) > MAX_REMEMBERED_SEQS:
+            oldest = min(self._heard_at, key=self._heard_at.__getitem__)
+            del self._heard_at[oldest]
         return ViewEvent("updated" if known else "joined", advert.peer_id)
 
     def expire(self, now: float) -> list[str]:
@@ -104,6 +109,10 @@ class MeshView:
         """What the mesh offers now, and what some peer offered ``within``
         seconds ago (its peers may be restarting, or replaced)."""
         return self.capabilities() | {c for c, t in self._offered_at.items() if now - t <= within}
+
+    def heard_within(self, now: float, within: float) -> int:
+        """Peers whose adverts arrived in the last ``within`` seconds, expired or not."""
+        return sum(1 for t in self._heard_at.values() if now - t <= within)
 
     def gateway_eligible(self) -> list[PeerEntry]:
         return [e for e in self.live() if "gateway" in e.advert.roles]

@@ -47,6 +47,7 @@ def peer_config(settings: Settings, keypair: KeyPair | None = None, worker: bool
         listen=settings.listen,
         bootstrap=settings.bootstrap,
         advert_interval=settings.advert_interval,
+        advert_budget=settings.advert_budget,
         target_peers=settings.target_peers,
         roles=roles,
         psk=settings.psk(),

@@ -56,7 +56,10 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", action="store_true", dest="sim_redis",  # not the peers' --redis URL setting
                    help="in-process gateways share a throwaway redis-server instead of the in-process store")
     p.add_argument("--advert-interval", type=float, default=DEFAULTS.advert_interval, metavar="S",
-                   help="peers' advert interval (default 2 s, as hivemesh; the model-only run uses it too)")
+                   help="peers' shortest advert interval (default 2 s, as hivemesh; the model-only run uses it too)")
+    p.add_argument("--advert-budget", type=float, metavar="PER_S",
+                   help="adverts/s each peer takes from the mesh; the interval stretches to N/PER_S s (default: "
+                        "hivemesh's 10 for --processes, 40/N in one process, whose peers share a core; 0: fixed)")
     p.add_argument("--clients", type=int, default=DEFAULTS.clients, help="observer nodes submitting jobs")
     p.add_argument("--job-timeout", type=float, default=DEFAULTS.job_timeout, metavar="S",
                    help="a job with no answer this long after submission counts as lost (default 60)")
@@ -108,7 +111,8 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         scenario=args.scenario, peers=args.peers, gateways=args.gateways, jobs=args.jobs, rate=args.rate,
         duration=args.duration, stages=args.stages, model_latency=args.model_latency, model_tps=args.model_tps,
         reply_words=args.reply_words, slots=args.slots, seed=args.seed, out=args.out, processes=args.processes,
-        redis=args.sim_redis, advert_interval=args.advert_interval, kills=args.kills, kill_at=kill_at,
+        redis=args.sim_redis, advert_interval=args.advert_interval, advert_budget=args.advert_budget,
+        kills=args.kills, kill_at=kill_at,
         kill_target=args.kill_target, respawn_delay=args.respawn_delay, churn_rate=args.churn_rate,
         burst_size=args.burst_size, burst_every=args.burst_every, slow_fraction=args.slow_fraction,
         slow_latency=args.slow_latency if args.slow_fraction > 0 else "fixed:0s", clients=args.clients,
@@ -126,15 +130,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _model_only(args: argparse.Namespace) -> dict[str, Any]:
+    from hivemesh.mesh import cadence
     from hivemesh.peer.election import elect
     from hivemesh.simulations.model_only import run_model_only
 
+    budget = cadence.DEFAULT_BUDGET if args.advert_budget is None else args.advert_budget
+    period = cadence.advert_period(args.advert_interval, args.peers, budget)  # what real peers would use
     report = run_model_only(
         args.peers, degree=args.degree, latency=args.link_latency, loss=args.loss,
-        interval=args.advert_interval, origins=args.origins, seed=args.seed, lazy=not args.no_lazy,
+        interval=period, origins=args.origins, seed=args.seed, lazy=not args.no_lazy,
         connections=args.connections, bandwidth_mbps=args.bandwidth_mbps, k=args.gateways,
         eligible=args.eligible, elect=elect,
     )
+    report["advert_cadence"] = {"min_interval_s": args.advert_interval, "budget_per_peer_s": budget,
+                                "period_s": round(period, 3), "ceiling_s": cadence.DEFAULT_CEILING_S}
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / "model-only.json"

@@ -44,7 +44,10 @@ class InProcessCluster:
         self.bootstrap: list[str] = []
 
     def _config(self, **kw: Any) -> MeshConfig:
-        return MeshConfig(generate(), bootstrap=self.bootstrap, advert_interval=self.settings.advert_interval, **kw)
+        s = self.settings
+        assert s.advert_budget is not None
+        return MeshConfig(generate(), bootstrap=self.bootstrap, advert_interval=s.advert_interval,
+                          advert_budget=s.advert_budget, **kw)
 
     async def start_bootstrap(self) -> str:
         boot = await inprocess.start_bootstrap(self.nursery)

@@ -230,6 +230,7 @@ def format_report(report: dict) -> str:
         ("network", f"{report['peers']} peers, degree {report['degree']}, latency {report['latency']}, "
                     f"loss {report['loss']}, lazy gossip {'on' if report['lazy'] else 'off'}"),
         ("origins simulated", str(report["origins"])),
+        ("adverts", _fmt_cadence(report)),
         ("convergence p50/p90/p99/max", " / ".join(_fmt_s(conv[q]) for q in ("p50", "p90", "p99", "max"))),
         ("holding by 0.5 s / 1 s / 2 s", " / ".join(f"{frac[t] * 100:.2f}%" for t in ("0.5", "1.0", "2.0"))),
         ("worst origin by 2 s", f"{report['worst_origin_fraction_by_2s'] * 100:.2f}%"),
@@ -253,6 +254,14 @@ def format_report(report: dict) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _fmt_cadence(report: dict) -> str:
+    c = report.get("advert_cadence")
+    if c is None:
+        return f"every {report['interval_s']:g} s"
+    return (f"every {c['period_s']:g} s (at least {c['min_interval_s']:g} s, {c['budget_per_peer_s']:g}/s per "
+            f"peer, at most {c['ceiling_s']:g} s)")
 
 
 def _fmt_s(value: float | None) -> str:

@@ -32,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--identity", type=Path, required=True)
     p.add_argument("--stats", type=Path, required=True)
     p.add_argument("--advert-interval", type=float, default=1.0)
+    p.add_argument("--advert-budget", type=float, default=10.0)
     p.add_argument("--model", action="append", default=[])
     p.add_argument("--slots", type=int, default=1)
     p.add_argument("--gateway", action="store_true")
@@ -56,6 +57,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     return config.load({
         "bootstrap": [args.bootstrap], "identity": args.identity, "advert_interval": args.advert_interval,
+        "advert_budget": args.advert_budget,
         "models": args.model or None, "slots": args.slots, "gateway": args.gateway or None,
         "redis": args.redis, "planner_model": "none", "log_level": args.log_level,
     })

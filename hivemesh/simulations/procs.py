@@ -67,7 +67,8 @@ class ProcessCluster:
 
     def _common(self, name: str) -> list[str]:
         return ["--bootstrap", self.bootstrap, "--identity", str(self.workdir / f"{name}.key"),
-                "--stats", str(self._stats_path(name)), "--advert-interval", str(self.settings.advert_interval)]
+                "--stats", str(self._stats_path(name)), "--advert-interval", str(self.settings.advert_interval),
+                "--advert-budget", str(self.settings.advert_budget)]
 
     def _stats_path(self, name: str) -> Path:
         return self.workdir / f"{name}.stats.json"
@@ -95,7 +96,7 @@ class ProcessCluster:
 
     async def start_client(self) -> MeshNode:
         config = MeshConfig(generate(), bootstrap=[self.bootstrap], advert_interval=self.settings.advert_interval,
-                            roles=(), advertise=False)
+                            roles=(), advertise=False)  # an observer: it adverts nothing
         return (await inprocess.start_node(self.nursery, config)).node
 
     async def stop(self, peer: SimPeer, kill: bool) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hivemesh.mesh import cadence
 from hivemesh.simulations.fleet import Fleet
 from hivemesh.simulations.peers import SimPeer
 from hivemesh.simulations.sampler import Samples
@@ -37,6 +38,7 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
     report = {
         "scenario": s.scenario, "mode": mode, "peers": s.peers, "workers": s.workers, "gateways": s.gateways,
         "stages": s.stages, "store": s.store, "seed": s.seed, "advert_interval_s": s.advert_interval,
+        "adverts": _adverts(s, fleet.peers, end),
         "jobs": _job_counts(tracker, audit),
         "latency_s": {"p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
                       "max": pct(latencies, 100), "mean": round(float(np.mean(latencies)), 4) if latencies else None},
@@ -56,6 +58,16 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
         "settings": _settings(s),
     }
     return report
+
+
+def _adverts(s: SimSettings, peers: list[SimPeer], end: float) -> dict[str, Any]:
+    """The advert cadence: as configured, as the mesh size implies, as measured."""
+    assert s.advert_budget is not None
+    seconds = sum(_alive_s(p, end) for p in peers)
+    published = sum(p.stats.gossip["adverts_out"] for p in peers)
+    return {"min_interval_s": s.advert_interval, "budget_per_peer_s": round(s.advert_budget, 3),
+            "expected_period_s": round(cadence.advert_period(s.advert_interval, s.peers, s.advert_budget), 3),
+            "measured_period_s": round(seconds / published, 3) if published else None}
 
 
 def _job_counts(tracker: Tracker, audit: dict[str, Any]) -> dict[str, int]:

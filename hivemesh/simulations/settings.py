@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hivemesh.mesh import cadence
 from hivemesh.simulations.dists import Dist, parse_latency_dist, parse_rate_dist
 from hivemesh.simulations.errors import SimConfigError
 
@@ -21,6 +22,9 @@ MAX_STAGES = 16
 DEFAULT_RATE = 2.0  # jobs per second when only --jobs is given
 DEFAULT_KILLS = {"kill-workers": 3, "kill-gateway": 1}
 DEFAULT_CHURN_RATE = 0.5  # replacements per second in the churn scenario
+#: in-process peers share one core: adverts per second the whole process can carry
+#: beside the jobs (idle, 12 peers at 2 s, 72/s, already took a whole core here)
+IN_PROCESS_ADVERTS_S = 40.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class SimSettings:
     out: Path | None = None
     processes: bool = False
     redis: bool = False
-    advert_interval: float = 2.0  # hivemesh's default; in-process meshes of ~10 peers saturate a core at 0.5 s
+    advert_interval: float = 2.0  # hivemesh's default, the shortest interval
+    advert_budget: float | None = None  # adverts/s per peer (hivemesh's --advert-budget); None: see resolve
     kills: int | None = None  # None: the scenario's default
     kill_at: tuple[float, ...] = ()  # seconds after the first job
     kill_target: str = "busy"
@@ -80,9 +85,20 @@ def resolve(s: SimSettings) -> SimSettings:
     kills = s.kills if s.kills is not None else (len(s.kill_at) or DEFAULT_KILLS.get(s.scenario, 0))
     churn = s.churn_rate if s.churn_rate is not None else (DEFAULT_CHURN_RATE if s.scenario == "churn" else 0.0)
     burst = s.burst_size if s.burst_size is not None else max(1, math.ceil(jobs / 4))
-    resolved = replace(s, jobs=jobs, rate=rate, kills=kills, churn_rate=churn, burst_size=burst)
+    budget = s.advert_budget if s.advert_budget is not None else _default_budget(s)
+    resolved = replace(s, jobs=jobs, rate=rate, kills=kills, churn_rate=churn, burst_size=burst,
+                       advert_budget=budget)
     check(resolved)
     return resolved
+
+
+def _default_budget(s: SimSettings) -> float:
+    """Peer processes: hivemesh's default. In-process peers split one process's
+    capacity between them: each takes IN_PROCESS_ADVERTS_S / N, so the interval
+    grows as N^2 / IN_PROCESS_ADVERTS_S (never below ``advert_interval``)."""
+    if s.processes:
+        return cadence.DEFAULT_BUDGET
+    return IN_PROCESS_ADVERTS_S / (s.peers + s.clients)
 
 
 def _jobs_and_rate(s: SimSettings) -> tuple[int, float]:
@@ -110,6 +126,8 @@ def check_basic(s: SimSettings) -> None:
         (s.slots < 1, f"--slots must be >= 1 (got {s.slots})"),
         (s.reply_words < 0, f"--reply-words must be >= 0 (got {s.reply_words})"),
         (not _pos(s.advert_interval), f"--advert-interval must be > 0 s (got {s.advert_interval})"),
+        (s.advert_budget is not None and not (math.isfinite(s.advert_budget) and s.advert_budget >= 0),
+         f"--advert-budget must be >= 0 adverts/s, 0 for a fixed interval (got {s.advert_budget})"),
         (s.kill_target not in KILL_TARGETS, f"--kill-target must be busy or random (got {s.kill_target!r})"),
         (s.clients < 1, f"--clients must be >= 1 (got {s.clients})"),
         (not _pos(s.job_timeout), f"--job-timeout must be > 0 s (got {s.job_timeout})"),

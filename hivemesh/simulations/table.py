@@ -11,7 +11,7 @@ def format_report(report: dict[str, Any]) -> str:
     rows = [
         ("scenario", f"{report['scenario']} ({report['mode']}, {report['store']} store, seed {report['seed']})"),
         ("mesh", f"{report['peers']} peers: {report['workers']} workers, {report['gateways']} gateways; "
-                 f"{report['stages']}-stage jobs; adverts every {report['advert_interval_s']:g} s"),
+                 f"{report['stages']}-stage jobs; {_cadence(report['adverts'])}"),
         ("formed", _formed(mesh)),
         ("jobs", f"submitted {jobs['submitted']}, completed {jobs['completed']}, failed {jobs['failed']}, "
                  f"lost {jobs['lost']}, duplicated {jobs['duplicated']}"),
@@ -39,6 +39,13 @@ def format_report(report: dict[str, Any]) -> str:
         rows.append(("plots", report["plots_skipped"]))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _cadence(adverts: dict[str, Any]) -> str:
+    measured = adverts["measured_period_s"]
+    return (f"adverts every {adverts['expected_period_s']:g} s (at least {adverts['min_interval_s']:g} s, "
+            f"{adverts['budget_per_peer_s']:g}/s per peer"
+            + (f"; measured {measured:g} s)" if measured else ")"))
 
 
 def _formed(mesh: dict[str, Any]) -> str:

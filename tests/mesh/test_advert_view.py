@@ -137,3 +137,12 @@ def test_an_unreachable_peer_is_back_only_with_a_newer_advert():
     assert view.remove(PEER)  # we could not reach it
     assert view.offer(first, NOW + 1).kind == "duplicate" and PEER not in view.peers  # a late gossip copy
     assert view.offer(adv.sign(make(seq=2, time=NOW + 2), KEY), NOW + 2).kind == "joined"
+
+
+def test_peers_heard_from_lately_count_after_their_adverts_lapse():
+    """A peer too busy to keep up loses adverts, not its idea of the mesh's size."""
+    view = MeshView("me")
+    view.offer(adv.sign(make(seq=1), KEY), NOW)
+    view.expire(NOW + 6)
+    assert not view.peers and view.heard_within(NOW + 6, within=300) == 1
+    assert view.heard_within(NOW + 301, within=300) == 0

@@ -10,7 +10,7 @@ import trio
 
 from hivemesh.client import submit_via
 from hivemesh.mesh import wire
-from hivemesh.mesh.identity import generate, peer_id_of
+from hivemesh.mesh.identity import generate
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
@@ -108,7 +108,7 @@ async def test_kill_9_of_the_middle_worker_mid_subtask(nursery, redis_server_url
         await start_worker(nursery, addr, registry(cap))
     proc, victim = spawn_worker(addr[0], tmp_path, "analysis", "doomed", latency=3.0)
     try:
-        gw = await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_server_url),
+        await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_server_url),
                                  ScriptedPlanner([THREE]))
         obs = await observer(nursery, addr)
         await wait_until(lambda: len(obs.node.view.peers) == 4 and victim in obs.node.view.peers, 15, "the mesh")
