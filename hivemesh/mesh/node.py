@@ -208,15 +208,44 @@ class MeshNode:
     async def run(self) -> AsyncIterator[MeshNode]:
         listen = [parse_listen_addr(a) for a in self.config.listen]
         async with self.host.run(listen_addrs=listen):
-            if self.pubsub is None or self.gossipsub is None:
-                async with self._tasks():
-                    yield self
-                return
-            async with background_trio_service(self.pubsub), background_trio_service(self.gossipsub):
-                await self.pubsub.wait_until_ready()
-                subscription = await self.pubsub.subscribe(adv.TOPIC)
-                async with self._tasks(subscription):
-                    yield self
+            try:
+                if self.pubsub is None or self.gossipsub is None:
+                    async with self._tasks():
+                        yield self
+                    return
+                async with background_trio_service(self.pubsub), background_trio_service(self.gossipsub):
+                    await self.pubsub.wait_until_ready()
+                    subscription = await self.pubsub.subscribe(adv.TOPIC)
+                    async with self._tasks(subscription):
+                        yield self
+            finally:
+                await self._shut_down()
+
+    async def _shut_down(self, timeout: float = 2.0) -> None:
+        """Close our listeners and connections when the node stops.
+
+        py-libp2p 0.8.1's swarm does this in a ``finally`` that is not shielded:
+        when the node is stopped by cancellation (a peer task cancelled, Ctrl-C,
+        a test ending) its first ``await`` raises ``Cancelled`` and the rest is
+        skipped. The TCP listener lives in a trio system task, so it outlives the
+        host: a stopped peer kept accepting connections and half-finishing
+        handshakes, and peers dialling it hung instead of being refused; and
+        its open connections stayed up until the other side timed them out.
+        """
+        swarm = self.host.get_network()
+        with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+            for listener in list(getattr(swarm, "listeners", {}).values()):
+                try:
+                    await listener.close()
+                except Exception as exc:
+                    log.debug("closing a listener on shutdown failed: %s", exc)
+            for conns in list(getattr(swarm, "connections", {}).values()):
+                for conn in list(conns):
+                    try:
+                        await conn.close()  # a no-op when the swarm's cancelled close began it
+                        await conn.muxed_conn.close()  # so close the socket under it ourselves
+                    except Exception as exc:
+                        log.debug("closing a connection on shutdown failed: %s", exc)
 
     @asynccontextmanager
     async def _tasks(self, subscription: Any = None) -> AsyncIterator[None]:

@@ -54,6 +54,28 @@ async def test_stopped_peer_leaves_every_view_within_three_intervals(nursery):
     assert time.monotonic() - gone_at < 3 * INTERVAL + 0.5
 
 
+async def test_stopped_peer_hangs_up_and_refuses_new_connections(nursery):
+    """A peer stopped by cancellation (Ctrl-C, its task cancelled) closes its
+    sockets: its peers see it disconnect at once, and a dial is refused
+    rather than half-accepted by a listener that outlived the host."""
+    boot, addr, peers = await start_mesh(nursery, 2)
+    nodes = [p.node for p in peers]
+    await wait_until(lambda: sees_all(nodes), 12, "full views")
+    victim, other = peers[0], nodes[1]
+    await wait_until(lambda: victim.node.peer_id in other.connected_peers(), 12, "a direct connection")
+    port = int(victim.node.listen_addrs()[0].split("/tcp/")[1].split("/")[0])
+    victim.stop()
+    await wait_until(lambda: victim.node.peer_id not in other.connected_peers(), 1.0, "the hang-up")
+    with trio.fail_after(5):
+        try:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+        except OSError:
+            pass  # refused: nothing listens there any more
+        else:
+            await stream.aclose()
+            raise AssertionError("a stopped peer still accepts connections")
+
+
 async def test_restart_with_same_identity_keeps_peer_id_and_is_not_a_replay(nursery):
     boot, addr, peers = await start_mesh(nursery, 2)
     key = generate()
