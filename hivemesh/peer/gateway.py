@@ -124,17 +124,40 @@ class Gateway:
             return
         record = JobRecord(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
                            aggregate=submit.aggregate, created=time.time(), status="planning")
-        if not submit.attach_only and await blocking(self.store.create_job_if_absent, submit.job_id,
-                                                     wire.encode(record)):
-            log.info("→ job accepted job=%s", submit.job_id)
-            if await self._take(submit.job_id):
-                self.live[submit.job_id] = LiveJob()
+        if not submit.attach_only:
+            live = self._claim(submit.job_id)
+            try:
+                created = await blocking(self.store.create_job_if_absent, submit.job_id, wire.encode(record))
+                taken = created and await self._take(submit.job_id)
+            except BaseException:
+                self._unclaim(submit.job_id, live)
+                raise
+            if created:
+                log.info("→ job accepted job=%s", submit.job_id)
+                if not taken:  # another gateway resumed it first: it runs the job
+                    self._unclaim(submit.job_id, live)
+                    return
                 await self.emit(submit.job_id, "accepted", peer_id=self.node.peer_id)
                 self._start(record, {})
-            return
+                return
+            self._unclaim(submit.job_id, live)
         if await blocking(self.store.get_job, submit.job_id) is None:
             raise HivemeshError(f"no job {submit.job_id}")
         await self._resume_if_orphaned(submit.job_id)
+
+    def _claim(self, job_id: str) -> LiveJob:
+        """Mark ``job_id`` as being taken here before the first ``await``: the
+        scan loop (or a second submission) must not resume a job we are
+        creating, or both would run it (seen: a new job's lease not yet taken
+        looked orphaned, and the job ran twice on one gateway)."""
+        live = self.live[job_id] = LiveJob()
+        return live
+
+    def _unclaim(self, job_id: str, live: LiveJob) -> None:
+        if self.live.get(job_id) is live:
+            self.live.pop(job_id)
+        live.stopped = True  # clients that attached meanwhile go elsewhere
+        live.wake()
 
     async def _take(self, job_id: str) -> bool:
         return bool(await blocking(self.store.acquire_lease, job_id, self.node.peer_id, LEASE_TTL_S))
@@ -151,12 +174,19 @@ class Gateway:
         if raw is None:
             return False
         record = wire.decode(JobRecord, raw)
-        if record.status in ("done", "failed") or not await self._take(job_id):
+        if record.status in ("done", "failed") or job_id in self.live:  # finished, or claimed here meanwhile
             return False
-        subtasks = {sid: wire.decode(SubtaskRecord, v)
-                    for sid, v in (await blocking(self.store.get_subtasks, job_id)).items()}
-        live = self.live[job_id] = LiveJob()
-        live.events = [wire.decode(JobEvent, e) for e in await blocking(self.store.events, job_id, 0)]
+        live = self._claim(job_id)
+        try:
+            if not await self._take(job_id):
+                self._unclaim(job_id, live)
+                return False
+            subtasks = {sid: wire.decode(SubtaskRecord, v)
+                        for sid, v in (await blocking(self.store.get_subtasks, job_id)).items()}
+            live.events = [wire.decode(JobEvent, e) for e in await blocking(self.store.events, job_id, 0)]
+        except BaseException:
+            self._unclaim(job_id, live)
+            raise
         log.info("→ job resumed job=%s done=%d/%d", job_id,
                  sum(r.status == "done" for r in subtasks.values()), len(subtasks))
         self._start(record, subtasks)

@@ -1,5 +1,7 @@
 """Jobs end to end: bootstrap, gateway(s) with a real Redis, workers, client."""
 
+import time
+
 import pytest
 import trio
 
@@ -32,14 +34,13 @@ def echo_registry(cap):
     return registry
 
 
-async def mesh(nursery, redis_url, planner, gateways=1):
+async def mesh(nursery, redis_url, planner, gateways=1, store=RedisStore.from_url):
     boot = await start_bootstrap(nursery)
     addr = [boot.node.full_addrs()[0]]
     workers = {cap: await start_worker(nursery, addr, echo_registry(cap)) for cap in ("summarize", "analysis", "general")}
     gws = []
     for _ in range(gateways):
-        store = RedisStore.from_url(redis_url)
-        gws.append(await start_gateway(nursery, peer_config(addr, roles=()), store, planner))
+        gws.append(await start_gateway(nursery, peer_config(addr, roles=()), store(redis_url), planner))
     watcher = await start(nursery, peer_config(addr, advertise=False, roles=()))
     everyone = {w.node.peer_id for w in workers.values()} | {g.node.peer_id for g in gws}
     await wait_until(lambda: everyone <= set(watcher.node.view.peers), 15, "the whole mesh")
@@ -117,6 +118,28 @@ async def test_two_gateways_killing_one_routes_to_the_other(nursery, redis_serve
     with trio.fail_after(30):
         result = await submit_via(observer.node, submit, 2, None)
     assert result.status == "done" and result.gateway == gws[1].node.peer_id
+
+
+class SlowLeases(RedisStore):
+    """A Redis that takes a second to grant a lease (a far or busy Redis)."""
+
+    def acquire_lease(self, *args, **kwargs):
+        time.sleep(2 * INTERVAL)  # the gateway's scan for orphaned jobs runs every INTERVAL meanwhile
+        return super().acquire_lease(*args, **kwargs)
+
+
+async def test_a_new_job_runs_once_while_its_lease_is_being_taken(nursery, redis_server_url):
+    """Between creating a job and holding its lease, the job looks orphaned to
+    the gateway's own scan loop; it must not be started a second time."""
+    addr, workers, (gw,) = await mesh(nursery, redis_server_url, ScriptedPlanner([PIPELINE]),
+                                      store=SlowLeases.from_url)
+    events = []
+    with trio.fail_after(30):
+        result = await client(addr).submit_async("Once only", ["x y z"], job_id="once", on_event=events.append)
+    assert result.status == "done", result.error
+    await trio.sleep(4 * INTERVAL)  # a second run, had one started, would finish its stages now
+    assert [w.worker.stats["completed"] for w in workers.values()] == [1, 1, 1]
+    assert [e.kind for e in events].count("accepted") == 1 and sum(e.terminal for e in events) == 1
 
 
 async def test_gateway_with_unreachable_redis_refuses_to_start(tmp_path):

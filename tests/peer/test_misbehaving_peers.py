@@ -22,9 +22,9 @@ from tests.meshutil import peer_config, sees_all, start, start_bootstrap, start_
 ONE = Plan((Subtask("a", "general", "Do {{job}}", (), 16),), "a", "scripted")
 
 
-def registry(name):
+def registry(name, tokens_per_second=0.0):
     r = ModelRegistry()
-    r.add(SimulatedModel(name), ("general",))
+    r.add(SimulatedModel(name, tokens_per_second=tokens_per_second), ("general",))
     return r
 
 
@@ -32,7 +32,7 @@ async def test_worker_with_bad_reports_is_banned_and_not_scheduled(nursery, monk
     boot = await start_bootstrap(nursery)
     addr = [boot.node.full_addrs()[0]]
     liar = await start_worker(nursery, addr, registry("liar"))
-    honest = await start_worker(nursery, addr, registry("honest"))
+    honest = await start_worker(nursery, addr, registry("honest", tokens_per_second=50.0))  # its real speed
     from hivemesh.peer import stages
 
     real_sign, bogus = stages.sign_claim, generate()
@@ -49,12 +49,20 @@ async def test_worker_with_bad_reports_is_banned_and_not_scheduled(nursery, monk
         return entry is not None and entry.advert.models[0].tokens_per_second > 100
 
     await wait_until(liar_looks_fast, 5, "the liar's advert")
-    for i in range(4):
-        result = await submit_via(obs.node, JobSubmit(job_id=f"j{i}", text=f"task {i}"), 1, None)
+    # three bad reports ban it. It is the first choice while its latest advert shows
+    # a free slot (one sent mid-run shows it taken), so wait for that before each job
+    for i in range(8):
+        await wait_until(lambda: liar_looks_fast() and gw.node.view.peers[liar.node.peer_id].advert.capacity.slots_free,
+                         5, "the liar to look fast and free")
+        with trio.fail_after(30):  # a job that never ends is a failure, not a hang
+            result = await submit_via(obs.node, JobSubmit(job_id=f"j{i}", text=f"task {i}"), 1, None)
         assert result.status == "done" and result.subtasks[0].model == "honest"  # never the liar's word
+        if liar.node.peer_id in gw.node.banned():
+            break
     assert liar.node.peer_id in gw.node.banned()
     events = []
-    await submit_via(obs.node, JobSubmit(job_id="after", text="after the ban"), 1, events.append)
+    with trio.fail_after(30):
+        await submit_via(obs.node, JobSubmit(job_id="after", text="after the ban"), 1, events.append)
     assert all(e.peer_id != liar.node.peer_id for e in events if e.kind == "subtask_started")
 
 
