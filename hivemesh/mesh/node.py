@@ -1,4 +1,4 @@
-"""The libp2p shell of a peer: host, gossip, adverts, peer exchange, dialing.
+"""The libp2p shell of a peer: host, gossip, adverts, peer exchange.
 
 ``MeshNode`` moves bytes and calls the pure pieces (``advert.verify`` through
 ``MeshView.offer``, ``PxTable``); it owns no policy of its own beyond timing.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,18 +27,18 @@ from libp2p.tools.anyio_service.context import background_trio_service
 
 from hivemesh.errors import PeerUnreachable
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import cadence
-from hivemesh.mesh import guard, px, wire
-from hivemesh.mesh.inbound import release_inbound_slots
-from hivemesh.mesh.addrs import Backoff, announce_addrs, dial_addr, parse_listen_addr, parse_peer_addr
+from hivemesh.mesh import cadence, guard, px, wire
+from hivemesh.mesh.addrs import announce_addrs, parse_listen_addr
+from hivemesh.mesh.dialer import DIAL_TIMEOUT_S, Dialer, short_error
 from hivemesh.mesh.identity import peer_id_of
+from hivemesh.mesh.inbound import release_inbound_slots
 from hivemesh.mesh.reputation import Reputation
+from hivemesh.mesh.shutdown import close_sockets
 from hivemesh.mesh.view import MeshView
 
 log = logging.getLogger(__name__)
 
 GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.1.0")]
-DIAL_TIMEOUT_S = 5.0
 STREAM_TIMEOUT_S = 10.0
 MAX_STREAMS_PER_PEER = 64  # concurrent inbound streams on our protocols, per remote peer
 HEARD_WINDOW_S = 300.0  # peers heard from this recently count towards the mesh's size
@@ -86,8 +86,7 @@ class MeshNode:
         self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
         release_inbound_slots(self.host)  # py-libp2p 0.8.1 would refuse all inbound after 300
         self._seq = 0
-        self._bootstraps = [(text, parse_peer_addr(text), Backoff()) for text in config.bootstrap]
-        self._joined = trio.Event()
+        self.dialer = Dialer(self)
         #: gossip traffic seen by this node: adverts_in/out, bytes_in/out
         self.gossip_stats: Counter[str] = Counter()
         self.reputation = Reputation()
@@ -150,7 +149,7 @@ class MeshNode:
                 self.pubsub.blacklisted_peers.add(ID.from_base58(peer_id))
             self.view.remove(peer_id)
             if self._nursery is not None:
-                self._nursery.start_soon(self._hang_up, peer_id)
+                self._nursery.start_soon(self.hang_up, peer_id)
 
     def banned(self) -> set[str]:
         return self.reputation.banned_set(self.config.clock())
@@ -167,7 +166,7 @@ class MeshNode:
         if pid not in self.host.get_connected_peers():
             entry = self.view.peers.get(peer_id)
             addrs = entry.advert.addrs if entry else ()
-            outcome = await self._dial_any(peer_id, addrs)
+            outcome = await self.dialer.dial_any(peer_id, addrs)
             if outcome:
                 if outcome == "refused":
                     self.unreachable(peer_id, "dial refused")
@@ -177,8 +176,8 @@ class MeshNode:
                 return await self.host.new_stream(pid, [TProtocol(protocol)])
         except Exception as exc:
             if not isinstance(exc, trio.TooSlowError) and not _refused_protocol(exc):
-                self.unreachable(peer_id, f"no stream: {_short(exc)}")
-            raise PeerUnreachable(f"cannot open {protocol} to {peer_id}: {_short(exc)}") from None
+                self.unreachable(peer_id, f"no stream: {short_error(exc)}")
+            raise PeerUnreachable(f"cannot open {protocol} to {peer_id}: {short_error(exc)}") from None
 
     def unreachable(self, peer_id: str, reason: str) -> None:
         """Drop ``peer_id`` from the view (a newer advert of its own restores
@@ -188,7 +187,7 @@ class MeshNode:
         self.gossip_stats["unreachable"] += 1
         log.info("peer unreachable peer_id=%s (%s); out of the view until its next advert", peer_id, reason)
         if self._nursery is not None:
-            self._nursery.start_soon(self._hang_up, peer_id)
+            self._nursery.start_soon(self.hang_up, peer_id)
 
     def listen_addrs(self) -> list[str]:
         return [str(a) for a in self.host.get_transport_addrs()]
@@ -200,7 +199,7 @@ class MeshNode:
         return [str(p) for p in self.host.get_connected_peers()]
 
     async def wait_joined(self) -> None:
-        await self._joined.wait()
+        await self.dialer.joined.wait()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -219,33 +218,7 @@ class MeshNode:
                     async with self._tasks(subscription):
                         yield self
             finally:
-                await self._shut_down()
-
-    async def _shut_down(self, timeout: float = 2.0) -> None:
-        """Close our listeners and connections when the node stops.
-
-        py-libp2p 0.8.1's swarm does this in a ``finally`` that is not shielded:
-        when the node is stopped by cancellation (a peer task cancelled, Ctrl-C,
-        a test ending) its first ``await`` raises ``Cancelled`` and the rest is
-        skipped. The TCP listener lives in a trio system task, so it outlives the
-        host: a stopped peer kept accepting connections and half-finishing
-        handshakes, and peers dialling it hung instead of being refused; and
-        its open connections stayed up until the other side timed them out.
-        """
-        swarm = self.host.get_network()
-        with trio.CancelScope(shield=True), trio.move_on_after(timeout):
-            for listener in list(getattr(swarm, "listeners", {}).values()):
-                try:
-                    await listener.close()
-                except Exception as exc:
-                    log.debug("closing a listener on shutdown failed: %s", exc)
-            for conns in list(getattr(swarm, "connections", {}).values()):
-                for conn in list(conns):
-                    try:
-                        await conn.close()  # a no-op when the swarm's cancelled close began it
-                        await conn.muxed_conn.close()  # so close the socket under it ourselves
-                    except Exception as exc:
-                        log.debug("closing a connection on shutdown failed: %s", exc)
+                await close_sockets(self.host)  # py-libp2p skips this when cancelled
 
     @asynccontextmanager
     async def _tasks(self, subscription: Any = None) -> AsyncIterator[None]:
@@ -253,7 +226,7 @@ class MeshNode:
         log.info("listening peer_id=%s addrs=%s", self.peer_id, self.full_addrs())
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(self._dial_loop)
+            nursery.start_soon(self.dialer.run)
             if subscription is not None:
                 nursery.start_soon(self._drain, subscription)
                 nursery.start_soon(self._expiry_loop)
@@ -354,10 +327,10 @@ class MeshNode:
             for peer_id in self.view.expire(self.config.clock()):
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)
-                await self._hang_up(peer_id)
+                await self.hang_up(peer_id)
             await trio.sleep(self.config.advert_interval / 4)
 
-    async def _hang_up(self, peer_id: str) -> None:
+    async def hang_up(self, peer_id: str) -> None:
         """Close a silent peer's connections: they may be half-open (crash,
         partition), and py-libp2p's pubsub would keep a dead stream for it and
         ignore the peer when it comes back under the same id."""
@@ -370,7 +343,7 @@ class MeshNode:
             except Exception as exc:
                 log.debug("disconnect %s failed: %s", peer_id, exc)
 
-    # --- peer exchange and dialing -----------------------------------------------
+    # --- peer exchange (dialing: ``Dialer``) ------------------------------------
 
     async def _serve_px(self, stream: Any) -> None:
         with trio.fail_after(STREAM_TIMEOUT_S):
@@ -394,77 +367,6 @@ class MeshNode:
             self.px_table.record(peer.peer_id, peer.addrs)
         return list(response.peers)
 
-    async def _dial_any(self, peer_id: str, addrs: tuple[str, ...] | list[str]) -> str:
-        """"" once connected; else why not: "no address", "timeout" (every
-        address only timed out) or "refused" (some address said no)."""
-        outcome = "no address"
-        for addr in addrs:
-            try:
-                info = dial_addr(addr, peer_id)
-                with trio.fail_after(DIAL_TIMEOUT_S):
-                    await self.host.connect(info)
-                return ""
-            except trio.TooSlowError:
-                outcome = "timeout" if outcome != "refused" else outcome
-            except Exception as exc:
-                outcome = "refused"
-                log.debug("dial %s at %s failed: %s", peer_id, addr, exc)
-        return outcome
-
-    async def _dial_loop(self) -> None:
-        rounds = 0
-        while True:
-            await self._dial_bootstraps(rounds)
-            await self._dial_known()
-            if self.connected_peers() and not self._joined.is_set():
-                log.info("joined mesh peer_id=%s connected=%d", self.peer_id, len(self.connected_peers()))
-                self._joined.set()
-            rounds += 1
-            await trio.sleep(min(self.config.advert_interval, 2.0))
-
-    async def _dial_bootstraps(self, rounds: int) -> None:
-        """Ask bootstraps for peers when we have few, and every 10 rounds."""
-        connected = set(self.connected_peers())
-        if len(connected) >= self.config.target_peers and rounds % 10:
-            return
-        reached = False
-        for text, info, backoff in self._bootstraps:
-            now = self.config.clock()
-            if not backoff.due(now):
-                continue
-            try:
-                with trio.fail_after(DIAL_TIMEOUT_S):
-                    await self.host.connect(info)
-                await self.ask_px(str(info.peer_id))
-                if str(info.peer_id) not in self.view.peers:
-                    await self._hang_up(str(info.peer_id))  # a bootstrap is a rendezvous, not a neighbour
-                if backoff.failures:
-                    log.info("bootstrap reachable again %s", text)
-                backoff.succeeded()
-                reached = True
-            except Exception as exc:
-                wait = backoff.failed(now)
-                log.warning("bootstrap unreachable %s (%s); retry in %.0fs", text, _short(exc), wait)
-        if not reached and connected and rounds % 10 == 0:
-            try:  # bootstraps gone: any peer serves peer exchange too
-                await self.ask_px(random.choice(sorted(connected)))
-            except Exception as exc:
-                log.debug("peer exchange with a neighbour failed: %s", exc)
-
-    async def _dial_known(self) -> None:
-        connected = set(self.connected_peers())
-        want = self.config.target_peers - len(connected)
-        if want <= 0:
-            return
-        candidates = {e.peer_id: e.advert.addrs for e in self.view.live()}
-        for peer in self.px_table.peers():
-            candidates.setdefault(peer.peer_id, peer.addrs)
-        fresh = [(p, a) for p, a in candidates.items() if p != self.peer_id and p not in connected]
-        random.shuffle(fresh)
-        async with trio.open_nursery() as nursery:
-            for peer_id, addrs in fresh[:want]:
-                nursery.start_soon(self._dial_any, peer_id, addrs)
-
 
 def _refused_protocol(exc: BaseException) -> bool:
     """The peer answered, but does not speak the protocol: it is reachable."""
@@ -474,9 +376,3 @@ def _refused_protocol(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:120]
-

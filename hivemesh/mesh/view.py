@@ -74,10 +74,10 @@ class MeshView:
         self._remember_seq(advert.peer_id, advert.seq)
         for capability in advert.capabilities:
             self._offered_at[capability] = now
+        self._heard_at.pop(advert.peer_id, None)  # re-inserted: the dict stays oldest first
         self._heard_at[advert.peer_id] = now
         if len(self._heard_at) > MAX_REMEMBERED_SEQS:
-            oldest = min(self._heard_at, key=self._heard_at.__getitem__)
-            del self._heard_at[oldest]
+            del self._heard_at[next(iter(self._heard_at))]
         return ViewEvent("updated" if known else "joined", advert.peer_id)
 
     def expire(self, now: float) -> list[str]:

@@ -12,7 +12,6 @@ import time
 
 import trio
 
-from hivemesh.mesh import cadence
 from hivemesh.mesh.node import MeshNode
 from hivemesh.simulations.dists import Dist
 from hivemesh.simulations.peers import Cluster, SimPeer, peer_name
@@ -53,7 +52,7 @@ class Fleet:
         self.clients = [await self.cluster.start_client() for _ in range(self.settings.clients)]
         if await self.wait_formed(self.settings.join_timeout):
             self.formed_in_s = time.monotonic() - started
-            await trio.sleep(SETTLE_ADVERTS * self.advert_period())
+            await trio.sleep(SETTLE_ADVERTS * self.settings.advert_period)
 
     async def spawn(self, role: str, slot: int, generation: int) -> SimPeer:
         name = peer_name(role, slot, generation)
@@ -84,12 +83,6 @@ class Fleet:
             await self.spawn(peer.role, peer.slot, generation)
         except Exception as exc:  # a failed replacement is reported, not fatal
             log.warning("replacement for %s did not start: %s", peer.name, exc)
-
-    def advert_period(self) -> float:
-        """The peers' advert period in a mesh of this size (``cadence``)."""
-        s = self.settings
-        assert s.advert_budget is not None
-        return cadence.advert_period(s.advert_interval, s.peers, s.advert_budget)
 
     # --- convergence ----------------------------------------------------------------
 

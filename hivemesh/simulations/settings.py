@@ -65,6 +65,12 @@ class SimSettings:
         return self.peers - self.gateways
 
     @property
+    def advert_period(self) -> float:
+        """The peers' advert period in a mesh of this size (``cadence``); resolved settings only."""
+        assert self.advert_budget is not None
+        return cadence.advert_period(self.advert_interval, self.peers, self.advert_budget)
+
+    @property
     def store(self) -> str:
         return "redis" if self.redis or self.processes else "memory"
 
