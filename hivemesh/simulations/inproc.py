@@ -10,6 +10,7 @@ its jobs are taken over when the leases lapse, as after a real crash.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -18,7 +19,6 @@ import trio
 from hivemesh.errors import StoreUnavailable
 from hivemesh.mesh.identity import generate, peer_id_of
 from hivemesh.mesh.node import MeshConfig, MeshNode
-from hivemesh.mesh.shutdown import close_sockets
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer import inprocess
@@ -31,6 +31,8 @@ from hivemesh.simulations.netdelay import slow_down
 from hivemesh.simulations.peers import SimPeer
 from hivemesh.simulations.settings import SimSettings
 from hivemesh.simulations.workload import WorkerModel
+
+log = logging.getLogger(__name__)
 
 
 class InProcessCluster:
@@ -87,8 +89,9 @@ class InProcessCluster:
         store = running.extra.get("store")
         if kill and store is not None:
             store.dead = True
-        await close_sockets(running.node.host)  # as a dying process's kernel would
+        await close_connections(running.node)
         running.stop()
+
 
     def refresh(self, peer: SimPeer) -> None:
         running = peer.handle
@@ -106,6 +109,20 @@ class InProcessCluster:
 
     async def aclose(self) -> None:
         self.nursery.cancel_scope.cancel()
+
+
+async def close_connections(node: MeshNode, timeout: float = 1.0) -> None:
+    """Hang up on every connected peer at once, as a dying process's kernel would."""
+    async def one(peer: Any) -> None:
+        try:
+            await node.host.disconnect(peer)
+        except Exception as exc:
+            log.debug("disconnect on kill failed: %s", exc)
+
+    with trio.move_on_after(timeout):
+        async with trio.open_nursery() as nursery:
+            for peer in node.host.get_connected_peers():
+                nursery.start_soon(one, peer)
 
 
 class DeadOnKill:
