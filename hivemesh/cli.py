@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job-id", help="your id for the job: resubmitting it attaches to the same job")
     p.add_argument("--gateways", type=int, help="k of the gateway election (default 3)")
 
+    p = sub.add_parser("eval", help="score the mesh against a single model (and Claude) on the bundled task suite")
+    _common(p, listen=False)
+    p.add_argument("--planner-model", help="offline planner's model spec, or none")
+    from hivemesh.eval.command import add_arguments as add_eval_arguments
+
+    add_eval_arguments(p)
+
     p = sub.add_parser("demo", help="a whole mesh in this process: bootstrap, gateway, 3 workers")
     p.add_argument("--log-level", help="debug, info, warning, error")
     p.add_argument("--planner-model", help="offline planner's model spec, or none")
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
-        quiet = args.command in ("status", "submit", "demo", "simulate")
+        quiet = args.command in ("status", "submit", "demo", "simulate", "eval")
         _setup_logging(settings.log_level or ("warning" if quiet else "info"))
         from hivemesh import commands
 

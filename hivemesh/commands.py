@@ -153,7 +153,23 @@ async def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from hivemesh.eval import command
+    from hivemesh.eval.report import format_table
+
+    bar = command.Progress()
+    summary, notes = await command.run(args, settings, on_start=bar.start, on_result=bar.update)
+    print(format_table(summary))
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {summary['out']}/eval.json, results.csv, eval.png ({summary['wall_s']:.0f}s)")
+    if args.json:
+        print_json(summary)
+    return 0
+
+
 _COMMANDS: dict[str, Callable[..., Any]] = {
+    "eval": cmd_eval,
     "simulate": cmd_simulate,
     "keygen": cmd_keygen,
     "bootstrap": cmd_bootstrap,
