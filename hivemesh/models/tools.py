@@ -88,7 +88,7 @@ def candidates(text: str) -> list[str]:
     for line in text.splitlines():
         for match in _CANDIDATE.finditer(line):
             piece = match.group(0).strip()
-            if re.search(r"\d", piece) and re.search(r"[+\-*/^×÷%]", piece.lstrip("-")):
+            if re.search(r"[\d)%]\s*[-+*/^×÷]\s*[-\d(.]", piece):  # a binary operation
                 found.append(piece)
     return found
 
