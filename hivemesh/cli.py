@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--model", action="append", metavar="CAP=SPEC",
                    help="serve capability CAP with model SPEC (path, bundled, hf:..., sim:...)")
+    p.add_argument("--tools", type=lambda v: [t for t in v.split(",") if t], metavar="LIST",
+                   help="tools served besides the models: math,join (default) or none")
     p.add_argument("--slots", type=int, help="concurrent subtasks (default from cores)")
     p.add_argument("--threads", type=int, help="llama.cpp threads per model")
     p.add_argument("--n-ctx", type=int, help="model context size")
@@ -96,7 +98,7 @@ def _job_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 _SETTING_FLAGS = ("swarm_key", "bootstrap", "advert_interval", "advert_budget", "log_level", "listen", "identity", "slots",
-                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model")
+                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model", "tools")
 
 
 def settings_from(args: argparse.Namespace) -> Any:

@@ -37,6 +37,7 @@ class Settings:
     advert_budget: float = 10.0  # adverts/s each peer takes from the whole mesh (0: fixed interval)
     target_peers: int = 8
     models: list[str] = field(default_factory=list)  # "cap[,cap]=spec"
+    tools: list[str] = field(default_factory=lambda: ["math", "join"])  # served besides the models; ["none"]: none
     slots: int = 0  # 0: from the number of cores
     threads: int = 0  # llama.cpp threads per model; 0: from the number of cores
     n_ctx: int = 2048
@@ -46,13 +47,25 @@ class Settings:
     gateways: int = 3  # k of the gateway election
     anthropic_api_key: str | None = field(default=None, repr=False)  # also ANTHROPIC_API_KEY
     claude_model: str = "claude-sonnet-4-5"
-    planner_model: str = "smollm2-135m-instruct"  # offline planner's local model; "none": rules only
-    planner_timeout: float = 30.0  # the local planner gives way to the rule-based plan after this
+    planner_model: str = "none"  # offline planner's local model (used if it passes a self-check); "none": rules
+    planner_timeout: float = 5.0  # the local planner gives way to the rule-based plan after this
     subtask_deadline: float = 300.0
     log_level: str | None = None  # default: info for daemons, warning for one-shot commands
 
     def identity_path(self, role: str) -> Path:
         return self.identity or default_data_dir() / f"{role}.key"
+
+    def tool_list(self) -> list[str]:
+        """The tools this peer serves (``hivemesh.models.tools``); "none" for none."""
+        from hivemesh.models.tools import TOOLS
+
+        names = [t.strip().lower() for t in self.tools if t.strip()]
+        if names == ["none"]:
+            return []
+        unknown = [t for t in names if t not in TOOLS]
+        if unknown:
+            raise ConfigError(f"unknown tool(s) {', '.join(unknown)} (known: {', '.join(TOOLS)}, or none)")
+        return names
 
     def psk(self) -> str | None:
         """The private swarm key, or None for an open swarm."""

@@ -87,7 +87,7 @@ async def embedded_mesh(settings: Settings, workers: Mapping[str, tuple[str, Seq
             registries.append(registry)
             running.append(await start_worker(nursery, config(), registry))
         if planner is None:
-            planner = make_planner(settings, _planner_model(settings, registries))
+            planner = await make_planner(settings, _planner_model(settings, registries))
         gateway = await start_gateway(nursery, config(roles=()), MemoryStore(), planner,
                                       JobSettings(subtask_deadline_s=settings.subtask_deadline))
         client = await start_node(nursery, config(roles=(), advertise=False))

@@ -151,7 +151,7 @@ def test_gateway_peer_and_submit_as_processes(tmp_path, procs):
         assert out.returncode == 0, out.stderr
         result = json.loads(out.stdout)
         assert result["status"] == "done" and result["job_id"] == "cli-1"
-        assert result["plan"]["planner"] == "fallback"
+        assert result["plan"]["planner"] == "rules"
         assert {s["capability"] for s in result["subtasks"]} == {"summarize", "extract"}
         assert all(s["peer_id"] and s["tokens"] > 0 for s in result["subtasks"])
         assert result["answer"].startswith("[worker ")

@@ -31,6 +31,7 @@ STANDARD_CAPABILITIES = (
     "extract",
     "classify",
     "instruct",
+    "join",
 )
 DEFAULT_MODEL_ARGS = ("general=bundled",)
 CAPABILITY_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -74,6 +75,14 @@ def parse_model_arg(text: str) -> tuple[tuple[str, ...], ModelSpec]:
     return names, parse_spec(spec)
 
 
+def with_tools(args: Sequence[str], tools: Sequence[str]) -> list[str]:
+    """``args`` (or the default model) plus ``CAP=tool:CAP`` for each tool whose
+    capability no ``--model`` gives to a model already."""
+    given = list(args or DEFAULT_MODEL_ARGS)
+    taken = {cap for text in given for cap in parse_model_arg(text)[0]}
+    return given + [f"{tool}=tool:{tool}" for tool in tools if tool not in taken]
+
+
 def parse_model_args(args: Sequence[str]) -> tuple[ModelAssignment, ...]:
     """Groups ``--model`` values by model, in first-seen order."""
     by_spec: dict[str, list[str]] = {}
@@ -113,11 +122,13 @@ class ModelRegistry:
         args: Sequence[str] = (),
         *,
         loader: Callable[[ModelSpec], ModelBackend] = load_model,
+        tools: Sequence[str] = (),
     ) -> ModelRegistry:
-        """Parses ``--model`` values and loads each distinct model once."""
+        """Parses ``--model`` values and loads each distinct model once; adds
+        the ``tools`` (``hivemesh.models.tools``) whose capability is free."""
         registry = cls()
         try:
-            for item in parse_model_args(args):
+            for item in parse_model_args(with_tools(args, tools) if tools else args):
                 registry.add(loader(item.spec), item.capabilities)
         except BaseException:
             registry.close()
@@ -171,6 +182,8 @@ class ModelRegistry:
         """Runs one short generation per model to measure its tokens/s."""
         request = CompletionRequest(prompt=WARM_UP_PROMPT, max_tokens=max_tokens)
         for name, entry in self._entries.items():
+            if getattr(entry.backend, "is_tool", False):
+                continue  # no tokens to measure
             try:
                 completion = entry.backend.generate(request)
             except HivemeshError as exc:

@@ -8,10 +8,13 @@ A spec is one of::
                                    or containing a path separator)
     hf:OWNER/REPO/FILE.gguf        a GGUF file on the Hugging Face Hub
     sim:NAME                       a simulated model
+    tool:math, tool:join           a tool (exact arithmetic; the deterministic join
+                                   of a multi-part answer), see ``hivemesh.models.tools``
 
 followed by optional ``?key=value&...`` settings. GGUF specs take ``name``,
 ``ctx``, ``threads``, ``gpu_layers``, ``seed`` (and ``revision`` for ``hf:``);
-``sim:`` takes ``latency`` (s), ``tps``, ``ctx``, ``echo`` (0/1), ``words``.
+``sim:`` takes ``latency`` (s), ``tps``, ``ctx``, ``echo`` (0/1), ``words``;
+``tool:`` takes ``name``.
 Unknown keys are a ``ConfigError``. ``parse_spec`` is pure; ``load_model``
 does the I/O.
 """
@@ -45,6 +48,7 @@ KEYS = {
     "path": GGUF_KEYS,
     "hf": GGUF_KEYS | {"revision"},
     "sim": frozenset({"latency", "tps", "ctx", "echo", "words"}),
+    "tool": frozenset({"name"}),
 }
 # key -> (type, smallest value); strings are free-form
 NUMERIC = {
@@ -63,7 +67,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed spec. ``kind`` is package, path, hf or sim."""
+    """A parsed spec. ``kind`` is package, path, hf, sim or tool."""
 
     kind: str
     target: str
@@ -71,7 +75,7 @@ class ModelSpec:
 
     def canonical(self) -> str:
         """One string per distinct model: equal specs load the same model."""
-        prefix = {"hf": "hf:", "sim": "sim:"}.get(self.kind, "")
+        prefix = {"hf": "hf:", "sim": "sim:", "tool": "tool:"}.get(self.kind, "")
         query = f"?{urlencode(self.options)}" if self.options else ""
         return f"{prefix}{self.target}{query}"
 
@@ -92,6 +96,13 @@ def parse_spec(text: str) -> ModelSpec:
 def _classify(head: str) -> tuple[str, str]:
     if head.startswith("sim:"):
         return "sim", _check_name(_nonempty(head[4:], head, "a simulated model name"))
+    if head.startswith("tool:"):
+        from hivemesh.models.tools import TOOLS
+
+        name = _nonempty(head[5:], head, "a tool name")
+        if name not in TOOLS:
+            raise ConfigError(f"unknown tool {name!r} in {head!r} (known: {', '.join(TOOLS)})")
+        return "tool", name
     if head.startswith("hf:"):
         return "hf", _hf_target(head[3:])
     name = ALIASES.get(head, head)
@@ -176,6 +187,12 @@ def load_model(spec: ModelSpec | str, *, n_threads: int | None = None) -> ModelB
         spec = parse_spec(spec)
     if spec.kind == "sim":
         return _load_sim(spec)
+    if spec.kind == "tool":
+        from hivemesh.models.tools import load_tool
+
+        tool = load_tool(spec.target)
+        tool.name = spec.option("name") or tool.name
+        return tool
     return _load_gguf(spec, gguf_path(spec), n_threads)
 
 

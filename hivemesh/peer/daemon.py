@@ -55,16 +55,17 @@ def peer_config(settings: Settings, keypair: KeyPair | None = None, worker: bool
 
 
 def load_registry(settings: Settings) -> ModelRegistry:
-    """Load the ``--model`` models (the bundled one for ``general`` if none)."""
+    """Load the ``--model`` models (the bundled one for ``general`` if none)
+    and the ``--tools`` (math, join by default)."""
 
     def loader(spec: ModelSpec) -> object:
-        if spec.kind != "sim":
+        if spec.kind not in ("sim", "tool"):
             given = dict(spec.options)
             extra = {"ctx": str(settings.n_ctx), "gpu_layers": str(settings.n_gpu_layers)}
             spec = replace(spec, options=spec.options + tuple((k, v) for k, v in extra.items() if k not in given))
         return load_model(spec, n_threads=settings.threads or None)
 
-    return ModelRegistry.from_args(settings.models, loader=loader)  # type: ignore[arg-type]
+    return ModelRegistry.from_args(settings.models, loader=loader, tools=settings.tool_list())  # type: ignore[arg-type]
 
 
 def open_gateway_store(settings: Settings) -> JobStore:
@@ -98,7 +99,7 @@ async def run_peer(
         registry = await blocking(load_registry, settings)
     try:
         if settings.gateway and planner is None:
-            planner = make_planner(settings, await blocking(load_planner_model, settings))
+            planner = await make_planner(settings, await blocking(load_planner_model, settings))
         node = MeshNode(peer_config(settings, keypair, worker))
         peer = Peer(node, None, registry)
         if registry is not None:

@@ -12,7 +12,7 @@ from hivemesh.planner.base import (
 )
 from hivemesh.planner.chunking import Chunk, InputDescription, chunk_inputs, describe
 from hivemesh.planner.claude import ClaudePlanner
-from hivemesh.planner.fallback import fallback_plan
+from hivemesh.planner.rules import rule_plan
 from hivemesh.planner.offline import OfflinePlanner, ScriptedPlanner
 from hivemesh.planner.plan import (
     PLAN_JSON_SCHEMA,
@@ -43,12 +43,12 @@ __all__ = [
     "Subtask",
     "chunk_inputs",
     "describe",
-    "fallback_plan",
     "levels",
     "plan_from_dict",
     "plan_json_schema",
     "plan_to_dict",
     "render",
+    "rule_plan",
     "topological_order",
     "validate",
 ]

@@ -1,7 +1,7 @@
 """The planner interface: ``async plan(PlanRequest) -> PlanResult``.
 
 Implementations: ``ClaudePlanner`` (cloud), ``OfflinePlanner`` (local model
-or deterministic fallback), ``ScriptedPlanner`` (given plans, for tests), and
+or the rule-based plan), ``ScriptedPlanner`` (given plans, for tests), and
 ``FallbackPlanner`` which tries one and falls back to another when the first
 is unreachable.
 """
@@ -87,7 +87,7 @@ class PlanResult:
     """A validated plan and what making it cost."""
 
     plan: Plan
-    model: str  # e.g. "claude-sonnet-4-5", a local model name, "fallback"
+    model: str  # e.g. "claude-sonnet-4-5", a local model name, "rules"
     cloud_input_tokens: int = 0
     cloud_output_tokens: int = 0
     local_tokens: int = 0

@@ -2,7 +2,7 @@
 
 ``OfflinePlanner`` asks a local ``ModelBackend`` for a plan constrained to the
 plan JSON Schema, decodes it strictly and validates it; when there is no model,
-or its output is unusable, it returns the deterministic ``fallback_plan``.
+or its output is unusable, it returns the rule-based plan (``rule_plan``).
 ``PlanResult.model`` and ``Plan.planner`` say which one was used.
 
 ``ScriptedPlanner`` returns given plans in order (for tests of the gateway).
@@ -21,8 +21,8 @@ from hivemesh.errors import ModelError, PlanError
 from hivemesh.models.base import ChatMessage, Completion, CompletionRequest, ModelBackend
 from hivemesh.planner.base import PlanRequest, PlanResult
 from hivemesh.planner.errors import InvalidPlan, MalformedPlan
-from hivemesh.planner.fallback import PLANNER as FALLBACK
-from hivemesh.planner.fallback import fallback_plan
+from hivemesh.planner.rules import PLANNER as RULES
+from hivemesh.planner.rules import rule_plan
 from hivemesh.planner.plan import Plan, plan_from_dict, plan_json_schema
 from hivemesh.planner.prompts import job_message, system_prompt
 from hivemesh.planner.template import needs
@@ -40,25 +40,31 @@ class OfflinePlanner:
         self.model = model
         self.max_plan_tokens = max_plan_tokens
         self.timeout_s = timeout_s  # a slow local model gives way to the fallback plan
-        self.name = f"offline:{model.name}" if model is not None else FALLBACK
+        self.name = f"offline:{model.name}" if model is not None else RULES
 
     async def plan(self, request: PlanRequest) -> PlanResult:
-        local_tokens = 0
         if self.model is not None:
             try:
-                with trio.fail_after(self.timeout_s if self.timeout_s is not None else float("inf")):
-                    completion = await self._generate(self.model, request)
-                local_tokens = completion.prompt_tokens + completion.completion_tokens
-                plan = self._decode(completion, request)
-                log.info("plan ← %s: %d subtasks", self.name, len(plan.subtasks))
-                return PlanResult(plan, self.model.name, local_tokens=local_tokens)
+                result = await self.plan_with_model(request)
+                log.info("plan ← %s: %d subtasks", self.name, len(result.plan.subtasks))
+                return result
             except (PlanError, ModelError) as exc:
-                log.warning("plan: %s unusable (%s); using the fallback plan", self.name, exc)
+                log.warning("plan: %s unusable (%s); using the rule-based plan", self.name, exc)
             except trio.TooSlowError:
-                log.warning("plan: %s took over %.0fs; using the fallback plan", self.name, self.timeout_s)
-        plan = fallback_plan(request)
-        log.info("plan ← fallback: %d subtasks", len(plan.subtasks))
-        return PlanResult(plan, FALLBACK, local_tokens=local_tokens)
+                log.warning("plan: %s took over %.0fs; using the rule-based plan", self.name, self.timeout_s)
+        plan = rule_plan(request)
+        log.info("plan ← rules: %d subtasks", len(plan.subtasks))
+        return PlanResult(plan, RULES)
+
+    async def plan_with_model(self, request: PlanRequest) -> PlanResult:
+        """The local model's plan, validated; ``PlanError``, ``ModelError`` or
+        ``trio.TooSlowError`` (after ``timeout_s``) when there is none."""
+        if self.model is None:
+            raise PlanError("no local planner model")
+        with trio.fail_after(self.timeout_s if self.timeout_s is not None else float("inf")):
+            completion = await self._generate(self.model, request)
+        plan = self._decode(completion, request)
+        return PlanResult(plan, self.model.name, local_tokens=completion.prompt_tokens + completion.completion_tokens)
 
     async def _generate(self, model: ModelBackend, request: PlanRequest) -> Completion:
         creq = CompletionRequest(

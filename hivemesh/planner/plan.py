@@ -4,7 +4,7 @@ A ``Subtask`` names a capability, a prompt template (see
 ``hivemesh.planner.template``), the ids it depends on and a token limit.
 ``Plan.answer`` is the id of the subtask whose output answers the job;
 ``Plan.planner`` says who made it (``"claude:<model>"``, ``"offline:<model>"``,
-``"fallback"``, ...).
+``"rules"``, ...).
 """
 
 from __future__ import annotations

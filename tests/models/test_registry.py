@@ -65,7 +65,7 @@ def test_one_capability_two_models_is_an_error():
 
 def test_standard_capabilities():
     assert set(STANDARD_CAPABILITIES) >= {"summarize", "code", "analysis", "math", "general"}
-    assert len(set(STANDARD_CAPABILITIES)) == len(STANDARD_CAPABILITIES) == 8
+    assert len(set(STANDARD_CAPABILITIES)) == len(STANDARD_CAPABILITIES) == 9 and "join" in STANDARD_CAPABILITIES
 
 
 def test_from_args_loads_each_model_once():

@@ -218,13 +218,13 @@ async def test_aggregation_by_the_planner_llm_is_counted_as_cloud_tokens(nursery
     assert acc.cloud_usd > 0 and acc.cloud_model == "claude-sonnet-4-5"
 
 
-def test_planner_selection():
+async def test_planner_selection():
     from hivemesh.config import Settings
     from hivemesh.planner.base import FallbackPlanner
     from hivemesh.planner.offline import OfflinePlanner
     from hivemesh.planner.select import make_planner
 
-    assert isinstance(make_planner(Settings(), None), OfflinePlanner)
-    chosen = make_planner(Settings(anthropic_api_key="sk-test", claude_model="claude-haiku-4-5"), None)
+    assert isinstance(await make_planner(Settings(), None), OfflinePlanner)
+    chosen = await make_planner(Settings(anthropic_api_key="sk-test", claude_model="claude-haiku-4-5"), None)
     assert isinstance(chosen, FallbackPlanner) and chosen.primary.name.endswith("claude-haiku-4-5")
     assert "sk-test" not in repr(Settings(anthropic_api_key="sk-test"))

@@ -226,7 +226,7 @@ async def test_unreachable_api_falls_back_offline() -> None:
     with pytest.raises(PlannerUnavailable, match="cannot reach the Anthropic API"):
         await claude.plan(job_request())
     result = await FallbackPlanner(claude, OfflinePlanner(None)).plan(job_request())
-    assert result.model == "fallback"
+    assert result.model == "rules"
 
 
 @pytest.mark.parametrize(

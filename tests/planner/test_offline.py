@@ -94,8 +94,8 @@ async def test_model_is_constrained_to_the_plan_schema_and_never_sees_the_input(
 async def test_unusable_model_output_falls_back(reply: str | Exception, finish: str) -> None:
     req = PlanRequest.for_job("Summarise", [doc(3)], CAPS, chunk_tokens=400)
     result = await OfflinePlanner(FakeModel(reply, finish_reason=finish)).plan(req)
-    assert result.model == "fallback" and result.plan.planner == "fallback"
-    assert result.plan.answer == "combine"
+    assert result.model == "rules" and result.plan.planner == "rules"
+    assert result.plan.answer == "answer"
     assert result.plan.capabilities() <= CAPS
 
 
@@ -105,13 +105,13 @@ async def test_model_plan_with_missing_capability_falls_back() -> None:
                                     "prompt": "{{input}}", "depends_on": [],
                                     "max_tokens": 10}], "answer": "a"})
     result = await OfflinePlanner(FakeModel(bad)).plan(req)
-    assert result.model == "fallback"
+    assert result.model == "rules"
     assert result.plan.capabilities() == {"general"}
 
 
 async def test_without_a_model_the_fallback_is_used() -> None:
     planner = OfflinePlanner(None)
-    assert planner.name == "fallback"
+    assert planner.name == "rules"
     result = await planner.plan(PlanRequest.for_job("Hello?", [], {"general"}))
     assert result.plan.ids == ("answer",) and result.local_tokens == 0
     assert isinstance(planner, Planner)
@@ -166,7 +166,7 @@ async def test_fallback_planner_only_falls_back_when_unavailable() -> None:
     req = PlanRequest.for_job("Hello?", [], CAPS)
     down = ScriptedPlanner([PlannerUnavailable("cloud down")])
     result = await FallbackPlanner(down, OfflinePlanner(None)).plan(req)
-    assert result.model == "fallback"
+    assert result.model == "rules"
     broken = ScriptedPlanner([PlanError("bad plan twice")])
     with pytest.raises(PlanError, match="bad plan twice"):
         await FallbackPlanner(broken, OfflinePlanner(None)).plan(req)

@@ -1,0 +1,107 @@
+"""Capabilities served by tools instead of language models.
+
+A tool is a ``ModelBackend`` like any other (advertised, scheduled, paid in
+no tokens), so a plan's ``math`` subtask can go to an exact calculator and a
+multi-part job's final ``join`` to a deterministic assembler:
+
+- ``tool:math`` (``Calculator``): evaluates the arithmetic expression in its
+  prompt exactly (``hivemesh.models.arith``: a parser, no ``eval``). The
+  prompt is the expression; when it is not, the last piece of a line that is
+  one (an upstream model's "The expression is 12 * 4 + 3") is used.
+- ``tool:join`` (``Joiner``): returns its prompt as the answer. A join
+  subtask's template is the labelled sections of the answer, in the order the
+  user asked, with the parts' outputs filled in by the worker:
+  ``"Summary:\\n{{out:summary}}\\n\\nKeywords:\\n{{out:keywords}}"``.
+
+Both return at once (``nonblocking``) and never touch the network or disk.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from hivemesh.errors import ModelError
+from hivemesh.models.arith import ArithmeticProblem, evaluate, format_number
+from hivemesh.models.base import Completion, CompletionRequest
+
+CONTEXT = 1 << 20
+TOOLS = ("math", "join")
+
+_CANDIDATE = re.compile(r"[\d.(][\d.,\s()+\-*/^×÷%]*[\d)%]")
+
+
+class ToolError(ModelError):
+    """A tool could not do what its prompt asked (a clear reason, not a crash)."""
+
+
+class _Tool:
+    nonblocking = True
+    is_tool = True
+    context_size = CONTEXT
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def generate(self, request: CompletionRequest, cancel: threading.Event | None = None) -> Completion:
+        started = time.monotonic()
+        text = self.run(_prompt(request))
+        return Completion(text=text, prompt_tokens=0, completion_tokens=0,
+                          seconds=time.monotonic() - started, finish_reason="stop", model=self.name)
+
+    def run(self, prompt: str) -> str:
+        raise NotImplementedError
+
+
+class Calculator(_Tool):
+    def __init__(self, name: str = "calculator") -> None:
+        super().__init__(name)
+
+    def run(self, prompt: str) -> str:
+        try:
+            return format_number(evaluate(prompt))
+        except ArithmeticProblem as whole:
+            for expression in reversed(candidates(prompt)):
+                try:
+                    return format_number(evaluate(expression))
+                except ArithmeticProblem:
+                    continue
+            raise ToolError(f"math tool: no arithmetic expression in the prompt ({whole})") from None
+
+
+class Joiner(_Tool):
+    def __init__(self, name: str = "joiner") -> None:
+        super().__init__(name)
+
+    def run(self, prompt: str) -> str:
+        sections = [s.strip() for s in prompt.strip().split("\n\n")]
+        return "\n\n".join(s for s in sections if s)
+
+
+def candidates(text: str) -> list[str]:
+    """Pieces of ``text`` that look like arithmetic (a digit and an operator), in order."""
+    found = []
+    for line in text.splitlines():
+        for match in _CANDIDATE.finditer(line):
+            piece = match.group(0).strip()
+            if re.search(r"[\d)%]\s*[-+*/^×÷]\s*[-\d(.]", piece):  # a binary operation
+                found.append(piece)
+    return found
+
+
+def _prompt(request: CompletionRequest) -> str:
+    if request.prompt is not None:
+        return request.prompt
+    return "\n\n".join(m.content for m in request.messages or () if m.role == "user")
+
+
+def load_tool(name: str) -> _Tool:
+    if name == "math":
+        return Calculator()
+    if name == "join":
+        return Joiner()
+    raise ModelError(f"unknown tool {name!r} (known: {', '.join(TOOLS)})")

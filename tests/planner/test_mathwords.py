@@ -1,0 +1,43 @@
+"""Arithmetic stated in words, read into an expression, or refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from hivemesh.models.arith import evaluate, format_number
+from hivemesh.planner.mathwords import to_expression
+
+
+@pytest.mark.parametrize(("job", "value"), [
+    ("Add 345 and 1,289, then divide by 7.", "233.4285714286"),
+    ("Add 345 and 1,289, then divide by 7. Round to two decimal places.", "233.43"),
+    ("What is 15% of 240?", "36"),
+    ("What is seven times twelve?", "84"),
+    ("What is 3 plus 4 plus 5?", "12"),
+    ("Add 3, 4 and 5. What is the result?", "12"),
+    ("Subtract 17 from 250, then multiply the result by 3.", "699"),
+    ("Take 45 away from 300 and then halve it.", "127.5"),
+    ("Raise 2 to the power of 10, then subtract 24.", "1000"),
+    ("Compute the square root of 144, then add 6.", "18"),
+    ("Divide 1000 by 8, then round to the nearest whole number.", "125"),
+    ("Calculate 12 * (3 + 4).", "84"),
+    ("What is the average of 4, 8 and 15?", "9"),
+    ("Multiply 2.5 by 4, then add 0.75.", "10.75"),
+    ("What is twenty five times four?", "100"),
+])
+def test_arithmetic_in_words(job: str, value: str) -> None:
+    expression = to_expression(job)
+    assert expression is not None, job
+    assert format_number(evaluate(expression)) == value
+
+
+@pytest.mark.parametrize("job", [
+    "A farmer has 12 cows and buys 5 more. How many cows does he have now?",
+    "Summarise this paragraph and list three keywords.",
+    "Add 12 and 30, and name the largest city mentioned.",
+    "Divide the class into 3 groups.",
+    "What is the capital of France?",
+    "Add 5 to the list of tasks.",
+])
+def test_anything_else_is_left_to_a_model(job: str) -> None:
+    assert to_expression(job) is None
