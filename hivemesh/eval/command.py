@@ -57,6 +57,11 @@ async def run(args: argparse.Namespace, settings: Settings,
     options = options_from(args, settings)
     tasks = select(load_suite(), options.capabilities, options.limit)
     skipped = skipped_systems(options, settings)
+    if all(name in skipped for name in options.systems):
+        from hivemesh.errors import ConfigError
+
+        reasons = "; ".join(f"{n}: {skipped[n]}" for n in options.systems)
+        raise ConfigError(f"no system can run ({reasons})")
     started = time.monotonic()
     async with open_systems(options, settings) as systems:
         names = [s.name for s in systems]

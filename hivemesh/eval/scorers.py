@@ -10,10 +10,10 @@ reads a segment:
   a segment longer than 2.5x the longest reference is not a summary (0): a
   copy of the input scores 0.21-0.32 against the references otherwise;
 - ``set``: the segment's list items (``text.list_items``); an item of more
-  than 10 words cannot match; each expected item matches at most one listed
+  than 6 words cannot match; each expected item matches at most one listed
   item that names one of its aliases; F1 of precision (matched / listed) and
   recall (matched / expected);
-- ``keywords``: the first ``count`` list items (of at most 5 words); score =
+- ``keywords``: the first ``count`` list items (of at most 3 words); score =
   distinct pool entries among them / ``count``;
 - ``number``: the segment's last number, rounded half-up to ``decimals``;
 - ``label``: the labels the segment names (a longer label such as "not spam"
@@ -46,9 +46,9 @@ from hivemesh.eval.checks import (
     SetCheck,
 )
 
-MAX_ITEM_WORDS = 10
+MAX_ITEM_WORDS = 6
 SUMMARY_LENGTH_FACTOR = 2.5
-MAX_KEYWORD_WORDS = 5
+MAX_KEYWORD_WORDS = 3
 
 
 @dataclass(frozen=True)
