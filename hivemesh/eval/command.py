@@ -81,10 +81,10 @@ async def run(args: argparse.Namespace, settings: Settings,
 class Progress:
     """A progress bar on ``stream``; one line per answer when it is not a terminal."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 28) -> None:
-        self.stream, self.width = stream, width
+    def __init__(self, stream: TextIO | None = None, width: int = 28) -> None:
+        self.stream, self.width = stream or sys.stderr, width
         self.total, self.done, self.started = 0, 0, time.monotonic()
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
 
     def start(self, total: int, systems: list[str]) -> None:
         self.total, self.started = total, time.monotonic()
