@@ -4,7 +4,8 @@
 It locks itself down before it reads the untrusted code, in this order:
 a new network namespace (``unshare(CLONE_NEWNET)``, or with ``CLONE_NEWUSER``
 when not root; only a downed loopback is left), privileges dropped to
-``nobody`` when root, resource limits (CPU seconds, address space, file size,
+``nobody`` when root and the parent found the stdlib readable by ``nobody``
+(not so for a Python under /root), resource limits (CPU seconds, address space, file size,
 open files, no core), and an audit hook that refuses sockets, new processes,
 ctypes and writes outside the temp dir. Then it runs ``solution.py`` and each
 test of ``tests.json``, writing one JSON line per event to the result pipe.

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from hivemesh.eval.codecheck import extract_code, score_code
 from hivemesh.eval.checks import CodeCheck
+from hivemesh.eval.codecheck import extract_code, score_code
 from hivemesh.eval.sandbox import SandboxLimits, run_tests
 
 FAST = SandboxLimits(cpu_s=1, wall_s=4, memory_mb=256)
@@ -59,6 +59,8 @@ def test_network_is_refused_by_each_wall(listener, walls) -> None:  # type: igno
     time.sleep(0.3)
     assert len(accepted) == 1
     result = run_tests(CONNECT, [f"assert reach({port})"], FAST, **walls)
+    if walls.get("audit") is False and result.network == "none":
+        pytest.skip("no network namespace can be made here (neither root nor user namespaces)")
     assert not result.ok
     assert any("Network is unreachable" in e or "refused" in e for e in result.errors), result.errors
     time.sleep(0.3)

@@ -80,3 +80,22 @@ async def test_run_suite_scores_every_system_on_every_task() -> None:
         ("math-add-divide", "good"), ("math-add-divide", "half"), ("multi-sum-city", "good"), ("multi-sum-city", "half")]
     assert seen == results
     assert [r.score.score for r in results] == [1.0, 0.0, 1.0, 0.5]
+
+
+async def test_mesh_over_bootstrap_submits_through_one_client_node() -> None:
+    import dataclasses
+
+    from hivemesh import config
+    from hivemesh.embedded import embedded_mesh
+    from hivemesh.eval.meshsys import over_bootstrap
+
+    settings = dataclasses.replace(config.load({}, env={}), advert_interval=1.0)
+    workers = {"sim": ("sim:simmy?echo=1", ("general", "summarize", "extract"))}
+    async with embedded_mesh(settings, workers=workers) as mesh:
+        entry = mesh.gateway.node.full_addrs()[:1]
+        async with over_bootstrap(dataclasses.replace(settings, bootstrap=entry)) as system:
+            first = await system.answer(TASKS["sum-polders"])
+            second = await system.answer(TASKS["ext-people"])
+    for answer in (first, second):
+        assert not answer.error and answer.text and answer.mesh_tokens > 0 and answer.cloud_tokens == 0
+        assert answer.detail.startswith("rules:")
