@@ -2,7 +2,7 @@
 
 | kind | what the part asks | passes when (default threshold) |
 |---|---|---|
-| ``rouge`` | a summary | best ROUGE-L F1 (stemmed) against any reference >= 0.25 |
+| ``rouge`` | a summary | best ROUGE-L F1 (stemmed) against any reference, length-penalised, >= 0.25 |
 | ``set`` | a set of items (entities, fields) | set F1 of the listed items >= 0.6 |
 | ``keywords`` | ``count`` keywords | share of the first ``count`` items in the pool >= 0.6 |
 | ``number`` | a number | the segment's last number, rounded to ``decimals``, equals ``value`` |

@@ -7,10 +7,11 @@ answers, fine for single values) and keeps its best segment. How each kind
 reads a segment:
 
 - ``rouge``: ROUGE-L F1 with Porter stemming (``rouge-score``), best reference;
-  a segment longer than 2.5x the longest reference is not a summary (0): a
-  copy of the input scores 0.21-0.32 against the references otherwise;
+  times min(1, 2 x the longest reference's words / the segment's words):
+  a summary may be longer than the references, but a copy of the input
+  (0.21-0.32 F1 unpenalised) is no summary;
 - ``set``: the segment's list items (``text.list_items``); an item of more
-  than 6 words cannot match; each expected item matches at most one listed
+  than 8 words cannot match; each expected item matches at most one listed
   item that names one of its aliases; F1 of precision (matched / listed) and
   recall (matched / expected);
 - ``keywords``: the first ``count`` list items (of at most 3 words); score =
@@ -46,8 +47,8 @@ from hivemesh.eval.checks import (
     SetCheck,
 )
 
-MAX_ITEM_WORDS = 6
-SUMMARY_LENGTH_FACTOR = 2.5
+MAX_ITEM_WORDS = 8
+SUMMARY_LENGTH_FACTOR = 2.0
 MAX_KEYWORD_WORDS = 3
 
 
@@ -86,14 +87,13 @@ def rouge_l(reference: str, candidate: str) -> float:
 
 
 def max_summary_words(check: RougeCheck) -> int:
-    """The longest segment read as a summary: 2.5x the longest reference."""
+    """The longest segment scored without a length penalty: 2x the longest reference."""
     return int(SUMMARY_LENGTH_FACTOR * max(len(text.words(r)) for r in check.references))
 
 
 def _rouge_segment(check: RougeCheck, segment: str) -> float:
-    if len(text.words(segment)) > max_summary_words(check):
-        return 0.0
-    return max(rouge_l(ref, segment) for ref in check.references)
+    f1 = max(rouge_l(ref, segment) for ref in check.references)
+    return f1 * min(1.0, max_summary_words(check) / max(1, len(text.words(segment))))
 
 
 def set_f1(expected: Sequence[tuple[str, ...]], items: Sequence[str], max_words: int = MAX_ITEM_WORDS) -> float:

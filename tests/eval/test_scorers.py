@@ -30,7 +30,8 @@ def test_rouge_right_summary_passes_other_topic_and_copy_fail() -> None:
     assert right.satisfied and right.score > 0.25
     other = score(SUMMARY, "Coral reefs bleach when warm seas drive out the algae that feed them.")
     assert not other.satisfied and other.score < 0.2
-    assert score(SUMMARY, PARAGRAPH).score == 0.0  # a copy is not a summary
+    copy = score(SUMMARY, PARAGRAPH)  # a copy is not a summary: its F1 is cut by its length
+    assert not copy.satisfied and copy.score < 0.2
     assert not score(SUMMARY, "").satisfied
 
 
