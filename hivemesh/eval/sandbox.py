@@ -1,7 +1,8 @@
 """Running model-written Python in a separate, locked-down process.
 
 ``run_tests(code, tests)`` writes the code and its tests to a fresh temp dir
-and starts ``python -I -S _sandbox_child.py`` there with a clean environment,
+and starts ``python -I -S _sandbox_child.py`` there (isolated mode, no site
+packages: the code gets the standard library only) with a clean environment,
 in a new session (process group). The child locks itself down before it
 reads the code (see ``_sandbox_child``: network namespace, privileges,
 rlimits, audit hook) and reports each test on a pipe. The parent waits at most
