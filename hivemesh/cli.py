@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-gpu-layers", type=int, help="layers to offload to a GPU")
     p.add_argument("--gateway", action="store_true", default=None, help="be gateway-eligible")
     p.add_argument("--redis", metavar="URL", help="Redis URL for the gateway role")
-    p.add_argument("--planner-model", help="gateway's offline planner model spec, or none")
+    p.add_argument("--planner-model", help="gateway's offline planner model spec, or none (default: rules)")
+    p.add_argument("--planner-preview", type=int, metavar="CHARS",
+                   help="characters of each input the planner may see (0-200, default 200)")
 
     p = sub.add_parser("keygen", help="write a new identity and/or private swarm key")
     p.add_argument("--identity", type=Path, help="write an Ed25519 identity here (0600)")
@@ -98,7 +100,7 @@ def _job_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 _SETTING_FLAGS = ("swarm_key", "bootstrap", "advert_interval", "advert_budget", "log_level", "listen", "identity", "slots",
-                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model", "tools")
+                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model", "tools", "planner_preview")
 
 
 def settings_from(args: argparse.Namespace) -> Any:

@@ -166,6 +166,7 @@ def result_to_json(result: JobResult) -> dict[str, Any]:
         "plan": {
             "planner": result.plan.planner if result.plan else "",
             "answer": result.plan.answer if result.plan else "",
+            "seconds": result.plan.seconds if result.plan else 0.0,
             "subtasks": [s.to_wire() for s in result.plan.subtasks] if result.plan else [],
         },
         "subtasks": [s.to_wire() for s in result.subtasks],

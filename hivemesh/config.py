@@ -49,6 +49,7 @@ class Settings:
     claude_model: str = "claude-sonnet-4-5"
     planner_model: str = "none"  # offline planner's local model (used if it passes a self-check); "none": rules
     planner_timeout: float = 5.0  # the local planner gives way to the rule-based plan after this
+    planner_preview: int = 200  # characters of each input the planner may see (0: none, at most 200)
     subtask_deadline: float = 300.0
     log_level: str | None = None  # default: info for daemons, warning for one-shot commands
 
@@ -166,6 +167,8 @@ def check(settings: Settings) -> Settings:
     problems = [
         (not (math.isfinite(settings.advert_interval) and settings.advert_interval > 0),
          f"advert_interval must be > 0 s (got {settings.advert_interval})"),
+        (not 0 <= settings.planner_preview <= 200,
+         f"planner_preview must be 0-200 characters (got {settings.planner_preview})"),
         (not (math.isfinite(settings.advert_budget) and settings.advert_budget >= 0),
          f"advert_budget must be >= 0 adverts/s, 0 for a fixed interval (got {settings.advert_budget})"),
     ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -22,9 +22,10 @@ from hivemesh.config import Settings
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig
 from hivemesh.models.registry import ModelRegistry
-from hivemesh.models.sources import load_model
+from hivemesh.models.sources import load_model, parse_spec
+from hivemesh.models.tools import TOOLS, load_tool
 from hivemesh.peer.inprocess import Running, start_bootstrap, start_gateway, start_node, start_worker
-from hivemesh.peer.jobrun import JobSettings
+from hivemesh.peer.jobrun import job_settings
 from hivemesh.peer.jobwire import JobResult, JobSubmit
 from hivemesh.peer.store import MemoryStore
 from hivemesh.planner.base import Planner
@@ -41,11 +42,24 @@ WORKERS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def load_registry(spec: str, caps: Sequence[str], threads: int) -> ModelRegistry:
-    """A registry of one model serving ``caps``, warmed up (its speed measured)."""
+def load_registry(spec: str, caps: Sequence[str], threads: int, tools: Sequence[str] = TOOLS) -> ModelRegistry:
+    """A registry of one model serving ``caps`` and the ``tools`` (as every
+    peer has by default), warmed up (its speed measured)."""
+    parsed = parse_spec(spec)
+    if parsed.kind in ("package", "path", "hf"):
+        given = dict(parsed.options)
+        extra = {"ctx": "2048", "threads": str(threads)}
+        parsed = replace(parsed, options=tuple(sorted({**extra, **given}.items())))
     registry = ModelRegistry()
-    registry.add(load_model(f"{spec}?ctx=2048&threads={threads}" if "?" not in spec else spec), caps)
-    registry.warm_up()
+    try:
+        registry.add(load_model(parsed), caps)
+        for tool in tools:
+            if tool not in caps:
+                registry.add(load_tool(tool), (tool,))
+        registry.warm_up()
+    except BaseException:
+        registry.close()
+        raise
     return registry
 
 
@@ -89,7 +103,7 @@ async def embedded_mesh(settings: Settings, workers: Mapping[str, tuple[str, Seq
         if planner is None:
             planner = await make_planner(settings, _planner_model(settings, registries))
         gateway = await start_gateway(nursery, config(roles=()), MemoryStore(), planner,
-                                      JobSettings(subtask_deadline_s=settings.subtask_deadline))
+                                      job_settings(settings))
         client = await start_node(nursery, config(roles=(), advertise=False))
         ids = {r.node.peer_id for r in running} | {gateway.node.peer_id}
         with trio.fail_after(JOIN_TIMEOUT_S):

@@ -19,7 +19,8 @@ def print_event(event: JobEvent) -> None:
     if event.kind == "accepted":
         say(f"job {event.job_id} accepted by gateway{peer}")
     elif event.kind == "planned":
-        say(f"planned: {event.detail}")
+        took = f" in {event.plan.seconds:.2f}s" if event.plan else ""
+        say(f"planned{took}: {event.detail}")
         for s in event.plan.subtasks if event.plan else ():
             deps = f" <- {', '.join(s.depends_on)}" if s.depends_on else ""
             say(f"   {s.id} [{s.capability}]{deps}")

@@ -141,6 +141,7 @@ class FakeAnthropic:
     def __init__(self, responder: Responder) -> None:
         self.responder = responder
         self.requests: list[dict[str, Any]] = []
+        self.replies: list[dict[str, Any]] = []  # the 200 bodies sent back
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -164,7 +165,10 @@ class FakeAnthropic:
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
-            return self.responder(body)
+            reply = self.responder(body)
+            if reply[0] == 200:
+                self.replies.append(reply[1])
+            return reply
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

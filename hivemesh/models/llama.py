@@ -11,6 +11,9 @@ Context policy (``fit_max_tokens``): a prompt of ``n_ctx`` tokens or more is a
 ``ContextOverflow`` before anything is generated; a shorter prompt gets at
 most the room left, and a clamped generation ends with ``"length"``.
 
+Every generation evaluates its whole prompt (no prefix reused from the last
+call), so a request and its seed give the same text whatever ran before.
+
 Cancellation is checked after every sampled token through llama.cpp's
 stopping criteria, so the generation stops within one token of ``cancel``
 being set, and token counts come from llama.cpp's own usage numbers.
@@ -148,6 +151,10 @@ class LlamaCppModel:
         tokens, stop = self._prompt(request)
         fit_max_tokens(len(tokens), request.max_tokens, self.context_size)
         stopper = _CancelStopper(cancel)
+        # No prompt prefix reused from the last call: evaluating only a prompt's
+        # tail takes another numeric path (batch size), so the same request with
+        # the same seed could give other text after other requests (seen on CI).
+        self._llm.reset()
         try:
             out = self._llm.create_completion(
                 prompt=tokens,

@@ -18,7 +18,7 @@ def is_cloud_model(model: str) -> bool:
 
 
 def account(
-    planner_model: str,
+    cloud_model: str,
     cloud_in: int,
     cloud_out: int,
     reports: Iterable[SubtaskReport],
@@ -27,8 +27,10 @@ def account(
     answer_tokens: int,
 ) -> Accounting:
     reports = list(reports)
-    cloud = is_cloud_model(planner_model)
-    model = planner_model if cloud else REFERENCE_MODEL
+    """``cloud_model`` is the model billed for ``cloud_in``/``cloud_out`` (a
+    planner or aggregator); ``answer_tokens`` the length of the whole answer."""
+    cloud = is_cloud_model(cloud_model)
+    model = cloud_model if cloud else REFERENCE_MODEL
     by_peer: Counter[str] = Counter()
     for r in reports:
         if not r.cached:

@@ -190,6 +190,7 @@ class Conductor:
             template=s.prompt, job_text=job.text, inputs=inputs, chunks=chunks, depends_on=s.depends_on,
             downstream=self._routes(sid), max_tokens=s.max_tokens,
             deadline_s=self.run.settings.subtask_deadline_s, answer=sid == self.plan.answer,
+            chat=s.format == "chat", stop=s.stop,
         )
 
     def _launch(self, sid: str) -> None:

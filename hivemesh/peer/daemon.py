@@ -18,7 +18,7 @@ from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.sources import ModelSpec, load_model
 from hivemesh.peer.inprocess import serve_worker
 from hivemesh.peer.gateway import Gateway
-from hivemesh.peer.jobrun import JobSettings, blocking
+from hivemesh.peer.jobrun import blocking, job_settings
 from hivemesh.peer.store import JobStore, open_store
 from hivemesh.peer.worker import Worker
 from hivemesh.planner.base import Planner
@@ -109,8 +109,7 @@ async def run_peer(
             serve_worker(node, peer.worker)
         async with node.run():
             if store is not None and planner is not None:
-                settings_ = JobSettings(subtask_deadline_s=settings.subtask_deadline)
-                async with Gateway(node, store, planner, settings_).run() as gateway:
+                async with Gateway(node, store, planner, job_settings(settings)).run() as gateway:
                     peer.gateway = gateway
                     yield peer
             else:

@@ -28,7 +28,7 @@ from hivemesh.peer.jobwire import JobEvent, JobRecord, JobResult, SubtaskRecord
 from hivemesh.peer.protocol import TaskReply
 from hivemesh.peer.store import JobStore, output_cache_key, plan_cache_key
 from hivemesh.planner.base import Planner, PlanRequest
-from hivemesh.planner.chunking import chunk_inputs
+from hivemesh.planner.chunking import approx_tokens, chunk_inputs
 from hivemesh.planner.plan import Plan, PlanLimits, plan_from_dict, plan_to_dict, render
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,13 @@ class JobSettings:
     #: a stage that could run this long past its deadline without a report has
     #: stalled (its peer took it and went quiet, still in the mesh): moved
     stall_grace_s: float = 30.0
+    #: characters of each input's start the planner sees (0: none; at most 200)
+    preview_chars: int = 200
+
+
+def job_settings(settings: Any) -> JobSettings:
+    """A gateway's job settings from the peer's ``Settings``."""
+    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview)
 
 
 Emit = Callable[..., Awaitable[JobEvent]]
@@ -107,28 +114,40 @@ class JobRun:
 
     async def make_plan(self) -> Plan:
         offered = self.node.view.recent_capabilities(self.node.config.clock())
-        request = PlanRequest.for_job(self.record.text, self.record.inputs, offered, self.settings.limits)
-        key = plan_cache_key(self.record.text, list(self.record.inputs), {"v": 1})
+        request = PlanRequest.for_job(self.record.text, self.record.inputs, offered, self.settings.limits,
+                                      preview_chars=self.settings.preview_chars)
+        key = plan_cache_key(self.record.text, list(self.record.inputs), {"v": 2})
         plan = await self._cached_plan(key, request)
+        started = time.monotonic()
         if plan is None:
             try:
                 result = await self.planner.plan(request)
                 plan = request.check(result.plan)
             except PlanError as exc:
+                self._bill_failed_plan(exc)
                 raise JobFailed(f"planning failed: {exc}") from None
             except HivemeshError as exc:
                 raise JobFailed(f"planner unavailable: {exc}") from None
-            self.record = replace(self.record, planner_model=result.model,
+            self.record = replace(self.record, planner_model=result.model, cloud_model=result.cloud_model,
                                   cloud_input_tokens=result.cloud_input_tokens,
-                                  cloud_output_tokens=result.cloud_output_tokens)
+                                  cloud_output_tokens=result.cloud_output_tokens,
+                                  plan_seconds=round(time.monotonic() - started, 3))
             await blocking(self.store.put_plan, key, json.dumps(plan_to_dict(plan)).encode(), PLAN_TTL_S)
         self.record = replace(self.record, status="running", plan_json=json.dumps(plan_to_dict(plan)))
         await blocking(self.store.put_job, self.record.job_id, wire.encode(self.record))
         self.subtasks = jobstate.initial(plan)
-        await self.emit("planned", plan=jobstate.plan_info(plan),
+        await self.emit("planned", plan=jobstate.plan_info(plan, self.record.plan_seconds),
                         detail=f"{len(plan.subtasks)} subtasks by {plan.planner}")
         log.info("plan job=%s planner=%s subtasks=%d", self.record.job_id, plan.planner, len(plan.subtasks))
         return plan
+
+    def _bill_failed_plan(self, exc: PlanError) -> None:
+        """Cloud tokens spent on a plan that failed are still the job's cost."""
+        spent_in = getattr(exc, "cloud_input_tokens", 0)
+        spent_out = getattr(exc, "cloud_output_tokens", 0)
+        if spent_in or spent_out:
+            self.record = replace(self.record, cloud_model=getattr(exc, "model", ""), cloud_input_tokens=spent_in,
+                                  cloud_output_tokens=spent_out, planner_model=getattr(exc, "model", ""))
 
     async def _cached_plan(self, key: str, request: PlanRequest) -> Plan | None:
         raw = await blocking(self.store.get_plan, key)
@@ -199,7 +218,8 @@ class JobRun:
                         plan.answer)
             return None
         self.record = replace(self.record, cloud_input_tokens=self.record.cloud_input_tokens + agg.cloud_input_tokens,
-                              cloud_output_tokens=self.record.cloud_output_tokens + agg.cloud_output_tokens)
+                              cloud_output_tokens=self.record.cloud_output_tokens + agg.cloud_output_tokens,
+                              cloud_model=self.record.cloud_model or agg.model)
         await self.emit("aggregated", detail=agg.model)
         return agg.text
 
@@ -222,12 +242,13 @@ class JobRun:
             answer = answer_record.output if answer_record and answer_record.status == "done" else ""
         reports = jobstate.reports(plan, self.subtasks) if plan else ()
         accounting = account(
-            self.record.planner_model, self.record.cloud_input_tokens, self.record.cloud_output_tokens,
-            reports, self.record.text, sum(len(i) for i in self.record.inputs),
-            answer_record.completion_tokens if answer_record else 0,
+            self.record.cloud_model or self.record.planner_model, self.record.cloud_input_tokens,
+            self.record.cloud_output_tokens, reports, self.record.text, sum(len(i) for i in self.record.inputs),
+            approx_tokens(len(answer)),
         )
         return JobResult(
             job_id=self.record.job_id, status=status, answer=answer, error=error,
-            plan=jobstate.plan_info(plan) if plan else None, subtasks=reports, accounting=accounting,
+            plan=jobstate.plan_info(plan, self.record.plan_seconds) if plan else None, subtasks=reports,
+            accounting=accounting,
             gateway=self.node.peer_id, seconds=round(time.monotonic() - self.started, 3),
         )

@@ -66,10 +66,11 @@ def inputs_done(plan: Plan, subtasks: Mapping[str, SubtaskRecord], sid: str) -> 
     return all(subtasks[d].status == "done" for d in plan.subtask(sid).depends_on)
 
 
-def plan_info(plan: Plan) -> PlanInfo:
+def plan_info(plan: Plan, seconds: float = 0.0) -> PlanInfo:
     return PlanInfo(
         planner=plan.planner, answer=plan.answer,
         subtasks=tuple(PlannedSubtask(s.id, s.capability, s.depends_on, s.max_tokens) for s in plan.subtasks),
+        seconds=round(seconds, 3),
     )
 
 

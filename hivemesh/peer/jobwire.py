@@ -54,6 +54,7 @@ class PlanInfo(wire.Message):
     planner: str
     answer: str
     subtasks: tuple[PlannedSubtask, ...]
+    seconds: float = 0.0  # how long planning took (0 for a cached plan)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class JobRecord(wire.Message):
     planner_model: str = ""
     cloud_input_tokens: int = 0
     cloud_output_tokens: int = 0
+    cloud_model: str = ""  # the model billed for the cloud tokens ("" when none was)
+    plan_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,12 @@ class StageAssign(wire.Message):
     max_tokens: int
     deadline_s: float
     answer: bool  # send the output text back to the gateway in StageDone
+    chat: bool = True  # False: the prompt is raw text to continue (few-shot), not a user message
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.stop) > 4 or any(not s or len(s) > 32 for s in self.stop):
+            raise ValueError("at most 4 stop strings of 1-32 characters")
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,14 @@ async def _reset(stream: Any) -> None:
             pass
 
 
+def stage_request(assign: StageAssign, prompt: str) -> CompletionRequest:
+    """What the model is asked: a user message, or raw text to continue."""
+    if assign.chat:
+        return CompletionRequest(messages=(ChatMessage("user", prompt),), max_tokens=assign.max_tokens,
+                                 stop=assign.stop)
+    return CompletionRequest(prompt=prompt, max_tokens=assign.max_tokens, stop=assign.stop)
+
+
 @dataclass
 class Stage:
     assign: StageAssign
@@ -233,7 +241,7 @@ class StageRunner:
             inputs = {int(k): v for k, v in a.inputs.items()}
             chunks = {int(k): v for k, v in a.chunks.items()}
             prompt = fill(a.template, a.job_text, inputs, chunks, outputs)
-            request = CompletionRequest(messages=(ChatMessage("user", prompt),), max_tokens=a.max_tokens)
+            request = stage_request(a, prompt)
             with trio.fail_after(a.deadline_s):
                 log.info("→ stage start job=%s subtask=%s attempt=%d", a.job_id, a.subtask_id, a.attempt)
                 model, completion = await self.worker.run_model(a.capability, request)

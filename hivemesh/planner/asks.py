@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from hivemesh.planner.errors import UnknownCapability
 
 MAX_ASKS = 4
+#: kinds of ask whose result is text a later ask may work on ("... then count its words")
+TEXT_MAKERS = frozenset({"translate", "summarize", "extract", "general", "code"})
 MAX_INSTRUCTION_CHARS = 600
 INLINE_MIN_CHARS = 60
 
@@ -86,10 +88,11 @@ def read_job(job: str) -> ReadJob:
     if len(masked) <= MAX_INSTRUCTION_CHARS:
         parts = [p.strip(" .,;") for p in _SPLIT.split(masked) if len(p.strip(" .,;")) >= 3]
         parts = _merge_tail(parts or [masked])
-    asks = []
+    asks: list[Ask] = []
     for i, part in enumerate(parts):
         text = _unmask(part, quotes)
-        back = i > 0 and bool(_BACK.search(part)) and not _about_material(part)
+        back = (i > 0 and bool(_BACK.search(part)) and not _about_material(part)
+                and choose_capability(asks[-1].text, None) in TEXT_MAKERS)
         asks.append(Ask(text, label_for(text), back))
     return ReadJob(tuple(asks), material)
 

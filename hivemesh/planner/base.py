@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 from hivemesh.planner.chunking import (
@@ -92,6 +92,7 @@ class PlanResult:
     cloud_output_tokens: int = 0
     local_tokens: int = 0
     attempts: int = 1
+    cloud_model: str = ""  # the model that billed the cloud tokens ("" when none did)
 
 
 @dataclass(frozen=True)
@@ -129,4 +130,9 @@ class FallbackPlanner:
         except PlannerUnavailable as exc:
             log.warning("planner %s unavailable (%s); using %s", self.primary.name, exc,
                         self.fallback.name)
-            return await self.fallback.plan(request)
+            result = await self.fallback.plan(request)
+            if not exc.cloud_input_tokens and not exc.cloud_output_tokens:
+                return result
+            return replace(result, cloud_model=exc.model,  # what the failed planner spent is billed
+                           cloud_input_tokens=result.cloud_input_tokens + exc.cloud_input_tokens,
+                           cloud_output_tokens=result.cloud_output_tokens + exc.cloud_output_tokens)

@@ -94,13 +94,16 @@ class ClaudePlanner:
         messages: list[dict[str, Any]] = [{"role": "user", "content": job_message(request)}]
         usage = _Usage()
         for attempt in (1, 2):
-            reply = await self._create(
-                system=system_prompt(request),
-                messages=messages,
-                max_tokens=self.max_plan_tokens,
-                tools=[_tool(request)],
-                tool_choice={"type": "tool", "name": TOOL_NAME},
-            )
+            try:
+                reply = await self._create(
+                    system=system_prompt(request),
+                    messages=messages,
+                    max_tokens=self.max_plan_tokens,
+                    tools=[_tool(request)],
+                    tool_choice={"type": "tool", "name": TOOL_NAME},
+                )
+            except PlannerUnavailable as exc:  # the repair turn failed: the first is still billed
+                raise PlannerUnavailable(str(exc), self.model, usage.input_tokens, usage.output_tokens) from exc
             usage.add(reply.usage)
             try:
                 plan = self._extract(reply, request)
@@ -113,7 +116,7 @@ class ClaudePlanner:
                      self.model, len(plan.subtasks), attempt, usage.input_tokens,
                      usage.output_tokens)
             return PlanResult(plan, self.model, usage.input_tokens, usage.output_tokens,
-                              attempts=attempt)
+                              attempts=attempt, cloud_model=self.model)
         raise PlanningFailed(
             f"{self.model} made an invalid plan twice; last error: {error}",
             self.model, usage.input_tokens, usage.output_tokens,

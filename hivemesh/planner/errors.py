@@ -112,4 +112,13 @@ class RenderError(PlanError):
 
 
 class PlannerUnavailable(PlanError):
-    """The planner service could not be reached or stayed overloaded."""
+    """The planner service could not be reached or stayed overloaded. Tokens
+    spent before that (a first attempt, then the repair failed to connect) are
+    still billed."""
+
+    def __init__(self, message: str, model: str = "", cloud_input_tokens: int = 0,
+                 cloud_output_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.model = model
+        self.cloud_input_tokens = cloud_input_tokens
+        self.cloud_output_tokens = cloud_output_tokens

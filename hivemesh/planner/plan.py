@@ -20,13 +20,23 @@ from hivemesh.planner.template import fill
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,39}$"
 
 
+FORMATS = ("chat", "completion")
+MAX_STOPS = 4
+
+
 @dataclass(frozen=True)
 class Subtask:
+    """One step of a plan. ``format``: "chat" sends the prompt as a user
+    message (the model's chat template applies); "completion" sends it as raw
+    text to continue (few-shot prompts), stopping at any of ``stop``."""
+
     id: str
     capability: str
     prompt: str
     depends_on: tuple[str, ...] = ()
     max_tokens: int = 256
+    format: str = "chat"
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,25 +88,27 @@ def render(
 # --- dict form -------------------------------------------------------------
 
 _SUBTASK_KEYS = ("id", "capability", "prompt", "depends_on", "max_tokens")
+_OPTIONAL_KEYS = ("format", "stop")
 _PLAN_KEYS = ("subtasks", "answer", "planner")
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """The plan as plain JSON/msgpack-able data."""
+    """The plan as plain JSON/msgpack-able data (defaults left out)."""
     return {
-        "subtasks": [
-            {
-                "id": s.id,
-                "capability": s.capability,
-                "prompt": s.prompt,
-                "depends_on": list(s.depends_on),
-                "max_tokens": s.max_tokens,
-            }
-            for s in plan.subtasks
-        ],
+        "subtasks": [_subtask_dict(s) for s in plan.subtasks],
         "answer": plan.answer,
         "planner": plan.planner,
     }
+
+
+def _subtask_dict(s: Subtask) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": s.id, "capability": s.capability, "prompt": s.prompt,
+                            "depends_on": list(s.depends_on), "max_tokens": s.max_tokens}
+    if s.format != "chat":
+        data["format"] = s.format
+    if s.stop:
+        data["stop"] = list(s.stop)
+    return data
 
 
 def plan_from_dict(data: object, *, planner: str | None = None) -> Plan:
@@ -121,19 +133,30 @@ def plan_from_dict(data: object, *, planner: str | None = None) -> Plan:
 
 def _subtask(data: object, index: int) -> Subtask:
     where = f"plan.subtasks[{index}]"
-    obj = _object(data, where, required=_SUBTASK_KEYS, allowed=_SUBTASK_KEYS)
+    obj = _object(data, where, required=_SUBTASK_KEYS, allowed=_SUBTASK_KEYS + _OPTIONAL_KEYS)
     deps = obj["depends_on"]
     if not isinstance(deps, list | tuple):
         raise MalformedPlan(f"{where}.depends_on must be a list of ids, not {_type(deps)}")
     max_tokens = obj["max_tokens"]
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
         raise MalformedPlan(f"{where}.max_tokens must be an integer, not {_type(max_tokens)}")
+    fmt = _string(obj.get("format", "chat"), f"{where}.format")
+    if fmt not in FORMATS:
+        raise MalformedPlan(f"{where}.format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    stop = obj.get("stop", [])
+    if not isinstance(stop, list | tuple) or len(stop) > MAX_STOPS:
+        raise MalformedPlan(f"{where}.stop must be a list of at most {MAX_STOPS} strings")
+    stops = tuple(_string(x, f"{where}.stop[{j}]") for j, x in enumerate(stop))
+    if any(not x or len(x) > 32 for x in stops):
+        raise MalformedPlan(f"{where}.stop strings must be 1-32 characters")
     return Subtask(
         id=_string(obj["id"], f"{where}.id"),
         capability=_string(obj["capability"], f"{where}.capability"),
         prompt=_string(obj["prompt"], f"{where}.prompt"),
         depends_on=tuple(_string(d, f"{where}.depends_on[{j}]") for j, d in enumerate(deps)),
         max_tokens=max_tokens,
+        format=fmt,
+        stop=stops,
     )
 
 
@@ -179,6 +202,8 @@ PLAN_JSON_SCHEMA: dict[str, Any] = {
                     "prompt": {"type": "string", "minLength": 1},
                     "depends_on": {"type": "array", "items": {"type": "string"}},
                     "max_tokens": {"type": "integer", "minimum": 1},
+                    "format": {"type": "string", "enum": list(FORMATS)},
+                    "stop": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_STOPS},
                 },
                 "required": list(_SUBTASK_KEYS),
                 "additionalProperties": False,

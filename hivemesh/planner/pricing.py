@@ -51,14 +51,18 @@ def cloud_usd(model: str, in_tokens: int, out_tokens: int) -> float:
 
 
 def cloud_only_tokens(job_text: str, inputs_chars: int) -> int:
-    """Input tokens for sending the job and all its input to the cloud (chars/4)."""
-    return approx_tokens(len(job_text) + inputs_chars)
+    """Input tokens for sending the job and all its input to the cloud, with
+    the system prompt a cloud-only answer uses (chars/4)."""
+    from hivemesh.planner.prompts import ANSWER_SYSTEM
+
+    return approx_tokens(len(ANSWER_SYSTEM) + len(job_text) + inputs_chars)
 
 
 def cloud_only_estimate(model: str, job_text: str, inputs_chars: int, output_tokens: int) -> float:
     """USD the whole job would have cost done by ``model`` alone.
 
-    Input is the job text plus every input character (~4 chars per token);
-    ``output_tokens`` is the length of the answer (use the mesh's answer).
+    Input is the system prompt, the job text and every input character (~4
+    chars per token); ``output_tokens`` is the length of the whole answer (use
+    the mesh's answer: every section of it).
     """
     return cloud_usd(model, cloud_only_tokens(job_text, inputs_chars), output_tokens)

@@ -39,7 +39,18 @@ the output of subtask ID, which must be listed in depends_on. Write no other \
 - At most {max_subtasks} subtasks; each prompt under {max_prompt_chars} characters.
 - answer: the id of the subtask whose output answers the job.
 - Use as few subtasks as do the job well; subtasks that do not depend on \
-each other run in parallel."""
+each other run in parallel.
+- A job that asks for several things gets one subtask per thing and a final \
+subtask that puts every part into the answer, in the order the user asked.{tools}"""
+
+TOOL_NOTES = {
+    "math": "\n- capability math is an exact calculator, not a model: its prompt must be \
+only an arithmetic expression (numbers, + - * / ^ ( ) %, round(x, n), sqrt, min, \
+max), e.g. round((345 + 1289) / 7, 2). Use it for any arithmetic.",
+    "join": "\n- capability join is not a model: its output is its prompt with the \
+{{out:ID}} placeholders filled in. End a job of several parts with a join whose \
+prompt labels each part, e.g. \"Summary:\\n{{out:summary}}\\n\\nKeywords:\\n{{out:keywords}}\".",
+}
 
 
 def system_prompt(request: PlanRequest) -> str:
@@ -47,7 +58,9 @@ def system_prompt(request: PlanRequest) -> str:
     caps = request.capabilities
     names = ", ".join(sorted(caps)) if caps else "general, summarize, analysis, code, math"
     limits = request.limits
+    tools = "".join(note for cap, note in TOOL_NOTES.items() if caps and cap in caps)
     return _SYSTEM.format(
+        tools=tools,
         tool=TOOL_NAME,
         capabilities=names,
         max_tokens=limits.max_tokens,
@@ -89,6 +102,14 @@ def repair_message(error: str) -> str:
         f"Call {TOOL_NAME} again with a corrected plan."
     )
 
+
+#: the system prompt of a job answered by Claude alone (the eval's ``cloud``
+#: system, and the cloud-only cost estimate of every job)
+ANSWER_SYSTEM = (
+    "You answer requests directly. Do every part of the request, in the order "
+    "asked, with a short labelled section for each part when there are several; "
+    "be concise."
+)
 
 AGGREGATE_SYSTEM = (
     "You write the final answer to a job from the results of subtasks that "

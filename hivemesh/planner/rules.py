@@ -32,24 +32,28 @@ TOOL_CAPABILITIES = frozenset({"math", "join"})
 MAP_TOKENS = 256
 MATH_TOKENS = 32
 JOIN_TOKENS = 1024
+#: word problems: "formulate" (a model writes the expression, the calculator
+#: works it out) or "model" (a model answers alone); chosen by the eval
+WORD_PROBLEMS = "formulate"
 
 
 def rule_plan(request: PlanRequest) -> Plan:
     """A plan built by rule from ``request``; validated before it is returned."""
     job = read_job(request.job)
     asks = _asks(request, job.asks)
-    if len(asks) + 1 > request.limits.max_subtasks:  # no room for parts and a join: one ask
+    if _cost(request, asks) > request.limits.max_subtasks:  # no room for the parts and a join: one ask
         asks = (Ask(request.job.strip() if not job.material else _instruction(request.job), "Answer", False),)
-    room = request.limits.max_subtasks - len(asks) - (len(asks) > 1)
+    room = request.limits.max_subtasks - _cost(request, asks)
     reads = _reads(request, room) if request.n_chunks > 1 and room >= 1 else ()
     source = _source(request, job.material, reads)
     single = len(asks) == 1
-    parts = [_part(request, ask, "answer" if single else f"part_{i + 1}", source, reads, asks, i)
+    steps = [_part(request, ask, "answer" if single else f"part_{i + 1}", source, reads, asks, i)
              for i, ask in enumerate(asks)]
+    subtasks = [s for step in steps for s in step]
     if single:
-        return request.check(Plan((*reads, parts[0]), parts[0].id, PLANNER))
-    final = _join(request, asks, parts)
-    return request.check(Plan((*reads, *parts, final), final.id, PLANNER))
+        return request.check(Plan((*reads, *subtasks), steps[0][-1].id, PLANNER))
+    final = _join(request, asks, [step[-1] for step in steps])
+    return request.check(Plan((*reads, *subtasks, final), final.id, PLANNER))
 
 
 def _asks(request: PlanRequest, asks: tuple[Ask, ...]) -> tuple[Ask, ...]:
@@ -59,6 +63,16 @@ def _asks(request: PlanRequest, asks: tuple[Ask, ...]) -> tuple[Ask, ...]:
         if to_expression(whole) is not None:
             return (Ask(whole, "Result", False),)
     return asks
+
+
+def _cost(request: PlanRequest, asks: tuple[Ask, ...]) -> int:
+    """Subtasks the asks take: one each (two for a word problem), and a join."""
+    def one(ask: Ask) -> int:
+        word_problem = (choose_capability(ask.text, None) == "math" and WORD_PROBLEMS == "formulate"
+                        and _usable(request, "math") and to_expression(ask.text) is None)
+        return 2 if word_problem else 1
+
+    return sum(one(a) for a in asks) + (len(asks) > 1)
 
 
 def _instruction(job: str) -> str:
@@ -82,22 +96,29 @@ def _source(request: PlanRequest, material: str, reads: tuple[Subtask, ...]) -> 
 
 
 def _part(request: PlanRequest, ask: Ask, sid: str, source: str, reads: tuple[Subtask, ...],
-          asks: tuple[Ask, ...], index: int) -> Subtask:
+          asks: tuple[Ask, ...], index: int) -> list[Subtask]:
+    """The subtasks of one ask: usually one; a word problem is two (a model
+    writes the expression, the calculator works it out)."""
     expression = to_expression(ask.text) if _usable(request, "math") else None
     if expression is not None:
-        return Subtask(sid, "math", skills.literal(expression), (), MATH_TOKENS)
-    models = None if request.capabilities is None else request.capabilities - TOOL_CAPABILITIES
+        return [Subtask(sid, "math", skills.literal(expression), (), MATH_TOKENS)]
     kind = choose_capability(ask.text, None)
-    capability = kind if _usable(request, kind) and kind not in TOOL_CAPABILITIES else \
-        choose_capability(ask.text, models)
     deps = [r.id for r in reads]
-    previous = ""
     if ask.refers_back and index > 0:
-        before = f"part_{index}"
-        deps.append(before)
-        previous = f"{{{{out:{before}}}}}"
-    template = skills.prompt(ask.text, kind, source, previous)
-    return Subtask(sid, capability, template, tuple(deps), skills.max_tokens(kind, request.limits.max_tokens))
+        deps.append(f"part_{index}")
+        source = f"{{{{out:part_{index}}}}}"
+    if kind == "math" and WORD_PROBLEMS == "formulate" and _usable(request, "math"):
+        formulate = _model_subtask(request, f"{sid}_expr", ask.text, "formulate", source, deps)
+        return [formulate, Subtask(sid, "math", f"{{{{out:{formulate.id}}}}}", (formulate.id,), MATH_TOKENS)]
+    return [_model_subtask(request, sid, ask.text, kind, source, deps)]
+
+
+def _model_subtask(request: PlanRequest, sid: str, ask: str, kind: str, source: str, deps: list[str]) -> Subtask:
+    models = None if request.capabilities is None else request.capabilities - TOOL_CAPABILITIES
+    capability = kind if kind in (models if models is not None else {kind}) else choose_capability(ask, models)
+    chosen = skills.skill(kind)
+    return Subtask(sid, capability, skills.prompt(ask, kind, source), tuple(deps),
+                   min(chosen.max_tokens, request.limits.max_tokens), chosen.format, chosen.stop)
 
 
 def _join(request: PlanRequest, asks: tuple[Ask, ...], parts: list[Subtask]) -> Subtask:

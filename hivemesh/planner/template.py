@@ -6,7 +6,7 @@ Placeholders are written without spaces:
     {{input}}      every input document, joined by a blank line
     {{input:K}}    input document K (0-based)
     {{chunk:N}}    chunk N of the inputs (0-based, numbered across all inputs)
-    {{out:ID}}     the output of subtask ID (which must be a dependency)
+    {{out:ID}}     the output of subtask ID (which must be a dependency), stripped
 
 Anything else written ``{{word}}`` or ``{{word:arg}}`` is an unknown
 placeholder and fails validation; text with spaces inside the braces, such as
@@ -120,7 +120,7 @@ def _value(
     if ref.kind == "out":
         if ref.arg is None or ref.arg not in outputs:
             raise RenderError(f"{ref.text}: the output of subtask {ref.arg!r} is not available")
-        return outputs[ref.arg]
+        return outputs[ref.arg].strip()  # a model's leading blank line is not part of its answer
     if ref.kind == "input" and ref.arg is None:
         return _join_all(inputs)
     source = inputs if ref.kind == "input" else chunks

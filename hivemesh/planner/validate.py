@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from hivemesh.planner.errors import (
     BadAnswer,
@@ -138,7 +139,7 @@ def _dedupe_deps(s: Subtask) -> Subtask:
     deps = tuple(dict.fromkeys(s.depends_on))
     if deps == s.depends_on:
         return s
-    return Subtask(s.id, s.capability, s.prompt, deps, s.max_tokens)
+    return replace(s, depends_on=deps)
 
 
 def _ancestors(plan: Plan, subtask_id: str) -> set[str]:

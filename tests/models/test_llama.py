@@ -181,3 +181,15 @@ def test_sampling_seed_is_repeatable(smollm2):
 def test_bad_schema_is_a_model_error(smollm2):
     with pytest.raises(ModelError, match="JSON schema"):
         smollm2.generate(CompletionRequest(prompt="x", max_tokens=4, json_schema="{not json"))
+
+
+def test_sampling_seed_is_repeatable_after_other_requests(smollm2):
+    """The same request and seed give the same text even when another request
+    ran in between, or the same prompt ran just before (no reused prefix)."""
+    def run(seed, text="Tell me a story."):
+        return smollm2.generate(chat(("user", text), max_tokens=12, temperature=1.0, seed=seed)).text
+
+    first = run(7)
+    run(3, "Tell me a story about a dog.")  # shares a prefix with the next request
+    assert run(7) == first
+    assert run(7) == first

@@ -96,7 +96,8 @@ def test_from_dict_is_strict_with_clear_messages(data: object, message: str) -> 
 
 def test_schema_matches_the_codec() -> None:
     item = PLAN_JSON_SCHEMA["properties"]["subtasks"]["items"]
-    assert set(item["properties"]) == set(item["required"]) == set(_data()["subtasks"][0])
+    assert set(item["required"]) == set(_data()["subtasks"][0])
+    assert set(item["properties"]) == set(item["required"]) | {"format", "stop"}  # optional, with defaults
     assert item["additionalProperties"] is False
     assert PLAN_JSON_SCHEMA["additionalProperties"] is False
     assert set(PLAN_JSON_SCHEMA["required"]) == {"subtasks", "answer"}
@@ -136,3 +137,18 @@ def test_plan_helpers() -> None:
 def test_limits_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="max_subtasks"):
         PlanLimits(max_subtasks=0)
+
+
+def test_format_and_stop_are_optional_and_checked() -> None:
+    data = _data()
+    data["subtasks"][0] |= {"format": "completion", "stop": ["\n"]}
+    plan = plan_from_dict(data)
+    assert plan.subtasks[0].format == "completion" and plan.subtasks[0].stop == ("\n",)
+    assert plan_from_dict(plan_to_dict(plan)) == plan
+    assert "format" not in plan_to_dict(plan)["subtasks"][1]  # defaults are left out
+    for bad, message in (({"format": "poem"}, "format must be one of"), ({"stop": ["a"] * 5}, "at most 4"),
+                         ({"stop": [""]}, "1-32 characters"), ({"stop": "x"}, "list")):
+        broken = _data()
+        broken["subtasks"][0] |= bad
+        with pytest.raises(MalformedPlan, match=message):
+            plan_from_dict(broken)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hivemesh.errors import ConfigError
+from hivemesh.planner.prompts import ANSWER_SYSTEM
 from hivemesh.planner.pricing import cloud_only_estimate, cloud_only_tokens, cloud_usd, price
 
 
@@ -27,11 +28,12 @@ def test_unknown_model_is_a_config_error() -> None:
         cloud_usd("claude-sonnet-4-5", -1, 0)
 
 
-def test_cloud_only_estimate_counts_the_whole_input() -> None:
+def test_cloud_only_estimate_counts_the_whole_input_and_the_system_prompt() -> None:
     job = "Summarise the attached report."  # 30 chars
-    assert cloud_only_tokens(job, 200_000) == 50_008
+    expected = -(-(len(ANSWER_SYSTEM) + 30 + 200_000) // 4)
+    assert cloud_only_tokens(job, 200_000) == expected > 50_008
     usd = cloud_only_estimate("claude-sonnet-4-5", job, 200_000, 800)
-    assert usd == pytest.approx((50_008 * 3 + 800 * 15) / 1e6)
+    assert usd == pytest.approx((expected * 3 + 800 * 15) / 1e6)
 
 
 def test_planning_is_much_cheaper_than_cloud_only() -> None:

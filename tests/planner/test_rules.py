@@ -84,9 +84,15 @@ def test_arithmetic_among_other_asks_is_one_part() -> None:
     assert [plan.subtask(i).capability for i in plan.ids] == ["math", "extract", "join"]
 
 
-def test_a_word_problem_goes_to_a_model_not_the_calculator() -> None:
+def test_a_word_problem_is_formulated_by_a_model_and_worked_out_by_the_calculator() -> None:
     plan = rule_plan(request("A farmer has 12 cows and buys 5 more. How many cows does he have now?"))
-    assert len(plan.subtasks) == 1 and plan.subtasks[0].capability == "general"
+    assert [(s.id, s.capability) for s in plan.subtasks] == [("answer_expr", "general"), ("answer", "math")]
+    formulate, compute = plan.subtasks
+    assert formulate.format == "completion" and formulate.stop == ("\n",)
+    assert formulate.prompt.endswith("Question: A farmer has 12 cows and buys 5 more. How many cows does he "
+                                     "have now?\nExpression:")
+    worked = Calculator().run(render(compute, "job", outputs={"answer_expr": " 12 + 5"}))
+    assert worked == "17"
 
 
 def test_without_the_math_tool_arithmetic_goes_to_a_model() -> None:
