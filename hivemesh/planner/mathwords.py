@@ -23,6 +23,7 @@ _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "sev
          "eighty": 80, "ninety": 90}
 _WORD_NUMBERS = {w: i for i, w in enumerate(_UNITS)} | _TENS | {"a hundred": 100, "one hundred": 100,
                                                                  "a thousand": 1000, "one thousand": 1000}
+_SCALES = {"thousand": "1000", "million": "1000000", "billion": "1000000000"}
 _MULTIPLIERS = {"double": "2", "twice": "2", "triple": "3", "halve": "1 / 2", "half": "1 / 2"}
 
 NUM = r"(-?\d+(?:\.\d+)?|\.\d+)"
@@ -58,7 +59,15 @@ def normalise(text: str) -> str:
     for tens, value in _TENS.items():  # "twenty 5" after the step above -> 25
         out = re.sub(rf"\b{value} (\d)\b", lambda m, v=value: str(v + int(m.group(1))), out)
     out = re.sub(r"(?<=[\d)])\s*x\s*(?=[\d(])", " * ", out)  # "(17.5 + 32.25) x 4"
+    for word, scale in _SCALES.items():  # "5.9 million" -> "(5.9 * 1000000)"
+        out = re.sub(rf"(\d+(?:\.\d+)?)\s+{word}\b", lambda m, s=scale: format_scaled(m.group(1), s), out)
     return out
+
+
+def format_scaled(number: str, scale: str) -> str:
+    from hivemesh.models.arith import format_number
+
+    return format_number(evaluate(f"{number} * {scale}"))
 
 
 def _items(text: str) -> list[str]:
@@ -97,6 +106,8 @@ def _binary(clause: str) -> str | None:
         (rf"{NUM}\s+(?:minus|-)\s+{NUM}", lambda m: f"{m.group(1)} - {m.group(2)}"),
         (rf"{NUM}\s+(?:times|multiplied\s+by|\*|x)\s+{NUM}", lambda m: f"{m.group(1)} * {m.group(2)}"),
         (rf"{NUM}\s+(?:divided\s+by|over|/)\s+{NUM}", lambda m: f"{m.group(1)} / {m.group(2)}"),
+        (rf"{NUM}\s+[a-z]+(?:\s+[a-z]+)?\s+(?:over|per|divided\s+by)\s+{NUM}(?:\s+[a-z]+){{0,3}}",
+         lambda m: f"{m.group(1)} / {m.group(2)}"),  # "5.9 million people over 43000 square kilometres"
     ]
     return _first(clause, rules)
 
