@@ -37,7 +37,7 @@ class Settings:
     advert_budget: float = 10.0  # adverts/s each peer takes from the whole mesh (0: fixed interval)
     target_peers: int = 8
     models: list[str] = field(default_factory=list)  # "cap[,cap]=spec"
-    tools: list[str] = field(default_factory=lambda: ["math", "join"])  # served besides the models; ["none"]: none
+    tools: list[str] = field(default_factory=lambda: ["math", "join", "count"])  # besides the models; ["none"]: none
     slots: int = 0  # 0: from the number of cores
     threads: int = 0  # llama.cpp threads per model; 0: from the number of cores
     n_ctx: int = 2048

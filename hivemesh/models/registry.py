@@ -32,6 +32,7 @@ STANDARD_CAPABILITIES = (
     "classify",
     "instruct",
     "join",
+    "count",
 )
 DEFAULT_MODEL_ARGS = ("general=bundled",)
 CAPABILITY_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")

@@ -8,6 +8,9 @@ multi-part job's final ``join`` to a deterministic assembler:
   prompt exactly (``hivemesh.models.arith``: a parser, no ``eval``). The
   prompt is the expression; when it is not, the last piece of a line that is
   one (an upstream model's "The expression is 12 * 4 + 3") is used.
+- ``tool:count`` (``Counter``): counts the words, sentences, characters,
+  letters, lines or list items of a text. Its prompt is the unit on the first
+  line and the text after a blank line (``"words\n\nGood morning, friend"``).
 - ``tool:join`` (``Joiner``): returns its prompt as the answer. A join
   subtask's template is the labelled sections of the answer, in the order the
   user asked, with the parts' outputs filled in by the worker:
@@ -27,7 +30,8 @@ from hivemesh.models.arith import ArithmeticProblem, evaluate, format_number
 from hivemesh.models.base import Completion, CompletionRequest
 
 CONTEXT = 1 << 20
-TOOLS = ("math", "join")
+TOOLS = ("math", "join", "count")
+UNITS = ("words", "sentences", "characters", "letters", "lines", "items")
 
 _CANDIDATE = re.compile(r"[\d.(][\d.,\s()+\-*/^×÷%]*[\d)%]")
 
@@ -82,6 +86,34 @@ class Joiner(_Tool):
         return "\n\n".join(s for s in sections if s)
 
 
+class Counter(_Tool):
+    def __init__(self, name: str = "counter") -> None:
+        super().__init__(name)
+
+    def run(self, prompt: str) -> str:
+        unit, _, text = prompt.partition("\n")
+        unit = unit.strip().lower()
+        if unit not in UNITS:
+            raise ToolError(f"count tool: the first line must be one of {', '.join(UNITS)}, not {unit[:40]!r}")
+        return str(count(unit, text.strip()))
+
+
+def count(unit: str, text: str) -> int:
+    """How many ``unit`` (see ``UNITS``) ``text`` has."""
+    if unit == "words":
+        return len(re.findall(r"[^\W_]+(?:['’-][^\W_]+)*", text))
+    if unit == "sentences":
+        return len([s for s in re.split(r"(?<=[.!?])\s+", text) if re.search(r"\w", s)])
+    if unit == "characters":
+        return len(text)
+    if unit == "letters":
+        return sum(c.isalpha() for c in text)
+    if unit == "lines":
+        return len([line for line in text.splitlines() if line.strip()])
+    items = re.split(r"\s*(?:,|;|\n|\band\b)\s*", text)
+    return len([i for i in items if re.search(r"\w", i) and i.strip().lower() not in ("none", "nothing")])
+
+
 def candidates(text: str) -> list[str]:
     """Pieces of ``text`` that look like arithmetic (a digit and an operator), in order."""
     found = []
@@ -104,4 +136,6 @@ def load_tool(name: str) -> _Tool:
         return Calculator()
     if name == "join":
         return Joiner()
+    if name == "count":
+        return Counter()
     raise ModelError(f"unknown tool {name!r} (known: {', '.join(TOOLS)})")

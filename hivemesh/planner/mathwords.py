@@ -23,27 +23,31 @@ _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "sev
          "eighty": 80, "ninety": 90}
 _WORD_NUMBERS = {w: i for i, w in enumerate(_UNITS)} | _TENS | {"a hundred": 100, "one hundred": 100,
                                                                  "a thousand": 1000, "one thousand": 1000}
+_SCALES = {"thousand": "1000", "million": "1000000", "billion": "1000000000"}
 _MULTIPLIERS = {"double": "2", "twice": "2", "triple": "3", "halve": "1 / 2", "half": "1 / 2"}
 
 NUM = r"(-?\d+(?:\.\d+)?|\.\d+)"
-REF = r"(?:it|that|this|the result|the answer|the total|the sum|the product|the difference|the number)"
+REF = (r"(?:it|that|this|the result|the answer|the total|the sum|the product|the difference|the number|"
+       r"what you get|what you got|the outcome)")
 LIST = rf"{NUM}(?:\s*,\s*{NUM})*(?:,?\s*and\s*{NUM})"
 
 _ROUND = re.compile(
-    r"(?:,?\s*(?:and\s+)?(?:then\s+)?round(?:ed|ing)?\s+(?:the\s+\w+\s+|it\s+|your\s+answer\s+)?"
-    r"|\s*(?:give|write|express|answer)\s+(?:the\s+\w+\s+|it\s+|your\s+answer\s+)?(?:correct\s+)?)"
-    r"to\s+(?:the\s+nearest\s+)?(?:(\d+)\s+decimal(?:\s+places?)?|(whole number|integer|tenth|hundredth|thousandth))",
+    r",?\s*(?:and\s+)?(?:then\s+)?(?:(?:round(?:ed|ing)?|give|write|express|answer|show|state)"
+    r"(?:\s+(?:the|your)\s+(?:answer|result)|\s+it)?\s+(?:correct\s+)?|(?<=\d)\s+(?:correct\s+)?(?=to\s+\w+\s+decimal))"
+    r"(?:to\s+(?:the\s+nearest\s+)?(?:(\d+)\s+decimal(?:\s+places?)?|(whole number|integer|tenth|hundredth|thousandth))"
+    r"|as\s+(?:a|an)\s+(whole number|integer))",
     re.IGNORECASE)
 _PLACES = {"whole number": 0, "integer": 0, "tenth": 1, "hundredth": 2, "thousandth": 3}
-_SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+)?then\s+|,?\s+and\s+then\s+|\s+then\s+|;\s*|\.\s+|\?\s+|,\s+"
-                    r"(?=(?:add|subtract|multiply|divide|take|square|double|triple|halve|raise|find)\b)"
+_SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+)?then\s+|,?\s+and\s+then\s+|\s+then\s+|;\s*|:\s*|\.\s+|\?\s+|,\s+"
+                    r"(?=(?:add|subtract|multiply|divide|take|square|double|triple|halve|raise|find|minus|plus|"
+                    r"times|divided|over|increase|decrease|reduce)\b)"
                     r"|\s+and\s+(?=(?:add|subtract|multiply|divide|take|square|double|triple|halve|raise)\b))",
                     re.IGNORECASE)
 _OPERATION = re.compile(r"\b(?:add|sum|total|plus|subtract|minus|take|difference|multiply|times|product|"
-                        r"divide|quotient|over|average|mean|percent|square|squared|root|cube|cubed|double|"
-                        r"twice|triple|halve|half|raise|power)\b|[-+*/^%]")
+                        r"divide|divided|quotient|over|average|mean|percent|square|squared|root|cube|cubed|double|"
+                        r"twice|triple|halve|half|raise|power|increase|decrease|reduce)\b|[-+*/^%]")
 _INFIX = {" plus ": " + ", " minus ": " - ", " times ": " * ", " multiplied by ": " * ",
-          " divided by ": " / ", " over ": " / "}
+          " divided by ": " / ", " over ": " / ", " squared ": " ^ 2 ", " cubed ": " ^ 3 "}
 
 
 def normalise(text: str) -> str:
@@ -54,7 +58,16 @@ def normalise(text: str) -> str:
         out = re.sub(rf"\b{word}\b", str(value), out)
     for tens, value in _TENS.items():  # "twenty 5" after the step above -> 25
         out = re.sub(rf"\b{value} (\d)\b", lambda m, v=value: str(v + int(m.group(1))), out)
+    out = re.sub(r"(?<=[\d)])\s*x\s*(?=[\d(])", " * ", out)  # "(17.5 + 32.25) x 4"
+    for word, scale in _SCALES.items():  # "5.9 million" -> "(5.9 * 1000000)"
+        out = re.sub(rf"(\d+(?:\.\d+)?)\s+{word}\b", lambda m, s=scale: format_scaled(m.group(1), s), out)
     return out
+
+
+def format_scaled(number: str, scale: str) -> str:
+    from hivemesh.models.arith import format_number
+
+    return format_number(evaluate(f"{number} * {scale}"))
 
 
 def _items(text: str) -> list[str]:
@@ -77,6 +90,11 @@ def _binary(clause: str) -> str | None:
         (rf"(?:the\s+)?(?:average|mean)\s+of\s+({LIST})",
          lambda m: f"({' + '.join(_items(m.group(1)))}) / {len(_items(m.group(1)))}"),
         (rf"{NUM}\s*(?:%|percent)\s+of\s+{NUM}", lambda m: f"({m.group(1)} / 100) * {m.group(2)}"),
+        (rf"increase\s+{NUM}\s+by\s+{NUM}\s*(?:%|percent)", lambda m: f"{m.group(1)} * (1 + {m.group(2)} / 100)"),
+        (rf"(?:decrease|reduce)\s+{NUM}\s+by\s+{NUM}\s*(?:%|percent)",
+         lambda m: f"{m.group(1)} * (1 - {m.group(2)} / 100)"),
+        (rf"increase\s+{NUM}\s+by\s+{NUM}", lambda m: f"{m.group(1)} + {m.group(2)}"),
+        (rf"(?:decrease|reduce)\s+{NUM}\s+by\s+{NUM}", lambda m: f"{m.group(1)} - {m.group(2)}"),
         (rf"(?:the\s+)?square\s+root\s+of\s+{NUM}", lambda m: f"sqrt({m.group(1)})"),
         (rf"(?:the\s+)?square\s+of\s+{NUM}", lambda m: f"{m.group(1)} ^ 2"),
         (rf"(?:the\s+)?cube\s+of\s+{NUM}", lambda m: f"{m.group(1)} ^ 3"),
@@ -88,6 +106,8 @@ def _binary(clause: str) -> str | None:
         (rf"{NUM}\s+(?:minus|-)\s+{NUM}", lambda m: f"{m.group(1)} - {m.group(2)}"),
         (rf"{NUM}\s+(?:times|multiplied\s+by|\*|x)\s+{NUM}", lambda m: f"{m.group(1)} * {m.group(2)}"),
         (rf"{NUM}\s+(?:divided\s+by|over|/)\s+{NUM}", lambda m: f"{m.group(1)} / {m.group(2)}"),
+        (rf"{NUM}\s+[a-z]+(?:\s+[a-z]+)?\s+(?:over|per|divided\s+by)\s+{NUM}(?:\s+[a-z]+){{0,3}}",
+         lambda m: f"{m.group(1)} / {m.group(2)}"),  # "5.9 million people over 43000 square kilometres"
     ]
     return _first(clause, rules)
 
@@ -102,6 +122,9 @@ def _continue(clause: str, acc: str) -> str | None:
         (rf"subtract\s+{REF}\s+from\s+{NUM}", lambda m: f"{m.group(1)} - {a}"),
         (rf"multiply(?:\s+{REF})?\s+by\s+{NUM}", lambda m: f"{a} * {m.group(1)}"),
         (rf"(?:times)\s+{NUM}", lambda m: f"{a} * {m.group(1)}"),
+        (rf"(?:divided\s+by|over)\s+{NUM}", lambda m: f"{a} / {m.group(1)}"),
+        (rf"increase\s+{REF}\s+by\s+{NUM}\s*(?:%|percent)", lambda m: f"{a} * (1 + {m.group(1)} / 100)"),
+        (rf"(?:decrease|reduce)\s+{REF}\s+by\s+{NUM}\s*(?:%|percent)", lambda m: f"{a} * (1 - {m.group(1)} / 100)"),
         (rf"divide(?:\s+{REF})?\s+by\s+{NUM}", lambda m: f"{a} / {m.group(1)}"),
         (rf"divide\s+{NUM}\s+by\s+{REF}", lambda m: f"{m.group(1)} / {a}"),
         (rf"(?:take|find)\s+(?:the\s+)?square\s+root(?:\s+of\s+{REF})?", lambda m: f"sqrt({acc})"),
@@ -125,7 +148,8 @@ def _first(clause: str, rules: list) -> str | None:  # type: ignore[type-arg]
 def _strip(clause: str) -> str:
     clause = re.sub(r"^(?:please\s+|now\s+|and\s+|then\s+|next,?\s+|finally,?\s+|first,?\s+|"
                     r"(?:can|could)\s+you\s+|calculate\s+|compute\s+|work\s+out\s+|find\s+(?=the\s)|"
-                    r"what\s+(?:is|do\s+you\s+get\s+(?:if\s+|when\s+)?(?:you\s+)?)|what's\s+)+", "", clause.strip())
+                    r"what\s+(?:is|do\s+you\s+get\s+(?:if\s+|when\s+)?(?:you\s+)?)|what's\s+|how\s+much\s+is\s+|"
+                    r"(?:take|find)\s+(?=\d+(?:\.\d+)?\s*(?:%|percent)))+", "", clause.strip())
     return clause.strip(" .?!:")
 
 
@@ -145,7 +169,7 @@ def to_expression(job: str) -> str | None:
     places = None
     found = _ROUND.search(text)
     if found:
-        places = int(found.group(1)) if found.group(1) else _PLACES[found.group(2)]
+        places = int(found.group(1)) if found.group(1) else _PLACES[found.group(2) or found.group(3)]
         text = text[: found.start()] + text[found.end():]
     acc: str | None = None
     for raw in _SPLIT.split(text.strip()):

@@ -28,26 +28,28 @@ from hivemesh.planner.mathwords import _OPERATION, to_expression
 from hivemesh.planner.plan import Plan, Subtask
 
 PLANNER = "rules"
-TOOL_CAPABILITIES = frozenset({"math", "join"})
+TOOL_CAPABILITIES = frozenset({"math", "join", "count"})
 MAP_TOKENS = 256
 MATH_TOKENS = 32
 JOIN_TOKENS = 1024
-#: word problems: "formulate" (a model writes the expression, the calculator
-#: works it out) or "model" (a model answers alone); chosen by the eval
-WORD_PROBLEMS = "formulate"
+#: kind of ask -> the capability whose model serves it (when the mesh has it)
+CAPABILITY_OF = {"lookup": "extract", "formulate": "general", "count_items": "extract", "count": "general",
+                 "math": "general"}
 
 
 def rule_plan(request: PlanRequest) -> Plan:
     """A plan built by rule from ``request``; validated before it is returned."""
-    job = read_job(request.job)
+    has_inputs = bool(request.inputs) and request.n_chunks > 0
+    job = read_job(request.job, has_inputs)
     asks = _asks(request, job.asks)
     if _cost(request, asks) > request.limits.max_subtasks:  # no room for the parts and a join: one ask
-        asks = (Ask(request.job.strip() if not job.material else _instruction(request.job), "Answer", False),)
+        text = request.job.strip() if not job.material else " ".join(a.text for a in job.asks)
+        asks = (Ask(text, "Answer", False, "general"),)
     room = request.limits.max_subtasks - _cost(request, asks)
     reads = _reads(request, room) if request.n_chunks > 1 and room >= 1 else ()
     source = _source(request, job.material, reads)
     single = len(asks) == 1
-    steps = [_part(request, ask, "answer" if single else f"part_{i + 1}", source, reads, asks, i)
+    steps = [_part(request, ask, "answer" if single else f"part_{i + 1}", source, reads, i)
              for i, ask in enumerate(asks)]
     subtasks = [s for step in steps for s in step]
     if single:
@@ -61,22 +63,24 @@ def _asks(request: PlanRequest, asks: tuple[Ask, ...]) -> tuple[Ask, ...]:
     if len(asks) > 1 and _usable(request, "math") and all(_arithmetic(a.text) for a in asks):
         whole = request.job.strip()
         if to_expression(whole) is not None:
-            return (Ask(whole, "Result", False),)
+            return (Ask(whole, "Result", False, "math"),)
     return asks
 
 
 def _cost(request: PlanRequest, asks: tuple[Ask, ...]) -> int:
-    """Subtasks the asks take: one each (two for a word problem), and a join."""
-    def one(ask: Ask) -> int:
-        word_problem = (choose_capability(ask.text, None) == "math" and WORD_PROBLEMS == "formulate"
-                        and _usable(request, "math") and to_expression(ask.text) is None)
-        return 2 if word_problem else 1
-
-    return sum(one(a) for a in asks) + (len(asks) > 1)
+    """Subtasks the asks take (two for an ask a model prepares for a tool), and a join."""
+    return sum(len(_route(request, a)) for a in asks) + (len(asks) > 1)
 
 
-def _instruction(job: str) -> str:
-    return " ".join(a.text for a in read_job(job).asks)
+def _route(request: PlanRequest, ask: Ask) -> tuple[str, ...]:
+    """What serves ``ask``, in order: tools where they do the job exactly."""
+    if ask.kind == "math" and _usable(request, "math"):
+        return ("tool:math",) if to_expression(ask.text) is not None else ("formulate", "tool:math")
+    if ask.kind == "count" and _usable(request, "count"):
+        return ("tool:count",)
+    if ask.kind == "count_items" and _usable(request, "count"):
+        return ("extract", "tool:count")
+    return (ask.kind,)
 
 
 def _arithmetic(text: str) -> bool:
@@ -96,26 +100,32 @@ def _source(request: PlanRequest, material: str, reads: tuple[Subtask, ...]) -> 
 
 
 def _part(request: PlanRequest, ask: Ask, sid: str, source: str, reads: tuple[Subtask, ...],
-          asks: tuple[Ask, ...], index: int) -> list[Subtask]:
-    """The subtasks of one ask: usually one; a word problem is two (a model
-    writes the expression, the calculator works it out)."""
-    expression = to_expression(ask.text) if _usable(request, "math") else None
-    if expression is not None:
-        return [Subtask(sid, "math", skills.literal(expression), (), MATH_TOKENS)]
-    kind = choose_capability(ask.text, None)
+          index: int) -> list[Subtask]:
+    """The subtasks of one ask: usually one; two when a model prepares what a
+    tool then works out exactly (a word problem's expression, a list to count)."""
     deps = [r.id for r in reads]
     if ask.refers_back and index > 0:
         deps.append(f"part_{index}")
         source = f"{{{{out:part_{index}}}}}"
-    if kind == "math" and WORD_PROBLEMS == "formulate" and _usable(request, "math"):
-        formulate = _model_subtask(request, f"{sid}_expr", ask.text, "formulate", source, deps)
-        return [formulate, Subtask(sid, "math", f"{{{{out:{formulate.id}}}}}", (formulate.id,), MATH_TOKENS)]
-    return [_model_subtask(request, sid, ask.text, kind, source, deps)]
+    route = _route(request, ask)
+    if route == ("tool:math",):
+        return [Subtask(sid, "math", skills.literal(to_expression(ask.text) or ""), (), MATH_TOKENS)]
+    if route == ("tool:count",):
+        return [Subtask(sid, "count", f"{ask.detail}\n\n{source}", tuple(deps), MATH_TOKENS)]
+    if route == ("formulate", "tool:math"):
+        first = _model_subtask(request, f"{sid}_expr", ask.text, "formulate", source, deps)
+        return [first, Subtask(sid, "math", f"{{{{out:{first.id}}}}}", (first.id,), MATH_TOKENS)]
+    if route == ("extract", "tool:count"):
+        listing = f"List the {ask.detail} {'named' if 'name' in ask.text.lower() else 'mentioned'}"
+        first = _model_subtask(request, f"{sid}_list", listing, "extract", source, deps)
+        return [first, Subtask(sid, "count", f"items\n\n{{{{out:{first.id}}}}}", (first.id,), MATH_TOKENS)]
+    return [_model_subtask(request, sid, ask.text, ask.kind, source, deps)]
 
 
 def _model_subtask(request: PlanRequest, sid: str, ask: str, kind: str, source: str, deps: list[str]) -> Subtask:
     models = None if request.capabilities is None else request.capabilities - TOOL_CAPABILITIES
-    capability = kind if kind in (models if models is not None else {kind}) else choose_capability(ask, models)
+    wanted = CAPABILITY_OF.get(kind, kind)
+    capability = wanted if models is None or wanted in models else choose_capability(ask, models)
     chosen = skills.skill(kind)
     return Subtask(sid, capability, skills.prompt(ask, kind, source), tuple(deps),
                    min(chosen.max_tokens, request.limits.max_tokens), chosen.format, chosen.stop)

@@ -36,6 +36,19 @@ _CLASSIFY_SHOTS = (
     "Task: Is this about sports, politics, weather or other?\n"
     "Answer: other\n\n"
 )
+_LOOKUP_SHOTS = (
+    "Text: The bakery on Hill Road opened in 1998. Its owner, Rosa Diaz, bakes bread every morning at five.\n"
+    "Question: Who owns the bakery?\n"
+    "Answer: Rosa Diaz\n\n"
+    "Text: Flights leave Oslo for Bergen, Tromso and Stavanger; the longest route is the one to Tromso.\n"
+    "Question: Which route is the longest?\n"
+    "Answer: Oslo to Tromso\n\n"
+)
+_FORMULATE_TEXT_SHOTS = (
+    "Text: Tea 2.50, cake 3.20, juice 1.80\n"
+    "Question: What is the total of the three prices?\n"
+    "Expression: 2.50 + 3.20 + 1.80\n\n"
+)
 _FORMULATE_SHOTS = (
     "Question: Sam has 3 boxes with 12 pencils in each box. He gives away 5 pencils. How many pencils "
     "does he have left?\n"
@@ -51,6 +64,9 @@ SKILLS: dict[str, Skill] = {
     "code": Skill("chat", "{ask} Reply with the Python code only.\n\n{source}", (), 192),
     "translate": Skill("chat", "{ask} Reply with the translation only.\n\n{source}", (), 96),
     "formulate": Skill("completion", _FORMULATE_SHOTS + "Question: {ask}\nExpression:", ("\n",), 32),
+    "formulate_text": Skill("completion", _FORMULATE_TEXT_SHOTS + _FORMULATE_SHOTS
+                            + "Text: {source}\nQuestion: {ask}\nExpression:", ("\n",), 32),
+    "lookup": Skill("completion", _LOOKUP_SHOTS + "Text: {source}\nQuestion: {ask}\nAnswer:", ("\n",), 32),
 }
 DEFAULT = Skill("chat", "{ask}\n\n{source}", (), 128)
 NO_SOURCE = "(none)"
@@ -75,6 +91,8 @@ def sentence(ask: str) -> str:
 def prompt(ask: str, kind: str, source: str = "") -> str:
     """The template of a subtask for ``ask`` over ``source`` (a template
     fragment: ``{{input}}``, ``{{out:part_1}}``, notes, or literal text)."""
+    if source and f"{kind}_text" in SKILLS:
+        kind = f"{kind}_text"
     chosen = skill(kind)
     text = chosen.template.format(ask=sentence(literal(ask)), source="\0")
     if not source:

@@ -15,7 +15,7 @@ from hivemesh.models.arith import ArithmeticProblem, evaluate, format_number
 from hivemesh.models.base import ChatMessage, CompletionRequest
 from hivemesh.models.registry import ModelRegistry, with_tools
 from hivemesh.models.sources import load_model, parse_spec
-from hivemesh.models.tools import Calculator, Joiner, ToolError
+from hivemesh.models.tools import Calculator, Counter, Joiner, ToolError
 
 
 def ask(tool, text: str) -> str:
@@ -100,3 +100,22 @@ def test_every_peer_serves_the_tools_unless_a_model_takes_their_capability() -> 
     assert registry.model_for("math").name == "calculator"
     registry.warm_up()  # tools are skipped, not measured
     assert {i.name: i.tokens_per_second for i in registry.infos()}["calculator"] == 0
+
+
+@pytest.mark.parametrize(("prompt", "value"), [
+    ("words\n\nThe old library opens at nine every morning.", "8"),
+    ("words\n\nIt's a well-known fact, isn't it?", "6"),
+    ("sentences\n\nOne. Two! Three? Four", "4"),
+    ("characters\n\nabc de", "6"),
+    ("letters\n\nabc de 12", "5"),
+    ("lines\n\na\n\nb\nc", "3"),
+    ("items\n\nAnn Lee, Bo Chen; Cy\nDee and Ed", "5"),
+    ("items\n\nnone", "0"),
+])
+def test_the_counter_is_exact(prompt: str, value: str) -> None:
+    assert ask(Counter(), prompt) == value
+
+
+def test_the_counter_wants_a_unit() -> None:
+    with pytest.raises(ToolError, match="first line must be one of"):
+        ask(Counter(), "the words in this\n\nsome text")

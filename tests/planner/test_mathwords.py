@@ -41,3 +41,24 @@ def test_arithmetic_in_words(job: str, value: str) -> None:
 ])
 def test_anything_else_is_left_to_a_model(job: str) -> None:
     assert to_expression(job) is None
+
+
+@pytest.mark.parametrize(("job", "value"), [
+    # phrasings written apart from the eval suite, to check the reader is not fitted to it
+    ("Reduce 80 by 25 percent.", "60"),
+    ("What is 3.5 times 4, divided by 7?", "2"),
+    ("Take 10% of 500 and add 20.", "70"),
+    ("What do you get when you multiply 13 by 7?", "91"),
+    ("Add up 12, 19 and 4, then double it.", "70"),
+    ("Compute 2,500 minus 1,250, then divide the result by 5.", "250"),
+    ("How much is 45 plus 55?", "100"),
+    ("Calculate 18 squared minus 24.", "300"),
+    ("What is the product of 6, 7 and 8?", "336"),
+    ("Divide 81 by 9 and then square the result.", "81"),
+    ("What is 40% of 85, rounded to the nearest whole number?", "34"),
+    ("Please work out 1000 divided by 3 to two decimal places.", "333.33"),
+])
+def test_phrasings_held_out_from_the_eval(job: str, value: str) -> None:
+    expression = to_expression(job)
+    assert expression is not None, job
+    assert format_number(evaluate(expression)) == value

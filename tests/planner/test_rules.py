@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hivemesh.models.tools import Calculator, Joiner
+from hivemesh.models.tools import Calculator, Counter, Joiner
 from hivemesh.planner.asks import choose_capability, read_job, split_asks
 from hivemesh.planner.base import PlanRequest
 from hivemesh.planner.chunking import chunk_inputs
@@ -15,7 +15,7 @@ from hivemesh.planner.rules import rule_plan
 from hivemesh.planner.template import needs
 from hivemesh.planner.validate import levels
 
-ALL = {"summarize", "general", "code", "analysis", "math", "extract", "classify", "join"}
+ALL = {"summarize", "general", "code", "analysis", "math", "extract", "classify", "join", "count"}
 PARAGRAPH = "Honey bees live in colonies. A queen lays the eggs and workers gather nectar."
 
 
@@ -47,7 +47,7 @@ def test_the_join_keeps_every_part_in_the_order_asked() -> None:
     assert len(parts) == 4
     template = plan.subtask("join").prompt
     labels = [line for line in template.splitlines() if line.endswith(":")]
-    assert labels == ["Translation:", "List the nouns:", "Classification:", "Summary:"]
+    assert labels == ["Translation:", "Nouns:", "Classification:", "Summary:"]
     assert needs(template).outputs == set(parts) == set(plan.subtask("join").depends_on)
 
 
@@ -217,3 +217,31 @@ def test_choose_capability() -> None:
     assert choose_capability("hello", {"summarize", "code"}, ("summarize",)) == "summarize"
     assert choose_capability("hello", {"zeta", "alpha"}) == "alpha"
     assert choose_capability("please summarise", None) == "summarize"
+
+
+@pytest.mark.parametrize(("job", "kinds"), [
+    ("Is this review positive, negative or neutral?", ["classify"]),
+    ("Spam or not spam? Here's the message I got:", ["classify"]),
+    ("Sort this email into one of: refund request, delivery problem, account issue.", ["classify"]),
+    ("Condense this news item into a sentence or two.", ["summarize"]),
+    ("Fact or opinion? Answer with one of the two.", ["classify"]),
+    ("What ingredients do I need for this recipe? List them.", ["extract"]),
+    ("Translate this into French, then tell me how many words the English sentence has.", ["translate", "count"]),
+    ("List the dates mentioned and count how many people are named.", ["extract", "count_items"]),
+    ("What's the total of the amounts on this receipt, and which shop is it from?", ["math", "lookup"]),
+    ("Classify the sentiment, and quote the sentence that shows it best.", ["classify", "lookup"]),
+])
+def test_kinds_of_ask(job: str, kinds: list[str]) -> None:
+    assert [a.kind for a in read_job(job, has_inputs=True).asks] == kinds
+
+
+def test_counting_is_exact_and_things_are_listed_before_they_are_counted() -> None:
+    plan = rule_plan(request("Translate this into French, then tell me how many words the English sentence has.",
+                             ["The old library opens at nine."]))
+    count = plan.subtask("part_2")
+    assert count.capability == "count" and count.depends_on == ()
+    assert Counter().run(render(count, "job", ["The old library opens at nine."])) == "6"
+    plan = rule_plan(request("List the dates mentioned and count how many people are named.", [PARAGRAPH]))
+    assert plan.subtask("part_2_list").capability == "extract"
+    assert plan.subtask("part_2").depends_on == ("part_2_list",)
+    assert Counter().run(render(plan.subtask("part_2"), "job", outputs={"part_2_list": "Ann, Bo and Cy"})) == "3"
