@@ -21,7 +21,7 @@ from hivemesh.client import OnEvent, submit_via
 from hivemesh.config import Settings
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig
-from hivemesh.models.registry import ModelRegistry
+from hivemesh.models.registry import GEMMA_CAPABILITIES, SMOLLM2_CAPABILITIES, ModelRegistry
 from hivemesh.models.sources import load_model, parse_spec
 from hivemesh.models.tools import TOOLS, load_tool
 from hivemesh.peer.inprocess import Running, start_bootstrap, start_gateway, start_node, start_worker
@@ -31,14 +31,15 @@ from hivemesh.peer.store import MemoryStore
 from hivemesh.planner.base import Planner
 from hivemesh.planner.select import make_planner
 
-INTERVAL = 1.0  # llama.cpp keeps both cores busy; tighter adverts would expire live peers
+INTERVAL = 2.0  # llama.cpp keeps both cores busy (and the GIL): tighter adverts expire live peers
 JOIN_TIMEOUT_S = 60.0
 
-#: worker name -> (model spec, capabilities it serves)
+#: worker name -> (model spec, capabilities it serves): the default map of
+#: ``hivemesh.models.registry.DEFAULT_MODEL_ARGS``, spread over three workers
 WORKERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "gemma-1": ("bundled", ("summarize", "general")),
-    "smollm2": ("smollm2-135m-instruct", ("extract", "classify", "analysis", "instruct")),
-    "gemma-2": ("bundled", ("summarize", "general")),
+    "gemma-1": ("bundled", GEMMA_CAPABILITIES),
+    "smollm2": ("smollm2-135m-instruct", SMOLLM2_CAPABILITIES),
+    "gemma-2": ("bundled", GEMMA_CAPABILITIES),
 }
 
 

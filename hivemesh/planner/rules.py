@@ -34,7 +34,7 @@ MATH_TOKENS = 32
 JOIN_TOKENS = 1024
 #: kind of ask -> the capability whose model serves it (when the mesh has it)
 CAPABILITY_OF = {"lookup": "extract", "formulate": "general", "count_items": "extract", "count": "general",
-                 "math": "general"}
+                 "math": "general", "translate": "translate"}
 
 
 def rule_plan(request: PlanRequest) -> Plan:
@@ -126,8 +126,8 @@ def _model_subtask(request: PlanRequest, sid: str, ask: str, kind: str, source: 
     models = None if request.capabilities is None else request.capabilities - TOOL_CAPABILITIES
     wanted = CAPABILITY_OF.get(kind, kind)
     capability = wanted if models is None or wanted in models else choose_capability(ask, models)
-    chosen = skills.skill(kind)
-    return Subtask(sid, capability, skills.prompt(ask, kind, source), tuple(deps),
+    chosen, template = skills.prompt(ask, kind, source)
+    return Subtask(sid, capability, template, tuple(deps),
                    min(chosen.max_tokens, request.limits.max_tokens), chosen.format, chosen.stop)
 
 

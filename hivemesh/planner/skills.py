@@ -9,6 +9,7 @@ while open-ended asks work as a plain chat message. Each kind of ask has one
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -44,6 +45,15 @@ _LOOKUP_SHOTS = (
     "Question: Which route is the longest?\n"
     "Answer: Oslo to Tromso\n\n"
 )
+_SUMMARY_SHOT = (
+    "Text: The council voted on Tuesday to close two libraries to save money. Residents protested outside the "
+    "town hall, and the mayor promised to review the decision next year.\n"
+    "Summary: The council voted to close two libraries to save money, despite protests from residents.\n\n"
+)
+_TRANSLATE_SHOTS = (
+    "English: Where is the train station?\nFrench: Où est la gare ?\n\n"
+    "English: The weather is nice today.\nFrench: Il fait beau aujourd'hui.\n\n"
+)
 _FORMULATE_TEXT_SHOTS = (
     "Text: Tea 2.50, cake 3.20, juice 1.80\n"
     "Question: What is the total of the three prices?\n"
@@ -60,9 +70,11 @@ _FORMULATE_SHOTS = (
 SKILLS: dict[str, Skill] = {
     "extract": Skill("completion", _EXTRACT_SHOTS + "Text: {source}\nTask: {ask}\nAnswer:", ("\n",), 48),
     "classify": Skill("completion", _CLASSIFY_SHOTS + "Text: {source}\nTask: {ask}\nAnswer:", ("\n",), 8),
-    "summarize": Skill("chat", "{ask} Write a short summary of one or two sentences.\n\nText:\n{source}", (), 96),
-    "code": Skill("chat", "{ask} Reply with the Python code only.\n\n{source}", (), 192),
+    "summarize": Skill("completion", _SUMMARY_SHOT + "Text: {source}\nSummary:", ("\n\n", "\nText:"), 80),
+    "code": Skill("chat", "{ask} Reply with one Python function in a ```python block, no tests, no explanation."
+                  "\n\n{source}", (), 192),
     "translate": Skill("chat", "{ask} Reply with the translation only.\n\n{source}", (), 96),
+    "translate_text": Skill("completion", _TRANSLATE_SHOTS + "English: {source}\n{target}:", ("\n",), 96),
     "formulate": Skill("completion", _FORMULATE_SHOTS + "Question: {ask}\nExpression:", ("\n",), 32),
     "formulate_text": Skill("completion", _FORMULATE_TEXT_SHOTS + _FORMULATE_SHOTS
                             + "Text: {source}\nQuestion: {ask}\nExpression:", ("\n",), 32),
@@ -70,6 +82,12 @@ SKILLS: dict[str, Skill] = {
 }
 DEFAULT = Skill("chat", "{ask}\n\n{source}", (), 128)
 NO_SOURCE = "(none)"
+
+
+def target_language(ask: str) -> str:
+    """The language an ask translates into ("... into French" -> "French"), or ""."""
+    found = re.search(r"\b(?:into|to|in)\s+([A-Z][a-z]+)\b", ask)
+    return found.group(1) if found and found.group(1) not in ("English", "The", "This", "It") else ""
 
 
 def literal(text: str) -> str:
@@ -88,15 +106,17 @@ def sentence(ask: str) -> str:
     return ask if ask.endswith(("?", "!")) else ask + "."
 
 
-def prompt(ask: str, kind: str, source: str = "") -> str:
-    """The template of a subtask for ``ask`` over ``source`` (a template
-    fragment: ``{{input}}``, ``{{out:part_1}}``, notes, or literal text)."""
-    if source and f"{kind}_text" in SKILLS:
+def prompt(ask: str, kind: str, source: str = "") -> tuple[Skill, str]:
+    """The skill used and the template of a subtask for ``ask`` over
+    ``source`` (a template fragment: ``{{input}}``, ``{{out:part_1}}``, notes,
+    or literal text)."""
+    target = target_language(ask)
+    if source and f"{kind}_text" in SKILLS and (kind != "translate" or target):
         kind = f"{kind}_text"
     chosen = skill(kind)
-    text = chosen.template.format(ask=sentence(literal(ask)), source="\0")
+    text = chosen.template.format(ask=sentence(literal(ask)), source="\0", target=target)
     if not source:
         if chosen.format == "chat":
-            return text.replace("\n\nText:\n\0", "").replace("\n\n\0", "").rstrip()
+            return chosen, text.replace("\n\nText:\n\0", "").replace("\n\n\0", "").rstrip()
         source = NO_SOURCE
-    return text.replace("\0", source)
+    return chosen, text.replace("\0", source)

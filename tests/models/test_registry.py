@@ -18,8 +18,9 @@ def caps_by_target(args):
     return [(a.spec.target, a.capabilities) for a in parse_model_args(args)]
 
 
-def test_default_is_bundled_general():
-    assert caps_by_target([]) == [("gemma3-270m", ("general",))]
+def test_the_default_map_is_the_bundled_models():
+    assert caps_by_target([]) == [("gemma3-270m", ("general", "extract", "classify", "translate")),
+                                  ("smollm2-135m-instruct", ("summarize", "code", "analysis", "instruct"))]
 
 
 def test_several_caps_one_spec_are_grouped():
@@ -65,7 +66,7 @@ def test_one_capability_two_models_is_an_error():
 
 def test_standard_capabilities():
     assert set(STANDARD_CAPABILITIES) >= {"summarize", "code", "analysis", "math", "general"}
-    assert len(set(STANDARD_CAPABILITIES)) == len(STANDARD_CAPABILITIES) == 9 and "join" in STANDARD_CAPABILITIES
+    assert len(set(STANDARD_CAPABILITIES)) == len(STANDARD_CAPABILITIES) == 11 and "join" in STANDARD_CAPABILITIES
 
 
 def test_from_args_loads_each_model_once():

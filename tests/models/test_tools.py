@@ -13,7 +13,7 @@ import pytest
 from hivemesh.errors import ConfigError, ModelError
 from hivemesh.models.arith import ArithmeticProblem, evaluate, format_number
 from hivemesh.models.base import ChatMessage, CompletionRequest
-from hivemesh.models.registry import ModelRegistry, with_tools
+from hivemesh.models.registry import DEFAULT_MODEL_ARGS, ModelRegistry, with_tools
 from hivemesh.models.sources import load_model, parse_spec
 from hivemesh.models.tools import Calculator, Counter, Joiner, ToolError
 
@@ -93,7 +93,7 @@ def test_tools_load_from_specs_and_cost_no_tokens() -> None:
 
 
 def test_every_peer_serves_the_tools_unless_a_model_takes_their_capability() -> None:
-    assert with_tools([], ["math", "join"]) == ["general=bundled", "math=tool:math", "join=tool:join"]
+    assert with_tools([], ["math", "join"]) == [*DEFAULT_MODEL_ARGS, "math=tool:math", "join=tool:join"]
     assert with_tools(["math=sim:m"], ["math", "join"]) == ["math=sim:m", "join=tool:join"]
     registry = ModelRegistry.from_args(["general=sim:s"], tools=["math", "join"])
     assert set(registry.capabilities()) == {"general", "math", "join"}
