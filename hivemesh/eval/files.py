@@ -30,7 +30,8 @@ def result_row(r: Result) -> dict[str, Any]:
         "seconds": round(r.answer.seconds, 3), "cloud_input_tokens": r.answer.cloud_input_tokens,
         "cloud_output_tokens": r.answer.cloud_output_tokens, "mesh_tokens": r.answer.mesh_tokens,
         "usd": round(r.answer.usd, 6), "error": r.answer.error,
-        "parts_detail": "; ".join(f"{p.name}={p.score:.2f}{'' if p.satisfied else ' (unmet)'}" for p in r.score.parts),
+        "parts_detail": "; ".join(f"{p.name}={p.score:.2f}{'' if p.satisfied else ' (unmet)'}"
+                                  f"{'' if p.addressed else ' (missing)'}" for p in r.score.parts),
         "detail": r.answer.detail, "answer_excerpt": excerpt(r.answer.text),
     }
 
@@ -42,6 +43,7 @@ def write_all(out: Path, summary: Mapping[str, Any], results: Sequence[Result],
     full = {**summary, "meta": dict(meta), "results": [
         {**result_row(r), "answer": r.answer.text,
          "part_scores": [{"name": p.name, "kind": p.kind, "score": round(p.score, 4), "satisfied": p.satisfied,
+                          "addressed": p.addressed,
                           "segment": p.segment} for p in r.score.parts]} for r in results]}
     (out / "eval.json").write_text(json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     with open(out / "results.csv", "w", newline="", encoding="utf-8") as f:

@@ -1,8 +1,10 @@
 """The numbers of a run (pure): per-system summary, the JSON, the table.
 
 - ``score``: mean task score (a task's score is the mean of its parts');
-- ``coverage``: share of parts satisfied over the multi-part tasks (None
-  when the run has none);
+- ``coverage``: share of the parts of multi-part tasks that the answer
+  addressed (``addressed``: an answer of the part's form, right or wrong;
+  None when the run has none), and ``multi_parts_satisfied``: the share that
+  also passed their check;
 - ``by_capability``: mean task score per capability;
 - ``cloud_tokens``/``mesh_tokens``/``usd``: totals over the run;
 - ``latency_s``: p50/p95 of the per-task wall time (linear interpolation).
@@ -42,7 +44,8 @@ def system_summary(results: Sequence[Result]) -> dict[str, Any]:
     seconds = [r.answer.seconds for r in results]
     return {
         "score": _round(_mean([r.score.score for r in results])),
-        "coverage": _round(sum(r.score.satisfied for r in multi) / multi_parts) if multi_parts else None,
+        "coverage": _round(sum(r.score.addressed for r in multi) / multi_parts) if multi_parts else None,
+        "multi_parts_satisfied": _round(sum(r.score.satisfied for r in multi) / multi_parts) if multi_parts else None,
         "by_capability": {c: _round(v) for c, v in by_cap.items() if v is not None},
         "parts_satisfied": _round(sum(r.score.satisfied for r in results) /
                                   max(1, sum(len(r.task.parts) for r in results))),
@@ -78,20 +81,21 @@ def _cell(value: Any, fmt: str = "{:.2f}") -> str:
 
 def format_table(summary: Mapping[str, Any]) -> str:
     caps = list(CAPABILITIES)
-    head = ["system", "score", "cover", *(SHORT[c] for c in caps), "cloud tok", "mesh tok", "USD", "p50 s",
+    head = ["system", "score", "cover", "pass", *(SHORT[c] for c in caps), "cloud tok", "mesh tok", "USD", "p50 s",
             "p95 s", "err"]
     rows = [head]
     for name, s in summary["systems"].items():
         if s is None:
             continue
-        rows.append([name, _cell(s["score"]), _cell(s["coverage"]),
+        rows.append([name, _cell(s["score"]), _cell(s["coverage"]), _cell(s["multi_parts_satisfied"]),
                      *(_cell(s["by_capability"].get(c)) for c in caps),
                      str(s["cloud_tokens"]), str(s["mesh_tokens"]), f"{s['usd']:.4f}",
                      _cell(s["latency_s"]["p50"], "{:.1f}"), _cell(s["latency_s"]["p95"], "{:.1f}"), str(s["errors"])])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
-    lines.append(f"{summary['tasks']} tasks; score = mean task score, cover = share of parts satisfied on "
-                 "multi-part tasks; " + ", ".join(f"{v}={k}" for k, v in SHORT.items() if k != v))
+    lines.append(f"{summary['tasks']} tasks; score = mean task score; on multi-part tasks, cover = share of parts "
+                 "answered, pass = share of parts answered right; "
+                 + ", ".join(f"{v}={k}" for k, v in SHORT.items() if k != v))
     for name, why in summary.get("skipped", {}).items():
         if why != "not requested":
             lines.append(f"skipped {name}: {why}")

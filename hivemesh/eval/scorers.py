@@ -15,7 +15,8 @@ reads a segment:
   item that names one of its aliases; F1 of precision (matched / listed) and
   recall (matched / expected);
 - ``keywords``: the first ``count`` list items (of at most 3 words); score =
-  distinct pool entries among them / ``count``;
+  distinct pool entries among them / ``count``; a segment whose items average
+  over 3 words is prose, not a list, and scores 0;
 - ``number``: the segment's last number, rounded half-up to ``decimals``;
 - ``label``: the labels the segment names (a longer label such as "not spam"
   hides the shorter one inside it); exactly one must be named;
@@ -31,10 +32,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hivemesh.eval import numbers, text
+from hivemesh.eval.addressed import addressed
 from hivemesh.eval.checks import (
     Check,
     CodeCheck,
@@ -59,6 +61,7 @@ class PartScore:
     score: float
     satisfied: bool
     segment: str = ""  # the segment that scored best (may be shortened)
+    addressed: bool = False  # the answer holds an answer of this part's form (``addressed``)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,10 @@ class TaskScore:
     @property
     def satisfied(self) -> int:
         return sum(p.satisfied for p in self.parts)
+
+    @property
+    def addressed(self) -> int:
+        return sum(p.addressed for p in self.parts)
 
 
 @functools.cache
@@ -121,7 +128,10 @@ def _set_segment(check: SetCheck, segment: str) -> float:
 
 
 def _keywords_segment(check: KeywordsCheck, segment: str) -> float:
-    first = text.list_items(segment)[:check.count]
+    items = text.list_items(segment)
+    if not items or sum(len(text.words(i)) for i in items) > MAX_KEYWORD_WORDS * len(items):
+        return 0.0  # prose split at its commas is not a list of keywords
+    first = items[:check.count]
     found: set[int] = set()
     for item in first:
         if len(text.words(item)) > MAX_KEYWORD_WORDS:
@@ -196,8 +206,9 @@ _SEGMENT_SCORERS: dict[type, tuple[Callable[[Any, str], float], bool]] = {
 }
 
 
-def score_text_part(name: str, check: Check, answer: str) -> PartScore:
-    """The best score of ``check`` over the answer's candidate segments."""
+def score_text_part(name: str, check: Check, answer: str, task: Any = None) -> PartScore:
+    """The best score of ``check`` over the answer's candidate segments (and,
+    given the ``task``, whether the answer addressed the part at all)."""
     scorer, fine = _SEGMENT_SCORERS[type(check)]
     best, best_segment = 0.0, ""
     for segment in text.segments(answer, fine=fine):
@@ -205,7 +216,9 @@ def score_text_part(name: str, check: Check, answer: str) -> PartScore:
         if value > best:
             best, best_segment = value, segment
     best = min(1.0, max(0.0, best))
-    return PartScore(name, check.kind, best, best >= check.threshold - 1e-9, _short(best_segment))
+    satisfied = best >= check.threshold - 1e-9
+    reached = satisfied or (task is not None and addressed(check, answer, task))
+    return PartScore(name, check.kind, best, satisfied, _short(best_segment), reached)
 
 
 def _short(segment: str, limit: int = 160) -> str:
@@ -221,7 +234,8 @@ def score_task(task: Any, answer: str, *, run_code: Callable[..., Any] | None = 
         if isinstance(part.check, CodeCheck):
             from hivemesh.eval.codecheck import score_code
 
-            parts.append(score_code(part.name, part.check, answer, run=run_code))
+            scored = score_code(part.name, part.check, answer, run=run_code)
+            parts.append(replace(scored, addressed=scored.satisfied or addressed(part.check, answer, task)))
         else:
-            parts.append(score_text_part(part.name, part.check, answer))
+            parts.append(score_text_part(part.name, part.check, answer, task))
     return TaskScore(tuple(parts))

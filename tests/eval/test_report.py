@@ -15,15 +15,17 @@ from hivemesh.eval.systems import Answer
 TASKS = {t.id: t for t in load_suite()}
 
 
-def result(task_id, system, scores, seconds=1.0, **answer):  # type: ignore[no-untyped-def]
+def result(task_id, system, scores, seconds=1.0, addressed=None, **answer):  # type: ignore[no-untyped-def]
     task = TASKS[task_id]
-    parts = tuple(PartScore(p.name, p.check.kind, s, s >= 1.0) for p, s in zip(task.parts, scores))
+    addressed = addressed or [s > 0 for s in scores]
+    parts = tuple(PartScore(p.name, p.check.kind, s, s >= 1.0, "", a)
+                  for p, s, a in zip(task.parts, scores, addressed))
     return Result(task, system, Answer(answer.pop("text", "x"), seconds, **answer), TaskScore(parts))
 
 
 RESULTS = [
     result("math-add-divide", "mesh", [1.0], 2.0, mesh_tokens=30),
-    result("multi-sum-city", "mesh", [1.0, 0.0], 4.0, mesh_tokens=70),
+    result("multi-sum-city", "mesh", [1.0, 0.0], 4.0, addressed=[True, True], mesh_tokens=70),
     result("multi-review-three", "mesh", [0.5, 1.0, 1.0], 6.0, mesh_tokens=90),
     result("math-add-divide", "cloud", [1.0], 1.0, cloud_input_tokens=50, cloud_output_tokens=10, usd=0.0003),
     result("multi-sum-city", "cloud", [1.0, 1.0], 1.5, cloud_input_tokens=80, cloud_output_tokens=20, usd=0.0005),
@@ -37,12 +39,13 @@ def test_summary_shape_and_numbers() -> None:
     assert summary["systems"]["single"] is None and summary["systems"]["mesh+claude"] is None
     mesh, cloud = summary["systems"]["mesh"], summary["systems"]["cloud"]
     assert mesh["score"] == round((1.0 + 0.5 + 2.5 / 3) / 3, 4)
-    assert mesh["coverage"] == round(3 / 5, 4)  # multi parts satisfied: 1 of 2, then 2 of 3
+    assert mesh["coverage"] == 1.0  # every multi part answered (one of them wrongly)
+    assert mesh["multi_parts_satisfied"] == round(3 / 5, 4)  # and passed: 1 of 2, then 2 of 3
     assert mesh["by_capability"] == {"math": 1.0, "multi": round((0.5 + 2.5 / 3) / 2, 4)}
     assert (mesh["cloud_tokens"], mesh["mesh_tokens"], mesh["usd"]) == (0, 190, 0)
     assert mesh["latency_s"] == {"p50": 4.0, "p95": 5.8}
     assert cloud["cloud_tokens"] == 160 and cloud["usd"] == 0.0008 and cloud["errors"] == 1
-    assert cloud["coverage"] == round(2 / 5, 4)
+    assert cloud["coverage"] == round(2 / 5, 4) == cloud["multi_parts_satisfied"]
     json.dumps(summary)  # JSON-able
 
 
@@ -72,7 +75,7 @@ def test_files_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
     data = json.loads((tmp_path / "eval.json").read_text())
     assert data["systems"] == summary["systems"] and len(data["results"]) == 6
     assert data["results"][1]["part_scores"][1] == {"name": "largest_city", "kind": "contains", "score": 0.0,
-                                                    "satisfied": False, "segment": ""}
+                                                    "satisfied": False, "addressed": True, "segment": ""}
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
     assert len(rows) == 6 and rows[5]["error"] == "timed out after 3s" and rows[1]["satisfied_parts"] == "1"
     assert (tmp_path / "eval.png").stat().st_size > 1000

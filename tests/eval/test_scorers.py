@@ -11,7 +11,7 @@ from hivemesh.eval.checks import (
     RougeCheck,
     SetCheck,
 )
-from hivemesh.eval.scorers import score_text_part
+from hivemesh.eval.scorers import score_task, score_text_part
 
 SUMMARY = RougeCheck(("Octopuses are highly intelligent invertebrates that solve problems and recognise people, "
                       "with most of their neurons in their arms.",))
@@ -133,3 +133,14 @@ def test_quote_the_sentence_not_the_whole_review() -> None:
              "three days.")
     assert not score(QUOTE, whole).satisfied
     assert not score(QUOTE, "The battery is bad.").satisfied
+
+
+def test_a_sentence_is_not_a_list_of_keywords() -> None:
+    from hivemesh.eval.suite import load_suite
+
+    task = {t.id: t for t in load_suite()}["multi-glacier-keywords"]
+    prose = "Glaciers form from snow pressed into ice and are now shrinking, raising sea levels."
+    keywords = score_task(task, prose).parts[1]
+    assert keywords.score == 0 and not keywords.satisfied and not keywords.addressed
+    listed = score_task(task, prose + "\n\nKeywords: glaciers, sea levels, meltwater").parts[1]
+    assert listed.score == 1.0 and listed.satisfied
