@@ -29,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only tasks of this capability (repeatable, or comma-separated)")
     p.add_argument("--out", type=Path, default=Path("eval-out"), metavar="DIR",
                    help="write eval.json, results.csv and eval.png here (default ./eval-out)")
-    p.add_argument("--single-model", default="bundled", metavar="SPEC",
-                   help="the model of the single system (default bundled: Gemma 3 270M)")
+    p.add_argument("--single-model", action="append", metavar="SPEC",
+                   help="the model of the single system (default bundled: Gemma 3 270M); given again, "
+                        "each further model also answers alone, as system single:<model>")
     p.add_argument("--task-timeout", type=float, default=120.0, metavar="S",
                    help="give up on one system's answer to one task after S seconds (default 120)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
@@ -44,7 +45,9 @@ def options_from(args: argparse.Namespace, settings: Settings) -> EvalOptions:
     caps = tuple(c.strip() for arg in args.capability or () for c in arg.split(",") if c.strip())
     return EvalOptions(systems=tuple(s.strip() for s in args.systems.split(",") if s.strip()),
                        embedded=not settings.bootstrap, capabilities=caps, limit=args.limit,
-                       single_model=args.single_model, task_timeout=args.task_timeout, out=args.out)
+                       single_model=(args.single_model or ["bundled"])[0],
+                       more_single_models=tuple((args.single_model or [])[1:]),
+                       task_timeout=args.task_timeout, out=args.out)
 
 
 async def run(args: argparse.Namespace, settings: Settings,
@@ -70,7 +73,8 @@ async def run(args: argparse.Namespace, settings: Settings,
         results = await run_suite(tasks, systems, task_timeout=options.task_timeout, on_result=on_result)
     summary = report.summarize(results, names, skipped, len(tasks))
     meta = {"command": " ".join(["hivemesh", *sys.argv[1:]]) if sys.argv else "", "wall_s": round(time.monotonic() - started, 1),
-            "systems": names, "single_model": options.single_model, "task_timeout_s": options.task_timeout,
+            "systems": names, "single_model": options.single_model,
+            "more_single_models": list(options.more_single_models), "task_timeout_s": options.task_timeout,
             "mesh": "embedded" if options.embedded else "bootstrap"}
     notes = files.write_all(options.out, summary, results, meta)
     summary["wall_s"] = meta["wall_s"]

@@ -36,6 +36,7 @@ class EvalOptions:
     capabilities: tuple[str, ...] = ()
     limit: int | None = None
     single_model: str = "bundled"
+    more_single_models: tuple[str, ...] = ()  # each also answers alone, as system "single:<model>"
     task_timeout: float = 120.0
     out: Path = Path("eval-out")
 
@@ -86,9 +87,10 @@ async def open_systems(options: EvalOptions, settings: Settings) -> AsyncIterato
                 systems.append(await stack.enter_async_context(
                     meshsys.embedded("mesh+claude", settings, claude=True)))
             elif name == "single":
-                model = await trio.to_thread.run_sync(_load_single, options.single_model, settings.threads or 2)
-                stack.callback(model.close)
-                systems.append(SingleModel(model))
+                for i, spec in enumerate((options.single_model, *options.more_single_models)):
+                    model = await trio.to_thread.run_sync(_load_single, spec, settings.threads or 2)
+                    stack.callback(model.close)
+                    systems.append(SingleModel(model, name="single" if i == 0 else f"single:{model.name}"))
             elif name == "cloud":
                 systems.append(CloudModel(cloud_client(settings.anthropic_api_key or ""), settings.claude_model))
         yield systems
