@@ -48,4 +48,12 @@ def format_result(result: JobResult) -> str:
             f"(${acc.cloud_usd:.4f}); mesh tokens {acc.mesh_tokens}; cloud-only estimate "
             f"${acc.cloud_only_usd:.4f}; saved ${acc.saved_usd:.4f}; {result.seconds:.1f}s"
         )
+        if acc.quality is not None:
+            lines.append(f"  quality on such jobs ({acc.quality.capability}, `{acc.quality.source}`): "
+                         f"mesh {_score(acc.quality.mesh)}, one bundled model alone {_score(acc.quality.single)}, "
+                         f"Claude alone {_score(acc.quality.cloud)}")
     return "\n".join(lines)
+
+
+def _score(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.2f}"

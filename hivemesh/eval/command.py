@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-timeout", type=float, default=120.0, metavar="S",
                    help="give up on one system's answer to one task after S seconds (default 120)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
+    p.add_argument("--figures", type=Path, metavar="PATH",
+                   help="also save the per-capability scores in the format results quote (hivemesh/eval/figures.json)")
 
 
 def options_from(args: argparse.Namespace, settings: Settings) -> EvalOptions:
@@ -77,6 +79,10 @@ async def run(args: argparse.Namespace, settings: Settings,
             "more_single_models": list(options.more_single_models), "task_timeout_s": options.task_timeout,
             "mesh": "embedded" if options.embedded else "bootstrap"}
     notes = files.write_all(options.out, summary, results, meta)
+    if args.figures is not None:
+        from hivemesh.eval import figures
+
+        figures.write(args.figures, summary, meta["command"])
     summary["wall_s"] = meta["wall_s"]
     summary["out"] = str(options.out)
     return summary, notes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from hivemesh.peer.jobwire import Accounting, SubtaskReport
+from hivemesh.peer.jobwire import Accounting, Quality, SubtaskReport
 from hivemesh.planner.pricing import PRICES, cloud_only_estimate, cloud_usd
 
 #: the model a job is priced against when no Claude model planned it
@@ -25,6 +25,7 @@ def account(
     job_text: str,
     input_chars: int,
     answer_tokens: int,
+    quality: Quality | None = None,
 ) -> Accounting:
     reports = list(reports)
     """``cloud_model`` is the model billed for ``cloud_in``/``cloud_out`` (a
@@ -42,5 +43,5 @@ def account(
         cloud_input_tokens=cloud_in, cloud_output_tokens=cloud_out, cloud_tokens=cloud_in + cloud_out,
         mesh_tokens=sum(by_peer.values()), mesh_tokens_by_peer=dict(by_peer),
         cloud_usd=round(spent, 6), cloud_only_usd=round(cloud_only, 6),
-        saved_usd=round(cloud_only - spent, 6),
+        saved_usd=round(cloud_only - spent, 6), quality=quality,
     )

@@ -24,7 +24,7 @@ from hivemesh.mesh.node import MeshNode
 from hivemesh.peer import jobstate
 from hivemesh.peer.accounting import account
 from hivemesh.peer.conductor import Conductor
-from hivemesh.peer.jobwire import JobEvent, JobRecord, JobResult, SubtaskRecord
+from hivemesh.peer.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
 from hivemesh.peer.protocol import TaskReply
 from hivemesh.peer.store import JobStore, output_cache_key, plan_cache_key
 from hivemesh.planner.base import Planner, PlanRequest
@@ -51,6 +51,16 @@ class JobSettings:
 def job_settings(settings: Any) -> JobSettings:
     """A gateway's job settings from the peer's ``Settings``."""
     return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview)
+
+
+def quality_of(plan: Plan | None) -> Quality | None:
+    """The eval's published scores for jobs planned like ``plan``."""
+    from hivemesh.eval.figures import for_plan
+
+    if plan is None:
+        return None
+    found = for_plan(plan.capabilities(), joined=plan.subtask(plan.answer).capability == "join")
+    return Quality(found.source, found.capability, found.mesh, found.single, found.cloud) if found else None
 
 
 Emit = Callable[..., Awaitable[JobEvent]]
@@ -244,7 +254,7 @@ class JobRun:
         accounting = account(
             self.record.cloud_model or self.record.planner_model, self.record.cloud_input_tokens,
             self.record.cloud_output_tokens, reports, self.record.text, sum(len(i) for i in self.record.inputs),
-            approx_tokens(len(answer)),
+            approx_tokens(len(answer)), quality_of(plan),
         )
         return JobResult(
             job_id=self.record.job_id, status=status, answer=answer, error=error,

@@ -71,6 +71,18 @@ class SubtaskReport(wire.Message):
 
 
 @dataclass(frozen=True)
+class Quality(wire.Message):
+    """What the last published eval measured on jobs like this one (0-1 scores;
+    None: not measured). ``source`` is that run's command."""
+
+    source: str
+    capability: str
+    mesh: float | None
+    single: float | None
+    cloud: float | None
+
+
+@dataclass(frozen=True)
 class Accounting(wire.Message):
     cloud_model: str
     cloud_input_tokens: int
@@ -81,6 +93,7 @@ class Accounting(wire.Message):
     cloud_usd: float
     cloud_only_usd: float
     saved_usd: float
+    quality: Quality | None = None
 
 
 @dataclass(frozen=True)
