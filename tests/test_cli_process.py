@@ -152,9 +152,10 @@ def test_gateway_peer_and_submit_as_processes(tmp_path, procs):
         result = json.loads(out.stdout)
         assert result["status"] == "done" and result["job_id"] == "cli-1"
         assert result["plan"]["planner"] == "rules"
-        assert {s["capability"] for s in result["subtasks"]} == {"summarize", "extract"}
-        assert all(s["peer_id"] and s["tokens"] > 0 for s in result["subtasks"])
-        assert result["answer"].startswith("[worker ")
+        assert {s["capability"] for s in result["subtasks"]} == {"summarize", "extract", "join"}
+        assert all(s["peer_id"] and (s["tokens"] > 0) == (s["capability"] != "join") for s in result["subtasks"])
+        # both parts reach the answer, joined under their labels by the join tool (no tokens)
+        assert result["answer"].startswith("Summary:\n[worker ") and "\n\nKeywords:\n[worker " in result["answer"]
         acc = result["accounting"]
         assert acc["mesh_tokens"] > 0 and acc["cloud_tokens"] == 0 and acc["cloud_only_usd"] > 0
 

@@ -29,6 +29,11 @@ _EXTRACT_SHOTS = (
     "Task: List the people mentioned.\n"
     "Answer: Maria Lopez, Tom Chen\n\n"
 )
+_KEYWORD_SHOT = (
+    "Text: The storm closed schools across the county and cut power to ten thousand homes on Friday night.\n"
+    "Task: List three keywords.\nKeywords:\n1. storm\n2. schools\n3. power outage\n\n"
+)
+_COUNTS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
 _CLASSIFY_SHOTS = (
     "Text: I waited an hour and the soup was cold when it finally came.\n"
     "Task: Classify the sentiment as positive, negative or neutral.\n"
@@ -84,6 +89,19 @@ DEFAULT = Skill("chat", "{ask}\n\n{source}", (), 128)
 NO_SOURCE = "(none)"
 
 
+KEYWORDS = re.compile(r"\bkey ?(?:words?|terms?|phrases?)\b|\btags\b", re.IGNORECASE)
+
+
+def keywords_skill(ask: str) -> Skill:
+    """Keywords as a numbered list of as many as asked (default three): the
+    numbers keep a small model counting, and it stops before one too many."""
+    found = re.search(r"\b(\d{1,2}|" + "|".join(_COUNTS) + r")\b", ask, re.IGNORECASE)
+    wanted = 3 if not found else int(found.group(1)) if found.group(1).isdigit() else _COUNTS[found.group(1).lower()]
+    wanted = min(max(wanted, 1), 10)
+    return Skill("completion", _KEYWORD_SHOT + "Text: {source}\nTask: {ask}\nKeywords:\n",
+                 ("\n\n", "\nText:", f"\n{wanted + 1}."), 12 * wanted)
+
+
 def target_language(ask: str) -> str:
     """The language an ask translates into ("... into French" -> "French"), or ""."""
     found = re.search(r"\b(?:into|to|in)\s+([A-Z][a-z]+)\b", ask)
@@ -113,7 +131,7 @@ def prompt(ask: str, kind: str, source: str = "") -> tuple[Skill, str]:
     target = target_language(ask)
     if source and f"{kind}_text" in SKILLS and (kind != "translate" or target):
         kind = f"{kind}_text"
-    chosen = skill(kind)
+    chosen = keywords_skill(ask) if kind == "extract" and KEYWORDS.search(ask) else skill(kind)
     text = chosen.template.format(ask=sentence(literal(ask)), source="\0", target=target)
     if not source:
         if chosen.format == "chat":
