@@ -25,8 +25,8 @@ from hivemesh.mesh.node import MeshConfig
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.peer.inprocess import start_bootstrap, start_node, start_worker
 from hivemesh.models.sources import gguf_path, load_model, parse_spec
-from hivemesh.peer.protocol import TaskRequest
-from hivemesh.peer.tasks import call_task
+from hivemesh.worker.protocol import TaskRequest
+from hivemesh.worker.tasks import call_task
 
 PROMPTS = [
     "The history of the printing press begins",

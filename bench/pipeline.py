@@ -32,7 +32,7 @@ from hivemesh.mesh.node import MeshConfig
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_bootstrap, start_node, start_worker
-from hivemesh.peer.pipewire import STAGE, Route, StageAck, StageAssign, StageDone
+from hivemesh.worker.pipewire import STAGE, Route, StageAck, StageAssign, StageDone
 
 ECHO = "/bench/echo/1"
 

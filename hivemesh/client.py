@@ -21,8 +21,8 @@ from hivemesh.errors import DecodeError, HivemeshError, JobFailed, MeshError, fi
 from hivemesh.mesh import wire
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig, MeshNode
-from hivemesh.peer.election import DEFAULT_K, elect_from_view, route
-from hivemesh.peer.jobwire import PROTOCOL, JobEvent, JobResult, JobSubmit
+from hivemesh.gateway.election import DEFAULT_K, elect_from_view, route
+from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobResult, JobSubmit
 
 log = logging.getLogger(__name__)
 

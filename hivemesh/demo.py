@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from hivemesh.client import OnEvent
 from hivemesh.config import Settings
 from hivemesh.embedded import embedded_mesh
-from hivemesh.peer.jobwire import JobResult
+from hivemesh.gateway.jobwire import JobResult
 
 PARAGRAPH = (
     "Honey bees live in colonies of tens of thousands. A single queen lays the eggs, "

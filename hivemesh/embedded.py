@@ -25,9 +25,9 @@ from hivemesh.models.registry import GEMMA_CAPABILITIES, SMOLLM2_CAPABILITIES, M
 from hivemesh.models.sources import load_model, parse_spec
 from hivemesh.models.tools import TOOLS, load_tool
 from hivemesh.peer.inprocess import Running, start_bootstrap, start_gateway, start_node, start_worker
-from hivemesh.peer.jobrun import job_settings
-from hivemesh.peer.jobwire import JobResult, JobSubmit
-from hivemesh.peer.store import MemoryStore
+from hivemesh.gateway.jobrun import job_settings
+from hivemesh.gateway.jobwire import JobResult, JobSubmit
+from hivemesh.gateway.store import MemoryStore
 from hivemesh.planner.base import Planner
 from hivemesh.planner.select import make_planner
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from hivemesh.peer.jobwire import JobEvent, JobResult
+from hivemesh.gateway.jobwire import JobEvent, JobResult
 
 _started = time.monotonic()
 

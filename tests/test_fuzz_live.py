@@ -14,11 +14,11 @@ from hivemesh.mesh import guard, wire
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
-from hivemesh.peer.jobwire import JobSubmit
-from hivemesh.peer.pipewire import Claim, Output, Resend, Route, StageAssign
-from hivemesh.peer.protocol import TaskRequest
-from hivemesh.peer.store import MemoryStore
-from hivemesh.peer.tasks import call_task
+from hivemesh.gateway.jobwire import JobSubmit
+from hivemesh.worker.pipewire import Claim, Output, Resend, Route, StageAssign
+from hivemesh.worker.protocol import TaskRequest
+from hivemesh.gateway.store import MemoryStore
+from hivemesh.worker.tasks import call_task
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from tests.meshutil import peer_config, start, start_bootstrap, wait_until

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from hivemesh.config import Settings
 from hivemesh.eval.suite import Task
 from hivemesh.eval.systems import Answer
-from hivemesh.peer.jobwire import JobResult
+from hivemesh.gateway.jobwire import JobResult
 
 Submit = Callable[[str, Sequence[str]], Awaitable[JobResult]]
 
@@ -72,7 +72,7 @@ async def over_bootstrap(settings: Settings) -> AsyncIterator[MeshSystem]:
     from hivemesh.client import Client, submit_via
     from hivemesh.mesh.identity import generate
     from hivemesh.mesh.node import MeshConfig, MeshNode
-    from hivemesh.peer.jobwire import JobSubmit
+    from hivemesh.gateway.jobwire import JobSubmit
 
     node = MeshNode(MeshConfig(generate(), bootstrap=settings.bootstrap, advert_interval=settings.advert_interval,
                                roles=(), advertise=False, psk=settings.psk()))

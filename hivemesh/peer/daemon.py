@@ -17,10 +17,10 @@ from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.sources import ModelSpec, load_model
 from hivemesh.peer.inprocess import serve_worker
-from hivemesh.peer.gateway import Gateway
-from hivemesh.peer.jobrun import blocking, job_settings
-from hivemesh.peer.store import JobStore, open_store
-from hivemesh.peer.worker import Worker
+from hivemesh.gateway.gateway import Gateway
+from hivemesh.gateway.jobrun import blocking, job_settings
+from hivemesh.gateway.store import JobStore, open_store
+from hivemesh.worker.worker import Worker
 from hivemesh.planner.base import Planner
 from hivemesh.planner.select import load_planner_model, make_planner
 

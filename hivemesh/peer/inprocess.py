@@ -14,11 +14,11 @@ import trio
 from hivemesh.mesh.identity import generate, peer_id_of
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
-from hivemesh.peer import protocol
-from hivemesh.peer.jobrun import JobSettings
-from hivemesh.peer.stages import StageRunner
-from hivemesh.peer.store import JobStore
-from hivemesh.peer.worker import Worker
+from hivemesh.worker import protocol
+from hivemesh.gateway.jobrun import JobSettings
+from hivemesh.worker.stages import StageRunner
+from hivemesh.gateway.store import JobStore
+from hivemesh.worker.worker import Worker
 from hivemesh.planner.base import Planner
 
 
@@ -78,7 +78,7 @@ async def start_gateway(nursery: trio.Nursery, config: MeshConfig, store: JobSto
                         settings: JobSettings | None = None, registry: ModelRegistry | None = None,
                         slots: int = 1) -> Running:
     """A gateway-eligible node (and a worker too when ``registry`` is given)."""
-    from hivemesh.peer.gateway import Gateway
+    from hivemesh.gateway.gateway import Gateway
 
     async def runner(task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         with trio.CancelScope() as scope:

@@ -10,8 +10,8 @@ from typing import Any
 
 from hivemesh.errors import DecodeError, HivemeshError
 from hivemesh.mesh import wire
-from hivemesh.peer.jobwire import JobEvent
-from hivemesh.peer.store import JobStore
+from hivemesh.gateway.jobwire import JobEvent
+from hivemesh.gateway.store import JobStore
 
 log = logging.getLogger(__name__)
 

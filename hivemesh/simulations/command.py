@@ -131,7 +131,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _model_only(args: argparse.Namespace) -> dict[str, Any]:
     from hivemesh.mesh import cadence
-    from hivemesh.peer.election import elect
+    from hivemesh.gateway.election import elect
     from hivemesh.simulations.model_only import run_model_only
 
     budget = cadence.DEFAULT_BUDGET if args.advert_budget is None else args.advert_budget

@@ -14,7 +14,7 @@ import trio
 
 from hivemesh.client import submit_via
 from hivemesh.errors import HivemeshError, JobFailed
-from hivemesh.peer.jobwire import JobSubmit
+from hivemesh.gateway.jobwire import JobSubmit
 from hivemesh.simulations.fleet import Fleet
 from hivemesh.simulations.peers import SimPeer
 from hivemesh.simulations.schedule import Arrival, Fault, Schedule, pick

@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from hivemesh.peer.store import JobStore, MemoryBackend, MemoryStore
+from hivemesh.gateway.store import JobStore, MemoryBackend, MemoryStore
 from hivemesh.simulations.audit import audit_store
 from hivemesh.simulations.driver import Driver
 from hivemesh.simulations.fleet import Fleet
@@ -49,7 +49,7 @@ class Stores:
     def make(self) -> JobStore:
         if self.redis_url is None:
             return MemoryStore(backend=self.backend)
-        from hivemesh.peer.store import RedisStore
+        from hivemesh.gateway.store import RedisStore
 
         return RedisStore.from_url(self.redis_url)
 

@@ -22,8 +22,8 @@ from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer import inprocess
-from hivemesh.peer.store import JobStore
-from hivemesh.peer.worker import Worker
+from hivemesh.gateway.store import JobStore
+from hivemesh.worker.worker import Worker
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan
 from hivemesh.simulations.gossipmeter import meter

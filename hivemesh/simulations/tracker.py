@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hivemesh.peer.jobwire import JobEvent, JobResult
+from hivemesh.gateway.jobwire import JobEvent, JobResult
 
 Key = tuple[str, str]  # (job id, subtask id); subtask id "" for a whole job
 

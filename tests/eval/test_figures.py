@@ -27,7 +27,7 @@ def test_written_figures_are_quoted_for_the_kind_of_job(tmp_path) -> None:  # ty
 
 
 def test_a_result_carries_the_quality_of_its_kind_of_job() -> None:
-    from hivemesh.peer.jobrun import quality_of
+    from hivemesh.gateway.jobrun import quality_of
 
     plan = Plan((Subtask("a", "summarize", "x"), Subtask("b", "extract", "y"),
                  Subtask("j", "join", "{{out:a}}{{out:b}}", ("a", "b"))), "j", "rules")

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hivemesh.errors import DecodeError
 from hivemesh.mesh import wire
 
-MODULES = ["hivemesh.mesh.advert", "hivemesh.mesh.px", "hivemesh.peer.protocol", "hivemesh.peer.jobwire",
-           "hivemesh.peer.pipewire"]
+MODULES = ["hivemesh.mesh.advert", "hivemesh.mesh.px", "hivemesh.worker.protocol", "hivemesh.gateway.jobwire",
+           "hivemesh.worker.pipewire"]
 
 
 def all_messages():

@@ -6,11 +6,11 @@ from hivemesh.mesh import node as node_module
 from hivemesh.mesh import px, wire
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
-from hivemesh.peer import worker as worker_module
+from hivemesh.worker import worker as worker_module
 from hivemesh.peer.inprocess import start_gateway
-from hivemesh.peer.jobwire import MAX_INPUT_BYTES, JobEvent
-from hivemesh.peer.protocol import TaskReply
-from hivemesh.peer.store import MemoryStore
+from hivemesh.gateway.jobwire import MAX_INPUT_BYTES, JobEvent
+from hivemesh.worker.protocol import TaskReply
+from hivemesh.gateway.store import MemoryStore
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from tests.meshutil import peer_config, start, start_bootstrap, start_worker, wait_until

@@ -12,9 +12,9 @@ from hivemesh.models.base import Completion
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
-from hivemesh.peer.jobwire import JobSubmit
-from hivemesh.peer.pipewire import STAGE
-from hivemesh.peer.store import MemoryStore
+from hivemesh.gateway.jobwire import JobSubmit
+from hivemesh.worker.pipewire import STAGE
+from hivemesh.gateway.store import MemoryStore
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from tests.meshutil import peer_config, sees_all, start, start_bootstrap, start_worker, wait_until
@@ -33,7 +33,7 @@ async def test_worker_with_bad_reports_is_banned_and_not_scheduled(nursery, monk
     addr = [boot.node.full_addrs()[0]]
     liar = await start_worker(nursery, addr, registry("liar"))
     honest = await start_worker(nursery, addr, registry("honest", tokens_per_second=50.0))  # its real speed
-    from hivemesh.peer import stages
+    from hivemesh.worker import stages
 
     real_sign, bogus = stages.sign_claim, generate()
     monkeypatch.setattr(stages, "sign_claim",  # the liar signs its outputs with a key that is not its own
@@ -112,8 +112,8 @@ async def test_a_peer_that_dies_mid_frame_is_not_charged_for_it(nursery):
 async def test_a_worker_that_takes_a_stage_and_goes_quiet_loses_it_after_the_deadline(nursery):
     """It stays in the mesh and keeps the stream open, but never reports."""
     from hivemesh.mesh import wire
-    from hivemesh.peer.jobrun import JobSettings
-    from hivemesh.peer.pipewire import StageAck, StageAssign
+    from hivemesh.gateway.jobrun import JobSettings
+    from hivemesh.worker.pipewire import StageAck, StageAssign
 
     boot = await start_bootstrap(nursery)
     addr = [boot.node.full_addrs()[0]]

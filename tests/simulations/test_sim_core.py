@@ -9,8 +9,8 @@ import trio
 
 from hivemesh.errors import ConfigError
 from hivemesh.mesh import wire
-from hivemesh.peer.jobwire import JobEvent, JobResult
-from hivemesh.peer.store import MemoryStore
+from hivemesh.gateway.jobwire import JobEvent, JobResult
+from hivemesh.gateway.store import MemoryStore
 from hivemesh.planner.base import PlanRequest
 from hivemesh.simulations import command
 from hivemesh.simulations.audit import audit_store
@@ -253,7 +253,7 @@ def test_flags_become_settings():
 async def test_model_only_runs_the_gossip_model_with_the_real_election(tmp_path):
     report = await command.run(parse("--model-only", "--peers", "300", "--origins", "2", "--out", str(tmp_path)))
     assert report["mode"].startswith("model-only") and report["peers"] == 300
-    assert report["election_agreement"]["elect"] == "hivemesh.peer.election.elect"
+    assert report["election_agreement"]["elect"] == "hivemesh.gateway.election.elect"
     assert json.loads((tmp_path / "model-only.json").read_text())["peers"] == 300
     assert "convergence" in command.format_report(report)
 

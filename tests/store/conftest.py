@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hivemesh.peer.store import JobStore, MemoryBackend, MemoryStore
+from hivemesh.gateway.store import JobStore, MemoryBackend, MemoryStore
 from tests.redis_server import redis_server, redis_server_url  # noqa: F401 (fixtures)
 
 
@@ -60,7 +60,7 @@ def _memory_harness() -> Harness:
 
 
 def _redis_harness(url: str) -> Harness:
-    from hivemesh.peer.store.redis_store import RedisStore
+    from hivemesh.gateway.store.redis_store import RedisStore
 
     def make(prefix: str, **kwargs: float) -> JobStore:
         return RedisStore.from_url(url, prefix, **kwargs)

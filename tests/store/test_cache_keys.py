@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hivemesh.peer.store import normalize_job_text, output_cache_key, plan_cache_key
+from hivemesh.gateway.store import normalize_job_text, output_cache_key, plan_cache_key
 
 
 def test_job_text_is_normalised() -> None:

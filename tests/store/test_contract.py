@@ -8,7 +8,7 @@ import msgpack
 import pytest
 
 from hivemesh.errors import StoreError
-from hivemesh.peer.store import JobStore
+from hivemesh.gateway.store import JobStore
 
 from .conftest import Harness
 

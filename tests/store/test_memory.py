@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hivemesh.peer.store import MemoryBackend, MemoryStore, open_store
+from hivemesh.gateway.store import MemoryBackend, MemoryStore, open_store
 
 from .conftest import FakeClock
 

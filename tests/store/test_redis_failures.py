@@ -8,11 +8,11 @@ import time
 import pytest
 
 from hivemesh.errors import ConfigError, StoreError, StoreUnavailable
-from hivemesh.peer.store import open_store
+from hivemesh.gateway.store import open_store
 from tests.redis_server import free_port, throwaway_redis
 
 redis = pytest.importorskip("redis")
-from hivemesh.peer.store.redis_store import RedisStore  # noqa: E402
+from hivemesh.gateway.store.redis_store import RedisStore  # noqa: E402
 
 PASSWORD = "s3cr3t pw/@:"  # needs percent-encoding in a URL
 

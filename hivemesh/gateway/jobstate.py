@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from hivemesh.peer.jobwire import PlanInfo, PlannedSubtask, SubtaskRecord, SubtaskReport
-from hivemesh.peer.protocol import TaskReply
+from hivemesh.gateway.jobwire import PlanInfo, PlannedSubtask, SubtaskRecord, SubtaskReport
+from hivemesh.worker.protocol import TaskReply
 from hivemesh.planner.plan import Plan
 
 MAX_ATTEMPTS = 16  # placements of one subtask, whatever went wrong

@@ -9,10 +9,10 @@ from hivemesh.client import Client, submit_via
 from hivemesh.mesh.identity import generate
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
-from hivemesh.peer import election
+from hivemesh.gateway import election
 from hivemesh.peer.inprocess import start_gateway
-from hivemesh.peer.jobwire import JobSubmit
-from hivemesh.peer.store import RedisStore
+from hivemesh.gateway.jobwire import JobSubmit
+from hivemesh.gateway.store import RedisStore
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from tests.meshutil import INTERVAL, peer_config, start, start_bootstrap, start_worker, wait_until
@@ -173,13 +173,13 @@ async def test_gateway_that_loses_redis_stops_taking_jobs_and_keeps_serving(nurs
         # a client that still tries it is told why, and the peer still serves subtasks
         submit = JobSubmit(job_id="after-loss", text="anything")
         from hivemesh.errors import JobFailed
-        from hivemesh.peer import election as el
+        from hivemesh.gateway import election as el
 
         with pytest.raises(JobFailed, match="no gateway"):
             with trio.fail_after(20):
                 await submit_via(watcher.node, submit, 1, None)
-        from hivemesh.peer.protocol import TaskRequest
-        from hivemesh.peer.tasks import call_task
+        from hivemesh.worker.protocol import TaskRequest
+        from hivemesh.worker.tasks import call_task
 
         reply = await call_task(watcher.node, gw.node.peer_id,
                                 TaskRequest(task_id="t", job_id="j", capability="general", prompt="hi"))

@@ -14,11 +14,11 @@ from hivemesh.mesh.identity import generate
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
-from hivemesh.peer.jobwire import JobSubmit
-from hivemesh.peer.pipewire import (
+from hivemesh.gateway.jobwire import JobSubmit
+from hivemesh.worker.pipewire import (
     OUTPUT, STAGE, Claim, Output, OutputAck, StageAck, StageAssign, StageDone, digest, sign_claim,
 )
-from hivemesh.peer.store import RedisStore
+from hivemesh.gateway.store import RedisStore
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from tests.meshutil import INTERVAL, peer_config, start, start_bootstrap, start_worker, wait_until
@@ -157,7 +157,7 @@ async def test_gateway_death_mid_job_another_finishes_it_from_redis(nursery, red
                                ScriptedPlanner([THREE])) for _ in range(2)]
     obs = await observer(nursery, addr)
     await wait_until(lambda: len(obs.node.view.gateway_eligible()) == 2 and len(obs.node.view.peers) == 5, 15, "mesh")
-    from hivemesh.peer import election
+    from hivemesh.gateway import election
 
     first = election.route("gwdeath", [g.node.peer_id for g in gws])[0]
     doomed = next(g for g in gws if g.node.peer_id == first)

@@ -21,12 +21,12 @@ import trio
 from hivemesh.errors import HivemeshError, JobFailed, PlanError
 from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
-from hivemesh.peer import jobstate
-from hivemesh.peer.accounting import account
-from hivemesh.peer.conductor import Conductor
-from hivemesh.peer.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
-from hivemesh.peer.protocol import TaskReply
-from hivemesh.peer.store import JobStore, output_cache_key, plan_cache_key
+from hivemesh.gateway import jobstate
+from hivemesh.gateway.accounting import account
+from hivemesh.gateway.conductor import Conductor
+from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
+from hivemesh.worker.protocol import TaskReply
+from hivemesh.gateway.store import JobStore, output_cache_key, plan_cache_key
 from hivemesh.planner.base import Planner, PlanRequest
 from hivemesh.planner.chunking import approx_tokens, chunk_inputs
 from hivemesh.planner.plan import Plan, PlanLimits, plan_from_dict, plan_to_dict, render

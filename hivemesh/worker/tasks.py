@@ -7,7 +7,7 @@ import trio
 from hivemesh.errors import DecodeError, PeerUnreachable, TaskError
 from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
-from hivemesh.peer.protocol import PROTOCOL, TaskReply, TaskRequest, raise_for
+from hivemesh.worker.protocol import PROTOCOL, TaskReply, TaskRequest, raise_for
 
 GRACE_S = 5.0  # on top of the subtask's own deadline
 

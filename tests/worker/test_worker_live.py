@@ -7,8 +7,8 @@ from hivemesh.errors import CapabilityMissing, DeadlineExceeded, TaskError, Work
 from hivemesh.mesh import wire
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
-from hivemesh.peer.protocol import PROTOCOL, TaskReply, TaskRequest
-from hivemesh.peer.tasks import call_task
+from hivemesh.worker.protocol import PROTOCOL, TaskReply, TaskRequest
+from hivemesh.worker.tasks import call_task
 from tests.meshutil import peer_config, start, start_bootstrap, start_worker, wait_until
 
 

@@ -24,18 +24,18 @@ import trio
 
 from hivemesh.errors import DecodeError, HivemeshError, JobFailed, first_error
 from hivemesh.mesh import wire
-from hivemesh.peer import jobstate
-from hivemesh.peer.pipewire import (
+from hivemesh.gateway import jobstate
+from hivemesh.worker.pipewire import (
     DOWNSTREAM_UNREACHABLE,
     RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
 )
-from hivemesh.peer.protocol import TaskReply
-from hivemesh.peer.scheduler import Need, place
+from hivemesh.worker.protocol import TaskReply
+from hivemesh.gateway.scheduler import Need, place
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
 
 if TYPE_CHECKING:
-    from hivemesh.peer.jobrun import JobRun
+    from hivemesh.gateway.jobrun import JobRun
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from hivemesh.mesh import advert as adv
 from hivemesh.mesh import guard, wire
 from hivemesh.models.base import ChatMessage, Completion, CompletionRequest, ModelBackend
 from hivemesh.models.registry import ModelRegistry
-from hivemesh.peer.protocol import BAD_REQUEST, TaskReply, TaskRequest, error_code
+from hivemesh.worker.protocol import BAD_REQUEST, TaskReply, TaskRequest, error_code
 
 log = logging.getLogger(__name__)
 

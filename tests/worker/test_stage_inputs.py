@@ -3,8 +3,8 @@
 from types import SimpleNamespace
 
 from hivemesh.mesh.identity import generate, peer_id_of
-from hivemesh.peer.pipewire import Claim, Output, StageAssign, digest, sign_claim
-from hivemesh.peer.stages import Stage, StageRunner
+from hivemesh.worker.pipewire import Claim, Output, StageAssign, digest, sign_claim
+from hivemesh.worker.stages import Stage, StageRunner
 
 KEY = generate()
 PRODUCER = peer_id_of(KEY)

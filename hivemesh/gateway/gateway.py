@@ -21,9 +21,9 @@ import trio
 from hivemesh.errors import DecodeError, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
-from hivemesh.peer.jobrun import JobRun, JobSettings, blocking
-from hivemesh.peer.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
-from hivemesh.peer.store import JobStore
+from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
+from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
+from hivemesh.gateway.store import JobStore
 from hivemesh.planner.base import Planner
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from hivemesh.peer.jobwire import Accounting, Quality, SubtaskReport
+from hivemesh.gateway.jobwire import Accounting, Quality, SubtaskReport
 from hivemesh.planner.pricing import PRICES, cloud_only_estimate, cloud_usd
 
 #: the model a job is priced against when no Claude model planned it

@@ -5,11 +5,11 @@ import pytest
 from hivemesh.mesh import advert as adv
 from hivemesh.mesh.identity import generate, peer_id_of
 from hivemesh.mesh.view import MeshView
-from hivemesh.peer import election, jobstate
-from hivemesh.peer.accounting import account
-from hivemesh.peer.jobwire import SubtaskReport
-from hivemesh.peer.protocol import TaskReply
-from hivemesh.peer.scheduler import Need, assign
+from hivemesh.gateway import election, jobstate
+from hivemesh.gateway.accounting import account
+from hivemesh.gateway.jobwire import SubtaskReport
+from hivemesh.worker.protocol import TaskReply
+from hivemesh.gateway.scheduler import Need, assign
 from hivemesh.planner.plan import Plan, Subtask
 
 NOW = 1_800_000_000.0
@@ -127,7 +127,7 @@ def test_accounting_shows_the_saving():
 
 
 def test_place_never_uses_banned_peers():
-    from hivemesh.peer.scheduler import place
+    from hivemesh.gateway.scheduler import place
 
     view = MeshView()
     bad = add(view, tps=100.0)

@@ -22,13 +22,13 @@ from hivemesh.errors import DecodeError, HivemeshError
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.models.base import ChatMessage, CompletionRequest
-from hivemesh.peer.pipewire import (
+from hivemesh.worker.pipewire import (
     DOWNSTREAM_UNREACHABLE,
     OUTPUT, RESEND, STAGE, Claim, Delivery, Output, OutputAck, Resend, ResendAck, Route,
     StageAck, StageAssign, StageDone, digest, sign_claim, verify_claim,
 )
-from hivemesh.peer.protocol import error_code
-from hivemesh.peer.worker import Worker, watch_stream
+from hivemesh.worker.protocol import error_code
+from hivemesh.worker.worker import Worker, watch_stream
 from hivemesh.planner.template import fill
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The gateway role: jobs in, plans placed as pipelines, answers out; shared state in the store."""

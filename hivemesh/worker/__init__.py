@@ -1,0 +1,1 @@
+"""The worker role: stages that run subtasks and hand outputs to the next peer."""
