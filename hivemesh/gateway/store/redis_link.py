@@ -1,0 +1,181 @@
+"""The store's connection to Redis: one Redis, a Sentinel-managed primary, or a Cluster.
+
+The only module besides ``redis_store`` that imports ``redis``. ``RedisLink.run``
+runs one store call and, on Sentinel and Cluster, keeps retrying it while
+the primary is replaced (up to ``failover_s``): the caller makes every write
+idempotent or guarded, so a retried call that had already been applied does
+no harm. Errors leave as ``StoreUnavailable`` (cannot reach it) or
+``StoreError`` (anything else), with the URL's passwords redacted.
+``RedisLink.durable`` sends writes and a ``WAIT`` for ``min_replicas``
+replicas on one connection to the primary of the key's slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from redis import exceptions as rx
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from hivemesh.errors import ConfigError, StoreError, StoreUnavailable
+
+from .redis_url import RedisTarget
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RETRY_SLEEP_S = (0.05, 0.1, 0.2, 0.4, 0.5)  # then 0.5 s until failover_s is spent
+_NOT_TRANSIENT = (rx.AuthenticationError, rx.AuthorizationError)
+_TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.TryAgainError,
+              rx.ReadOnlyError, rx.AskError, rx.SlotNotCoveredError, rx.ClusterError)
+
+
+def connect(target: RedisTarget, connect_timeout_s: float, timeout_s: float) -> Any:
+    """A redis-py client for the target; nothing is dialled until first use."""
+    timeouts = {"socket_connect_timeout": connect_timeout_s, "socket_timeout": timeout_s}
+    auth = {"username": target.username, "password": target.password}
+    if target.mode == "single":
+        retry = Retry(ExponentialBackoff(cap=0.25, base=0.02), 2)
+        try:
+            return redis.Redis.from_url(target.url, retry=retry, health_check_interval=30, **timeouts)
+        except ValueError as exc:
+            raise ConfigError(f"bad redis URL {target.shown!r}: {exc}") from None
+    retry = Retry(ExponentialBackoff(cap=0.1, base=0.02), 1)
+    tls = {"ssl": True} if target.tls else {}
+    if target.mode == "sentinel":
+        from redis.sentinel import Sentinel
+
+        sentinel = Sentinel(list(target.hosts), sentinel_kwargs={
+            "username": target.sentinel_username, "password": target.sentinel_password, **timeouts, **tls},
+            retry=retry, **timeouts, **tls)
+        return sentinel.master_for(target.service, db=target.db, **auth)
+    from redis.cluster import ClusterNode, RedisCluster
+
+    return _LazyCluster(lambda: RedisCluster(
+        startup_nodes=[ClusterNode(h, p) for h, p in target.hosts], retry=retry,
+        **auth, **timeouts, **tls))
+
+
+class _LazyCluster:
+    """``RedisCluster`` dials its nodes when built; build it on first use."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build, self._client, self._lock = build, None, threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+
+
+class RedisLink:
+    """One store's client, with failover-aware retries and durable writes."""
+
+    def __init__(self, target: RedisTarget, *, connect_timeout_s: float = 2.0,
+                 timeout_s: float = 5.0) -> None:
+        self.target = target
+        self._client = connect(target, connect_timeout_s, timeout_s)
+        self._closed = False
+        self.short_waits = 0  # durable writes fewer than min_replicas acknowledged in time
+        self.scripts: dict[str, str] = {}  # sha1 -> Lua body, loaded again where a node lacks it
+
+    @property
+    def shown(self) -> str:
+        return self.target.shown
+
+    def client(self) -> Any:
+        return self._client.get() if isinstance(self._client, _LazyCluster) else self._client
+
+    def run(self, op: str, fn: Callable[[Any], T]) -> T:
+        """``fn(client)``, retried through a failover; errors in the hivemesh tree."""
+        deadline = time.monotonic() + self.target.failover_s
+        attempt = 0
+        while True:
+            if self._closed:
+                raise StoreError(f"redis store {self.shown} is closed")
+            try:
+                return fn(self.client())
+            except rx.NoScriptError as exc:  # a fresh or promoted node: load the scripts, go again
+                if attempt > 3:
+                    raise StoreError(f"redis at {self.shown} failed {op}: {exc}") from exc
+                self._load_scripts()
+                attempt += 1
+                continue
+            except _NOT_TRANSIENT as exc:
+                raise self._unavailable(op, exc) from exc
+            except (*_TRANSIENT, rx.RedisClusterException) as exc:
+                if time.monotonic() >= deadline or self._closed:
+                    raise self._unavailable(op, exc) from exc
+                if attempt == 0:
+                    log.warning("redis %s failed during %s (%s); retrying for up to %.0f s",
+                                self.shown, op, exc, self.target.failover_s)
+                self._recover()
+                time.sleep(RETRY_SLEEP_S[min(attempt, len(RETRY_SLEEP_S) - 1)])
+                attempt += 1
+            except rx.RedisError as exc:
+                raise StoreError(f"redis at {self.shown} failed {op}: {exc}") from exc
+
+    def durable(self, op: str, key: str, queue: Callable[[Any], None]) -> list[Any]:
+        """Queue writes on a pipeline to ``key``'s primary, then ``WAIT`` for
+        ``min_replicas`` replicas (at most ``wait_ms``); the writes' replies."""
+        need = self.target.min_replicas
+
+        def send(client: Any) -> list[Any]:
+            node = client
+            if self.target.mode == "cluster":  # WAIT counts this connection's writes: same node
+                node = client.get_redis_connection(client.get_node_from_key(key))
+            pipe = node.pipeline(transaction=False)
+            queue(pipe)
+            if need:
+                pipe.execute_command("WAIT", need, self.target.wait_ms)
+            replies = pipe.execute()
+            if need:
+                acked = int(replies.pop())
+                if acked < need:
+                    self.short_waits += 1
+                    log.warning("redis %s: %s reached %d of %d replicas in %d ms; the write stands "
+                                "but a failover now could lose it", self.shown, op, acked, need,
+                                self.target.wait_ms)
+            return replies
+
+        return self.run(op, send)
+
+    def _load_scripts(self) -> None:
+        try:
+            for body in self.scripts.values():
+                self.client().script_load(body)  # on a cluster: every primary
+        except (rx.RedisError, rx.RedisClusterException) as exc:  # the retry will tell
+            log.debug("redis %s: scripts not loaded: %s", self.shown, exc)
+
+    def _recover(self) -> None:
+        """After a transient error: a cluster re-reads its slot map (best effort)."""
+        if self.target.mode != "cluster":
+            return
+        try:
+            self.client().nodes_manager.initialize()
+        except (rx.RedisError, rx.RedisClusterException) as exc:
+            log.debug("cluster %s slot map not refreshed yet: %s", self.shown, exc)
+
+    def _unavailable(self, op: str, exc: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(f"redis at {self.shown} unavailable during {op}: {exc}")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._client.close()
+        except (rx.RedisError, rx.RedisClusterException) as exc:  # closing a dead link is not news
+            log.debug("redis close url=%s error=%s", self.shown, exc)
