@@ -119,7 +119,8 @@ def sentinel_setup(password: str | None = None) -> Iterator[SentinelSetup]:
         work = Path(tmp)
         primary = _started(stack, binary, work / "primary", password, auth)
         replica = _started(stack, binary, work / "replica", password,
-                           (*auth, "--replicaof", "127.0.0.1", str(primary.port)))
+                           (*auth, "--replicaof", "127.0.0.1", str(primary.port),
+                            "--enable-debug-command", "local"))  # DEBUG SLEEP: a lagging replica
         sentinels = []
         for _ in range(3):
             s = Sentinel(binary, work, primary.port, password)

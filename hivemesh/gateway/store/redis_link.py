@@ -101,17 +101,17 @@ class RedisLink:
     def run(self, op: str, fn: Callable[[Any], T]) -> T:
         """``fn(client)``, retried through a failover; errors in the hivemesh tree."""
         deadline = time.monotonic() + self.target.failover_s
-        attempt = 0
+        attempt = loads = 0
         while True:
             if self._closed:
                 raise StoreError(f"redis store {self.shown} is closed")
             try:
                 return fn(self.client())
             except rx.NoScriptError as exc:  # a fresh or promoted node: load the scripts, go again
-                if attempt > 3:
+                if loads >= 3:
                     raise StoreError(f"redis at {self.shown} failed {op}: {exc}") from exc
                 self._load_scripts()
-                attempt += 1
+                loads += 1
                 continue
             except _NOT_TRANSIENT as exc:
                 raise self._unavailable(op, exc) from exc
