@@ -28,7 +28,7 @@ from tests.redis_server import RedisServer, _start, free_port, redis_server_bina
 redis = pytest.importorskip("redis")
 
 SERVICE = "hm-primary"
-DOWN_AFTER_MS = 1000
+DOWN_AFTER_MS = 1500
 
 
 def _binaries() -> tuple[str, str]:

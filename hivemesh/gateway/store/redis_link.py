@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRY_SLEEP_S = (0.05, 0.1, 0.2, 0.4, 0.5)  # then 0.5 s until failover_s is spent
+SHORT_WAIT_PAUSE_S = 5.0  # after a WAIT came up short, writes go without one this long
 _NOT_TRANSIENT = (rx.AuthenticationError, rx.AuthorizationError)
 _TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.TryAgainError,
               rx.ReadOnlyError, rx.AskError, rx.SlotNotCoveredError, rx.ClusterError)
@@ -89,6 +90,7 @@ class RedisLink:
         self._client = connect(target, connect_timeout_s, timeout_s)
         self._closed = False
         self.short_waits = 0  # durable writes fewer than min_replicas acknowledged in time
+        self._no_wait_until = 0.0  # replicas missing (say, after a failover): don't wait for them
         self.scripts: dict[str, str] = {}  # sha1 -> Lua body, loaded again where a node lacks it
 
     @property
@@ -129,10 +131,12 @@ class RedisLink:
 
     def durable(self, op: str, key: str, queue: Callable[[Any], None]) -> list[Any]:
         """Queue writes on a pipeline to ``key``'s primary, then ``WAIT`` for
-        ``min_replicas`` replicas (at most ``wait_ms``); the writes' replies."""
-        need = self.target.min_replicas
-
+        ``min_replicas`` replicas (at most ``wait_ms``); the writes' replies.
+        When a WAIT comes up short (no replica since a failover, a replica
+        far behind), the next ``SHORT_WAIT_PAUSE_S`` of writes do not wait:
+        one slow write per pause, not every write slowed by ``wait_ms``."""
         def send(client: Any) -> list[Any]:
+            need = self.target.min_replicas if time.monotonic() >= self._no_wait_until else 0
             node = client
             if self.target.mode == "cluster":  # WAIT counts this connection's writes: same node
                 node = client.get_redis_connection(client.get_node_from_key(key))
@@ -145,9 +149,10 @@ class RedisLink:
                 acked = int(replies.pop())
                 if acked < need:
                     self.short_waits += 1
-                    log.warning("redis %s: %s reached %d of %d replicas in %d ms; the write stands "
-                                "but a failover now could lose it", self.shown, op, acked, need,
-                                self.target.wait_ms)
+                    self._no_wait_until = time.monotonic() + SHORT_WAIT_PAUSE_S
+                    log.warning("redis %s: %s reached %d of %d replicas in %d ms; the write stands but a "
+                                "failover now could lose it; not waiting for replicas for %.0f s",
+                                self.shown, op, acked, need, self.target.wait_ms, SHORT_WAIT_PAUSE_S)
             return replies
 
         return self.run(op, send)
