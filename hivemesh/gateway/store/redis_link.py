@@ -100,15 +100,19 @@ class RedisLink:
     def client(self) -> Any:
         return self._client.get() if isinstance(self._client, _LazyCluster) else self._client
 
-    def run(self, op: str, fn: Callable[[Any], T]) -> T:
-        """``fn(client)``, retried through a failover; errors in the hivemesh tree."""
+    def run(self, op: str, fn: Callable[[Any], T], key: str | None = None) -> T:
+        """``fn(client)``, retried through a failover; errors in the hivemesh tree.
+
+        With ``key`` on a Cluster, ``client`` is a plain client of the primary
+        serving ``key``'s slot (redis-py's per-command cluster routing costs
+        more than the call); a MOVED reply refreshes the slot map and retries."""
         deadline = time.monotonic() + self.target.failover_s
         attempt = loads = 0
         while True:
             if self._closed:
                 raise StoreError(f"redis store {self.shown} is closed")
             try:
-                return fn(self.client())
+                return fn(self._for(key))
             except rx.NoScriptError as exc:  # a fresh or promoted node: load the scripts, go again
                 if loads >= 3:
                     raise StoreError(f"redis at {self.shown} failed {op}: {exc}") from exc
@@ -135,11 +139,8 @@ class RedisLink:
         When a WAIT comes up short (no replica since a failover, a replica
         far behind), the next ``SHORT_WAIT_PAUSE_S`` of writes do not wait:
         one slow write per pause, not every write slowed by ``wait_ms``."""
-        def send(client: Any) -> list[Any]:
+        def send(node: Any) -> list[Any]:  # one connection: WAIT counts its writes
             need = self.target.min_replicas if time.monotonic() >= self._no_wait_until else 0
-            node = client
-            if self.target.mode == "cluster":  # WAIT counts this connection's writes: same node
-                node = client.get_redis_connection(client.get_node_from_key(key))
             pipe = node.pipeline(transaction=False)
             queue(pipe)
             if need:
@@ -155,7 +156,13 @@ class RedisLink:
                                 self.shown, op, acked, need, self.target.wait_ms, SHORT_WAIT_PAUSE_S)
             return replies
 
-        return self.run(op, send)
+        return self.run(op, send, key)
+
+    def _for(self, key: str | None) -> Any:
+        client = self.client()
+        if key is None or self.target.mode != "cluster":
+            return client
+        return client.get_redis_connection(client.get_node_from_key(key))
 
     def _load_scripts(self) -> None:
         try:

@@ -113,7 +113,7 @@ class RedisStore:
         args = [check_bytes(data), uuid.uuid4().hex]
         active = self.keys.active_jobs()
         # In the active set first (idempotent): a record is never left out of it.
-        self.link.run("create_job_if_absent", lambda r: r.zadd(active, {job_id: time.time()}, nx=True))
+        self.link.run("create_job_if_absent", lambda r: r.zadd(active, {job_id: time.time()}, nx=True), active)
         replies = self.link.durable("create_job_if_absent", keys[0],
                                     lambda pipe: self._eval(pipe, "create", keys, args))
         created = bool(replies[0])
@@ -123,17 +123,17 @@ class RedisStore:
 
     def put_job(self, job_id: str, data: bytes) -> None:
         key, data = self.keys.job(job_id), check_bytes(data)
-        self.link.run("put_job", lambda r: r.set(key, data, keepttl=True))
+        self.link.run("put_job", lambda r: r.set(key, data, keepttl=True), key)
 
     def get_job(self, job_id: str) -> bytes | None:
         key = self.keys.job(job_id)
-        return self.link.run("get_job", lambda r: r.get(key))
+        return self.link.run("get_job", lambda r: r.get(key), key)
 
     def list_active_jobs(self) -> list[str]:
         """Active-set members whose record exists; members whose record never
         came (a create that failed half-way) are dropped after a while."""
         active = self.keys.active_jobs()
-        members = self.link.run("list_active_jobs", lambda r: r.zrange(active, 0, -1, withscores=True))
+        members = self.link.run("list_active_jobs", lambda r: r.zrange(active, 0, -1, withscores=True), active)
         if not members:
             return []
         ids = [m.decode() for m, _ in members]
@@ -148,7 +148,7 @@ class RedisStore:
         stale = [job_id for job_id, (_, since), ok in zip(ids, members, found)
                  if not ok and time.time() - since > UNFINISHED_CREATE_S]
         if stale:
-            self.link.run("list_active_jobs", lambda r: r.zrem(active, *stale))
+            self.link.run("list_active_jobs", lambda r: r.zrem(active, *stale), active)
         return sorted(job_id for job_id, ok in zip(ids, found) if ok)
 
     def mark_job_done(self, job_id: str) -> None:
@@ -156,55 +156,55 @@ class RedisStore:
         ms, active = ttl_ms(self.finished_ttl_s), self.keys.active_jobs()
         # Expire first: a failure between the two leaves a job that ends on its own.
         self.link.durable("mark_job_done", keys[0], lambda pipe: self._eval(pipe, "expire", keys, [ms]))
-        self.link.run("mark_job_done", lambda r: r.zrem(active, job_id))
+        self.link.run("mark_job_done", lambda r: r.zrem(active, job_id), active)
         log.debug("job done job=%s ttl_s=%s", job_id, self.finished_ttl_s)
 
     # per-subtask state
     def put_subtask(self, job_id: str, subtask_id: str, data: bytes) -> None:
         key, data = self.keys.subtasks(job_id), check_bytes(data)
-        self.link.run("put_subtask", lambda r: r.hset(key, subtask_id, data))
+        self.link.run("put_subtask", lambda r: r.hset(key, subtask_id, data), key)
 
     def get_subtasks(self, job_id: str) -> dict[str, bytes]:
         key = self.keys.subtasks(job_id)
-        table = self.link.run("get_subtasks", lambda r: r.hgetall(key))
+        table = self.link.run("get_subtasks", lambda r: r.hgetall(key), key)
         return {k.decode(): v for k, v in table.items()}
 
     # leases
     def acquire_lease(self, job_id: str, owner: str, ttl_s: float) -> bool:
         keys, args = [self.keys.lease(job_id)], [check_owner(owner), ttl_ms(ttl_s)]
-        return bool(self.link.run("acquire_lease", lambda r: self._eval(r, "acquire", keys, args)))
+        return bool(self.link.run("acquire_lease", lambda r: self._eval(r, "acquire", keys, args), keys[0]))
 
     def renew_lease(self, job_id: str, owner: str, ttl_s: float) -> bool:
         keys, args = [self.keys.lease(job_id)], [check_owner(owner), ttl_ms(ttl_s)]
-        return bool(self.link.run("renew_lease", lambda r: self._eval(r, "renew", keys, args)))
+        return bool(self.link.run("renew_lease", lambda r: self._eval(r, "renew", keys, args), keys[0]))
 
     def release_lease(self, job_id: str, owner: str) -> None:
         keys, args = [self.keys.lease(job_id)], [check_owner(owner)]
-        self.link.run("release_lease", lambda r: self._eval(r, "release", keys, args))
+        self.link.run("release_lease", lambda r: self._eval(r, "release", keys, args), keys[0])
 
     def lease_owner(self, job_id: str) -> str | None:
         key = self.keys.lease(job_id)
-        owner = self.link.run("lease_owner", lambda r: r.get(key))
+        owner = self.link.run("lease_owner", lambda r: r.get(key), key)
         return owner.decode() if owner is not None else None
 
     # caches
     def get_plan(self, key: str) -> bytes | None:
         full = self.keys.plan(key)
-        return self.link.run("get_plan", lambda r: r.get(full))
+        return self.link.run("get_plan", lambda r: r.get(full), full)
 
     def put_plan(self, key: str, data: bytes, ttl_s: float) -> None:
         self._put_cached("put_plan", self.keys.plan(key), data, ttl_s)
 
     def get_output(self, key: str) -> bytes | None:
         full = self.keys.output(key)
-        return self.link.run("get_output", lambda r: r.get(full))
+        return self.link.run("get_output", lambda r: r.get(full), full)
 
     def put_output(self, key: str, data: bytes, ttl_s: float) -> None:
         self._put_cached("put_output", self.keys.output(key), data, ttl_s)
 
     def _put_cached(self, op: str, full_key: str, data: bytes, ttl_s: float) -> None:
         data, ms = check_bytes(data), ttl_ms(ttl_s)
-        self.link.run(op, lambda r: r.set(full_key, data, px=ms))
+        self.link.run(op, lambda r: r.set(full_key, data, px=ms), full_key)
 
     # progress events
     def append_event(self, job_id: str, data: bytes) -> int:
@@ -216,7 +216,7 @@ class RedisStore:
 
     def events(self, job_id: str, start: int = 0) -> list[bytes]:
         key, start = self.keys.events(job_id), check_start(start)
-        return list(self.link.run("events", lambda r: r.lrange(key, start, -1)))
+        return list(self.link.run("events", lambda r: r.lrange(key, start, -1), key))
 
     def ping(self) -> None:
         self.link.run("ping", lambda r: r.ping())

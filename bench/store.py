@@ -1,0 +1,96 @@
+"""Job-store call latency: one Redis vs Sentinel vs Cluster, in one run.
+
+Starts the same real topologies the store tests use (``tests/store/topology``:
+a primary + replica + 3 sentinels; 3 primaries + 3 replicas) and one plain
+``redis-server``, all on loopback, and runs the calls one job makes
+(create, lease, record, subtasks, events, renew, replay, done) one after
+another through ``RedisStore`` on each. "durable" is ``min_replicas=1``: job
+creation, events and the job's end wait for a replica (``WAIT``). Rounds
+alternate between the set-ups so machine noise hits them alike; the median
+round is reported, as microseconds per store call and as a ratio to one Redis.
+
+    .venv/bin/python bench/store.py [--rounds 7] [--jobs 200]
+
+The last line is JSON: {"us_per_call": {...}, "ratio_to_single": {...}, ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hivemesh.gateway.store.redis_store import RedisStore  # noqa: E402
+from tests.redis_server import throwaway_redis  # noqa: E402
+from tests.store.topology import cluster_setup, sentinel_setup  # noqa: E402
+
+CALLS_PER_JOB = 14
+
+
+def one_job(store: RedisStore, job_id: str) -> None:
+    """The store calls of a two-subtask job, in the order a gateway makes them."""
+    store.create_job_if_absent(job_id, b"r" * 200)
+    store.acquire_lease(job_id, "gw", 8)
+    store.append_event(job_id, b"accepted")
+    store.put_job(job_id, b"r" * 400)
+    store.append_event(job_id, b"planned")
+    for sid in ("a", "b"):
+        store.put_subtask(job_id, sid, b"s" * 300)
+        store.append_event(job_id, b"subtask finished")
+    store.renew_lease(job_id, "gw", 8)
+    store.append_event(job_id, b"done" * 50)
+    store.get_job(job_id)
+    store.events(job_id, 0)
+    store.mark_job_done(job_id)
+
+
+def round_us(store: RedisStore, jobs: int) -> float:
+    tag = uuid.uuid4().hex[:8]
+    started = time.perf_counter()
+    for i in range(jobs):
+        one_job(store, f"{tag}-{i}")
+    return (time.perf_counter() - started) / (jobs * CALLS_PER_JOB) * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--jobs", type=int, default=200, help="jobs per round (14 store calls each)")
+    args = ap.parse_args()
+    with ExitStack() as stack:
+        single = stack.enter_context(throwaway_redis())
+        sentinel = stack.enter_context(sentinel_setup())
+        cluster = stack.enter_context(cluster_setup())
+        urls = {"single": single.url, "sentinel": sentinel.url(), "sentinel_durable": sentinel.url(min_replicas=1),
+                "cluster": cluster.url(), "cluster_durable": cluster.url(min_replicas=1)}
+        stores = {name: RedisStore.from_url(url, "bench:", finished_ttl_s=60) for name, url in urls.items()}
+        for store in stores.values():
+            round_us(store, 20)  # connect, load scripts, warm up
+        rounds: dict[str, list[float]] = {name: [] for name in stores}
+        for _ in range(args.rounds):
+            for name, store in stores.items():
+                rounds[name].append(round_us(store, args.jobs))
+        short = {name: s.link.short_waits for name, s in stores.items()}
+        for store in stores.values():
+            store.close()
+    us = {name: round(statistics.median(v), 1) for name, v in rounds.items()}
+    ratio = {name: round(v / us["single"], 2) for name, v in us.items()}
+    spread = {name: [round(min(v) / statistics.median(rounds["single"]), 2),
+                     round(max(v) / statistics.median(rounds["single"]), 2)] for name, v in rounds.items()}
+    for name in us:
+        print(f"{name:17s} {us[name]:7.1f} us/call  {ratio[name]:.2f}x single  (rounds {spread[name][0]}-"
+              f"{spread[name][1]}x)")
+    print(json.dumps({"us_per_call": us, "ratio_to_single": ratio, "round_ratio_range": spread,
+                      "short_waits": short, "rounds": args.rounds, "jobs": args.jobs,
+                      "calls_per_job": CALLS_PER_JOB}))
+
+
+if __name__ == "__main__":
+    main()
