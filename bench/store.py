@@ -5,11 +5,17 @@ a primary + replica + 3 sentinels; 3 primaries + 3 replicas) and one plain
 ``redis-server``, all on loopback, and runs the calls one job makes
 (create, lease, record, subtasks, events, renew, replay, done) one after
 another through ``RedisStore`` on each. "durable" is ``min_replicas=1``: job
-creation, events and the job's end wait for a replica (``WAIT``). Rounds
-alternate between the set-ups so machine noise hits them alike; the median
-round is reported, as microseconds per store call and as a ratio to one Redis.
+creation, events and the job's end wait for a replica (``WAIT``).
+"replicated" is the Sentinel set-up's primary asked directly (``redis://``):
+it separates what a replica costs the primary from what the Sentinel client
+costs.
 
-    .venv/bin/python bench/store.py [--rounds 7] [--jobs 200]
+The set-ups take turns in short slices (``--jobs`` jobs each), so load from
+other processes hits them alike; each slice is paired with the one-Redis
+slice of the same turn. Reported: the median microseconds per store call,
+and the median (and quartiles) of the paired ratios to one Redis.
+
+    .venv/bin/python bench/store.py [--turns 60] [--jobs 5]
 
 The last line is JSON: {"us_per_call": {...}, "ratio_to_single": {...}, ...}.
 """
@@ -59,36 +65,43 @@ def round_us(store: RedisStore, jobs: int) -> float:
     return (time.perf_counter() - started) / (jobs * CALLS_PER_JOB) * 1e6
 
 
+def quartiles(values: list[float]) -> list[float]:
+    q = statistics.quantiles(values, n=4)
+    return [round(q[0], 2), round(q[2], 2)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--jobs", type=int, default=200, help="jobs per round (14 store calls each)")
+    ap.add_argument("--turns", type=int, default=60)
+    ap.add_argument("--jobs", type=int, default=5, help="jobs per slice (14 store calls each)")
     args = ap.parse_args()
     with ExitStack() as stack:
         single = stack.enter_context(throwaway_redis())
         sentinel = stack.enter_context(sentinel_setup())
         cluster = stack.enter_context(cluster_setup())
-        urls = {"single": single.url, "sentinel": sentinel.url(), "sentinel_durable": sentinel.url(min_replicas=1),
+        replicated = f"redis://127.0.0.1:{sentinel.primary.port}/0"  # the Sentinel primary, asked directly
+        urls = {"single": single.url, "replicated": replicated, "sentinel": sentinel.url(), "sentinel_durable": sentinel.url(min_replicas=1),
                 "cluster": cluster.url(), "cluster_durable": cluster.url(min_replicas=1)}
         stores = {name: RedisStore.from_url(url, "bench:", finished_ttl_s=60) for name, url in urls.items()}
         for store in stores.values():
             round_us(store, 20)  # connect, load scripts, warm up
-        rounds: dict[str, list[float]] = {name: [] for name in stores}
-        for _ in range(args.rounds):
-            for name, store in stores.items():
-                rounds[name].append(round_us(store, args.jobs))
+        slices: dict[str, list[float]] = {name: [] for name in stores}
+        names = list(stores)
+        for turn in range(args.turns):
+            for name in names[turn % len(names):] + names[:turn % len(names)]:  # rotate who goes first
+                slices[name].append(round_us(stores[name], args.jobs))
         short = {name: s.link.short_waits for name, s in stores.items()}
         for store in stores.values():
             store.close()
-    us = {name: round(statistics.median(v), 1) for name, v in rounds.items()}
-    ratio = {name: round(v / us["single"], 2) for name, v in us.items()}
-    spread = {name: [round(min(v) / statistics.median(rounds["single"]), 2),
-                     round(max(v) / statistics.median(rounds["single"]), 2)] for name, v in rounds.items()}
+    us = {name: round(statistics.median(v), 1) for name, v in slices.items()}
+    paired = {name: [a / b for a, b in zip(v, slices["single"])] for name, v in slices.items()}
+    ratio = {name: round(statistics.median(v), 2) for name, v in paired.items()}
+    iqr = {name: quartiles(v) for name, v in paired.items()}
     for name in us:
-        print(f"{name:17s} {us[name]:7.1f} us/call  {ratio[name]:.2f}x single  (rounds {spread[name][0]}-"
-              f"{spread[name][1]}x)")
-    print(json.dumps({"us_per_call": us, "ratio_to_single": ratio, "round_ratio_range": spread,
-                      "short_waits": short, "rounds": args.rounds, "jobs": args.jobs,
+        print(f"{name:17s} {us[name]:7.1f} us/call  {ratio[name]:.2f}x single  (quartiles {iqr[name][0]}-"
+              f"{iqr[name][1]}x)")
+    print(json.dumps({"us_per_call": us, "ratio_to_single": ratio, "ratio_quartiles": iqr,
+                      "short_waits": short, "turns": args.turns, "jobs_per_slice": args.jobs,
                       "calls_per_job": CALLS_PER_JOB}))
 
 
