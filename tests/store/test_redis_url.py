@@ -70,3 +70,11 @@ def test_every_key_of_a_job_hashes_to_the_job() -> None:
         Keys("a{b}:")
     with pytest.raises(ValueError):
         keys.job("a}b")
+
+
+def test_settings_reject_a_bad_redis_url_at_start() -> None:
+    from hivemesh import config
+
+    with pytest.raises(ConfigError, match="SERVICE"):
+        config.load({"redis": "redis+sentinel://h:26379"}, env={})
+    assert config.load({"redis": "redis+cluster://a:1,b:2?min_replicas=1"}, env={}).redis

@@ -121,3 +121,25 @@ def test_the_store_follows_a_kill_9_failover() -> None:
         assert store.get_job("j") == b"job" and store.list_active_jobs() == ["j"]
         wait_for(lambda: client(setup.replica.port).info("replication")["role"] == "master", 5, "promotion")
         store.close()
+
+
+def test_passwords_for_redis_and_for_the_sentinels() -> None:
+    from hivemesh.errors import StoreUnavailable
+
+    secret = "s3cr3t pw/@:"
+    with sentinel_setup(password=secret) as setup:
+        url = setup.url(min_replicas=1)
+        assert "sentinel_password=" in url
+        store = RedisStore.from_url(url, "pw:")
+        assert store.create_job_if_absent("j", b"x") and store.get_job("j") == b"x"
+        assert secret not in store.display_url
+        store.close()
+        wrong = RedisStore.from_url(url.replace("sentinel_password=", "sentinel_password=nope")
+                                    + "&failover_s=1", "pw:")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as info:
+            wrong.ping()
+        assert time.monotonic() - started < 5
+        assert "sentinel_password" in str(info.value)  # the hint names what to check
+        assert secret not in str(info.value) and "nope" not in str(info.value)
+        wrong.close()

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import redis
 from redis import exceptions as rx
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from hivemesh.errors import ConfigError, StoreError, StoreUnavailable
@@ -52,9 +52,9 @@ def connect(target: RedisTarget, connect_timeout_s: float, timeout_s: float) -> 
     if target.mode == "sentinel":
         from redis.sentinel import Sentinel
 
-        sentinel = Sentinel(list(target.hosts), sentinel_kwargs={
-            "username": target.sentinel_username, "password": target.sentinel_password, **timeouts, **tls},
-            retry=retry, **timeouts, **tls)
+        sentinel = Sentinel(list(target.hosts), sentinel_kwargs={  # each sentinel asked once a try
+            "username": target.sentinel_username, "password": target.sentinel_password,
+            "retry": Retry(NoBackoff(), 0), **timeouts, **tls}, retry=retry, **timeouts, **tls)
         return sentinel.master_for(target.service, db=target.db, **auth)
     from redis.cluster import ClusterNode, RedisCluster
 
@@ -115,7 +115,7 @@ class RedisLink:
                 return fn(self._for(key))
             except rx.NoScriptError as exc:  # a fresh or promoted node: load the scripts, go again
                 if loads >= 3:
-                    raise StoreError(f"redis at {self.shown} failed {op}: {exc}") from exc
+                    raise StoreError(f"redis at {self.shown} failed {op}: {_brief(exc)}") from exc
                 self._load_scripts()
                 loads += 1
                 continue
@@ -126,12 +126,12 @@ class RedisLink:
                     raise self._unavailable(op, exc) from exc
                 if attempt == 0:
                     log.warning("redis %s failed during %s (%s); retrying for up to %.0f s",
-                                self.shown, op, exc, self.target.failover_s)
+                                self.shown, op, _brief(exc), self.target.failover_s)
                 self._recover()
                 time.sleep(RETRY_SLEEP_S[min(attempt, len(RETRY_SLEEP_S) - 1)])
                 attempt += 1
             except rx.RedisError as exc:
-                raise StoreError(f"redis at {self.shown} failed {op}: {exc}") from exc
+                raise StoreError(f"redis at {self.shown} failed {op}: {_brief(exc)}") from exc
 
     def durable(self, op: str, key: str, queue: Callable[[Any], None]) -> list[Any]:
         """Queue writes on a pipeline to ``key``'s primary, then ``WAIT`` for
@@ -181,7 +181,11 @@ class RedisLink:
             log.debug("cluster %s slot map not refreshed yet: %s", self.shown, exc)
 
     def _unavailable(self, op: str, exc: BaseException) -> StoreUnavailable:
-        return StoreUnavailable(f"redis at {self.shown} unavailable during {op}: {exc}")
+        hint = ""
+        if type(exc).__name__ == "MasterNotFoundError":
+            hint = f" (no sentinel named a live primary for {self.target.service!r}: check the sentinels, " \
+                   "the service name and sentinel_password)"
+        return StoreUnavailable(f"redis at {self.shown} unavailable during {op}: {_brief(exc)}{hint}")
 
     def close(self) -> None:
         if self._closed:
@@ -191,3 +195,8 @@ class RedisLink:
             self._client.close()
         except (rx.RedisError, rx.RedisClusterException) as exc:  # closing a dead link is not news
             log.debug("redis close url=%s error=%s", self.shown, exc)
+
+
+def _brief(exc: BaseException) -> str:
+    """redis-py's message without the client reprs it sometimes appends."""
+    return str(exc).split(" : <redis.", 1)[0][:300]
