@@ -18,6 +18,11 @@ and the median (and quartiles) of the paired ratios to one Redis.
     .venv/bin/python bench/store.py [--turns 60] [--jobs 5]
 
 The last line is JSON: {"us_per_call": {...}, "ratio_to_single": {...}, ...}.
+
+``--clients`` instead compares the two ways to call Redis from trio on one
+server: redis-py (sync) in ``trio.to_thread`` as the store does, and coredis
+natively on trio (``pip install coredis`` first; it is not a dependency):
+GET, SET and a two-key Lua script, in alternating slices, paired ratios.
 """
 
 from __future__ import annotations
@@ -70,11 +75,57 @@ def quartiles(values: list[float]) -> list[float]:
     return [round(q[0], 2), round(q[2], 2)]
 
 
+LUA = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('RPUSH', KEYS[2], ARGV[1])"
+
+
+def compare_clients(url: str, port: int, turns: int, calls: int = 100) -> dict:
+    """Microseconds per call from trio: redis-py in a thread vs coredis."""
+    import coredis
+    import redis
+    import trio
+
+    async def run() -> dict:
+        r = redis.Redis.from_url(url)
+        sha = r.script_load(LUA)
+        async with coredis.Redis(port=port) as c:
+            ways = {
+                "get": (lambda: trio.to_thread.run_sync(r.get, "k"), lambda: c.get("k")),
+                "set": (lambda: trio.to_thread.run_sync(lambda: r.set("k", b"x" * 200)),
+                        lambda: c.set("k", b"x" * 200)),
+                "lua": (lambda: trio.to_thread.run_sync(lambda: r.evalsha(sha, 2, "{a}1", "{a}2", b"v")),
+                        lambda: c.evalsha(sha, ["{a}1", "{a}2"], [b"v"])),
+            }
+            out = {}
+            for op, (threaded, native) in ways.items():
+                times: dict[str, list[float]] = {"redis-py": [], "coredis": []}
+                for turn in range(turns + 1):
+                    order = [("redis-py", threaded), ("coredis", native)]
+                    for name, call in order if turn % 2 else order[::-1]:
+                        started = time.perf_counter()
+                        for _ in range(calls):
+                            await call()
+                        if turn:  # the first turn warms up
+                            times[name].append((time.perf_counter() - started) / calls * 1e6)
+                paired = [a / b for a, b in zip(times["coredis"], times["redis-py"])]
+                out[op] = {name: round(statistics.median(v), 1) for name, v in times.items()}
+                out[op]["coredis/redis-py"] = round(statistics.median(paired), 2)
+                out[op]["quartiles"] = quartiles(paired)
+        r.close()
+        return out
+
+    return trio.run(run)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--turns", type=int, default=60)
     ap.add_argument("--jobs", type=int, default=5, help="jobs per slice (14 store calls each)")
+    ap.add_argument("--clients", action="store_true", help="redis-py in threads vs coredis on trio")
     args = ap.parse_args()
+    if args.clients:
+        with throwaway_redis() as server:
+            print(json.dumps({"clients_us_per_call": compare_clients(server.url, server.port, args.turns)}))
+        return
     with ExitStack() as stack:
         single = stack.enter_context(throwaway_redis())
         sentinel = stack.enter_context(sentinel_setup())
