@@ -112,8 +112,10 @@ class RedisStore:
         keys = [self.keys.job(job_id), self.keys.marks(job_id)]
         args = [check_bytes(data), uuid.uuid4().hex]
         active = self.keys.active_jobs()
-        # In the active set first (idempotent): a record is never left out of it.
-        self.link.run("create_job_if_absent", lambda r: r.zadd(active, {job_id: time.time()}, nx=True), active)
+        # In the active set first (idempotent): a record is never left out of it. Durable
+        # too: on a Cluster the set lives on another node than the job.
+        self.link.durable("create_job_if_absent", active,
+                          lambda pipe: pipe.zadd(active, {job_id: time.time()}, nx=True))
         replies = self.link.durable("create_job_if_absent", keys[0],
                                     lambda pipe: self._eval(pipe, "create", keys, args))
         created = bool(replies[0])
