@@ -71,3 +71,13 @@ def test_the_store_survives_a_primary_lost_and_its_replica_promoted() -> None:
         live = [n for n in setup.nodes if n is not victim]
         wait_for(lambda: setup.state_ok(live), 10, "cluster_state:ok")
         store.close()
+
+
+def test_open_store_takes_sentinel_and_cluster_urls(cluster_topology, sentinel_topology) -> None:
+    from hivemesh.gateway.store import open_store
+
+    for url in (cluster_topology.url(), sentinel_topology.url()):
+        store = open_store(url, "open:")
+        assert isinstance(store, RedisStore)
+        assert store.create_job_if_absent("j", b"x") and store.list_active_jobs() == ["j"]
+        store.close()
