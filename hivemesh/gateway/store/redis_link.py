@@ -70,6 +70,8 @@ class _LazyCluster:
         self._build, self._client, self._lock = build, None, threading.Lock()
 
     def get(self) -> Any:
+        if self._client is not None:
+            return self._client
         with self._lock:
             if self._client is None:
                 self._client = self._build()
