@@ -22,6 +22,7 @@ import redis
 from redis import exceptions as rx
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from hivemesh.errors import ConfigError, StoreError, StoreUnavailable
 
@@ -50,8 +51,6 @@ def connect(target: RedisTarget, connect_timeout_s: float, timeout_s: float) -> 
     retry = Retry(ExponentialBackoff(cap=0.1, base=0.02), 1)
     tls = {"ssl": True} if target.tls else {}
     if target.mode == "sentinel":
-        from redis.sentinel import Sentinel
-
         sentinel = Sentinel(list(target.hosts), sentinel_kwargs={  # each sentinel asked once a try
             "username": target.sentinel_username, "password": target.sentinel_password,
             "retry": Retry(NoBackoff(), 0), **timeouts, **tls}, retry=retry, **timeouts, **tls)
@@ -184,7 +183,7 @@ class RedisLink:
 
     def _unavailable(self, op: str, exc: BaseException) -> StoreUnavailable:
         hint = ""
-        if type(exc).__name__ == "MasterNotFoundError":
+        if isinstance(exc, MasterNotFoundError):
             hint = f" (no sentinel named a live primary for {self.target.service!r}: check the sentinels, " \
                    "the service name and sentinel_password)"
         return StoreUnavailable(f"redis at {self.shown} unavailable during {op}: {_brief(exc)}{hint}")
