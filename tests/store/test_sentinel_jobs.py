@@ -1,4 +1,5 @@
-"""Jobs through a gateway whose store is on Sentinel, the primary killed with kill -9."""
+"""Jobs through a gateway whose store is on Sentinel, the primary killed with
+kill -9 after the fifth job, while the sixth is running."""
 
 from __future__ import annotations
 
@@ -50,15 +51,20 @@ async def test_jobs_run_once_each_through_a_kill_9_failover(nursery) -> None:
 
         seen: dict[str, list[JobEvent]] = {}
         results = []
+        old = setup.primary.port
+
+        def on_event(i: int, event: JobEvent) -> None:
+            seen[event.job_id].append(event)
+            if i == KILL_AFTER and event.kind == "planned":  # the sixth job is in flight
+                setup.primary.kill()
+
         for i in range(JOBS):
             job_id = f"fo-{i}"
             seen[job_id] = []
             submit = JobSubmit(job_id=job_id, text=f"Question number {i}", inputs=(f"input {i}",))
             with trio.fail_after(60):
-                results.append(await submit_via(client.node, submit, 1, seen[job_id].append))
-            if i + 1 == KILL_AFTER:
-                old = setup.primary.port
-                setup.primary.kill()
+                results.append(await submit_via(client.node, submit, 1, lambda e, i=i: on_event(i, e)))
+        assert setup.primary.process.poll() is not None  # it was killed, mid-job
 
         assert [r.status for r in results] == ["done"] * JOBS, [r.error for r in results]
         assert all(f"input {i}" in r.answer for i, r in enumerate(results))  # each its own answer
