@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-ctx", type=int, help="model context size")
     p.add_argument("--n-gpu-layers", type=int, help="layers to offload to a GPU")
     p.add_argument("--gateway", action="store_true", default=None, help="be gateway-eligible")
-    p.add_argument("--redis", metavar="URL", help="Redis URL for the gateway role")
+    p.add_argument("--redis", metavar="URL",
+                   help="the gateway's store: redis://H:P/DB, redis+sentinel://H:P[,H:P...]/SERVICE[/DB] "
+                        "or redis+cluster://H:P[,H:P...] (rediss+... for TLS; ?min_replicas=N to WAIT for replicas)")
     p.add_argument("--planner-model", help="gateway's offline planner model spec, or none (default: rules)")
     p.add_argument("--planner-preview", type=int, metavar="CHARS",
                    help="characters of each input the planner may see (0-200, default 200)")

@@ -175,4 +175,8 @@ def check(settings: Settings) -> Settings:
     for bad, message in problems:
         if bad:
             raise ConfigError(message)
+    if settings.redis and settings.redis != "memory://":  # a bad --redis URL fails at start, not at first job
+        from hivemesh.gateway.store.redis_url import parse_redis_url
+
+        parse_redis_url(settings.redis)
     return settings

@@ -12,6 +12,8 @@ import pytest
 from hivemesh.gateway.store import JobStore, MemoryBackend, MemoryStore
 from tests.redis_server import redis_server, redis_server_url  # noqa: F401 (fixtures)
 
+from .topology import ClusterSetup, SentinelSetup, cluster_setup, sentinel_setup
+
 
 class FakeClock:
     """A monotonic clock that moves only when told."""
@@ -68,15 +70,35 @@ def _redis_harness(url: str) -> Harness:
     return Harness("redis", make, time.sleep, prefix=f"test-{uuid.uuid4().hex[:8]}:")
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def sentinel_topology() -> Iterator[SentinelSetup]:
+    """A primary, a replica and three sentinels for the session (tests do not kill them)."""
+    with sentinel_setup() as setup:
+        yield setup
+
+
+@pytest.fixture(scope="session")
+def cluster_topology() -> Iterator[ClusterSetup]:
+    """Three primaries with a replica each for the session (tests do not kill them)."""
+    with cluster_setup() as setup:
+        yield setup
+
+
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "memory":
         h = _memory_harness()
-    else:
+    elif request.param == "redis":
         h = _redis_harness(request.getfixturevalue("redis_server_url"))
+    else:  # durable writes on: the replica must acknowledge them
+        topology = request.getfixturevalue(f"{request.param}_topology")
+        h = _redis_harness(topology.url(min_replicas=1))
+        h.kind = request.param
     yield h
     for store in h.opened:
         store.close()
+    short = [s.link.short_waits for s in h.opened if hasattr(s, "link")]
+    assert not any(short), f"durable writes not acknowledged by a replica in time: {short}"
 
 
 @pytest.fixture

@@ -77,8 +77,8 @@ def test_other_server_errors_are_store_errors(redis_server_url: str) -> None:
     store.put_plan("k", b"x", ttl_s=30)
     # Sabotage a key's type from outside; the store must not leak ResponseError.
     raw = redis.Redis.from_url(redis_server_url)
-    raw.delete("t:job:j:subtasks")
-    raw.set("t:job:j:subtasks", b"not a hash")
+    raw.delete("t:{job:j}:subtasks")
+    raw.set("t:{job:j}:subtasks", b"not a hash")
     with pytest.raises(StoreError) as info:
         store.get_subtasks("j")
     assert not isinstance(info.value, StoreUnavailable)

@@ -1,9 +1,10 @@
 """Gateway job state: one ``JobStore`` interface, in-process and Redis backends.
 
 ``open_store(url)`` picks the backend from a URL: ``None`` or ``memory://``
-gives a private ``MemoryStore``; ``redis://``, ``rediss://`` and ``unix://``
-give a ``RedisStore``. ``RedisStore`` is imported lazily so ``redis`` loads
-only when used.
+gives a private ``MemoryStore``; ``redis://``, ``rediss://``, ``unix://``,
+``redis+sentinel://`` and ``redis+cluster://`` (see ``redis_url``) give a
+``RedisStore``. ``RedisStore`` is imported lazily so ``redis`` loads only
+when used.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def open_store(url: str | None, prefix: str = DEFAULT_PREFIX, *,
         from .redis_store import RedisStore
 
         return RedisStore.from_url(url, prefix, finished_ttl_s=finished_ttl_s)
-    raise ConfigError(f"unknown store URL {redact_url(url)!r}: use memory://, "
-                      "redis://, rediss:// or unix://")
+    raise ConfigError(f"unknown store URL {redact_url(url)!r}: use memory://, redis://, "
+                      "rediss://, unix://, redis+sentinel:// or redis+cluster://")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,41 +1,56 @@
-"""Job store on Redis: what gateways share so a survivor can resume jobs.
+"""Job store on Redis (one server, Sentinel or Cluster): what gateways share.
 
-The only module that imports ``redis``. Every redis exception is translated
-at the call: connection refused, timeouts, lost connections and auth failures
-become ``StoreUnavailable``; other server errors become ``StoreError``. Error
-messages name the URL with its password redacted.
+Every key of a job carries the hash tag ``{job:<id>}`` (see ``keys``), so
+the Lua scripts below touch one slot and run on a Redis Cluster as on one
+server. ``RedisLink`` retries a call while Sentinel or the Cluster replaces a
+primary, so every write here is safe to apply twice: plain SETs, HSETs and
+expiries are idempotent; leases are re-entrant for their holder; creating a
+job and appending an event carry a token per call, kept in the job's
+``marks`` hash, and a retry that finds its token returns the first reply.
 
-Multi-key updates run as Lua scripts or MULTI/EXEC, so they are atomic; the
-keys of one call are not hash-tagged, so this targets a single Redis (or a
-replicated primary), not Redis Cluster.
+With ``min_replicas`` > 0 the writes whose loss would lose a job or confuse
+its clients (creation, every event a client can see, the end of the job)
+wait for that many replicas (``WAIT``, bounded by ``wait_ms``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from urllib.parse import urlsplit
-
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
-
-from hivemesh.errors import ConfigError, StoreError, StoreUnavailable
+import time
+import uuid
+from typing import Any
 
 from .base import DEFAULT_FINISHED_TTL_S, check_bytes, check_owner, check_start, ttl_ms
 from .keys import DEFAULT_PREFIX, Keys
-from .url import REDIS_SCHEMES, redact_url
+from .redis_link import RedisLink
+from .redis_url import RedisTarget, parse_redis_url
 
 log = logging.getLogger(__name__)
 
-# KEYS[1]=job KEYS[2]=active set; ARGV[1]=data ARGV[2]=job id
+UNFINISHED_CREATE_S = 600.0  # an active-set entry whose record never came is dropped after this
+
+# KEYS[1]=job KEYS[2]=marks; ARGV[1]=data ARGV[2]=token of this call
 _CREATE_JOB = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  redis.call('SADD', KEYS[2], ARGV[2])
+  redis.call('HSET', KEYS[2], 'create', ARGV[2])
   return 1
 end
+if redis.call('HGET', KEYS[2], 'create') == ARGV[2] then return 1 end
 return 0
+"""
+# KEYS[1]=events KEYS[2]=marks; ARGV[1]=data ARGV[2]=token of this call
+_APPEND_EVENT = """
+local done = redis.call('HGET', KEYS[2], ARGV[2])
+if done then return tonumber(done) end
+local index = redis.call('RPUSH', KEYS[1], ARGV[1]) - 1
+redis.call('HSET', KEYS[2], ARGV[2], index)
+return index
+"""
+# KEYS = the job's keys; ARGV[1]=ttl ms
+_EXPIRE_ALL = """
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[1]) end
+return 1
 """
 # KEYS[1]=lease; ARGV[1]=owner ARGV[2]=ttl ms. Re-entrant for the holder.
 _ACQUIRE_LEASE = """
@@ -60,175 +75,153 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_SCRIPTS = {name: (body, hashlib.sha1(body.encode()).hexdigest()) for name, body in {
+    "create": _CREATE_JOB, "append": _APPEND_EVENT, "expire": _EXPIRE_ALL,
+    "acquire": _ACQUIRE_LEASE, "renew": _RENEW_LEASE, "release": _RELEASE_LEASE}.items()}
 
 
 class RedisStore:
-    """A ``JobStore`` over one ``redis.Redis`` client (thread-safe pool)."""
+    """A ``JobStore`` over a ``RedisLink`` (thread-safe: redis-py pools connections)."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX,
-                 finished_ttl_s: float = DEFAULT_FINISHED_TTL_S,
-                 display_url: str = "redis") -> None:
+    def __init__(self, link: RedisLink, *, prefix: str = DEFAULT_PREFIX,
+                 finished_ttl_s: float = DEFAULT_FINISHED_TTL_S) -> None:
         ttl_ms(finished_ttl_s)
-        self._client = client
+        self.link = link
         self.keys = Keys(prefix)
         self.finished_ttl_s = finished_ttl_s
-        self.display_url = display_url
-        self._closed = False
-        self._create_job = client.register_script(_CREATE_JOB)
-        self._acquire = client.register_script(_ACQUIRE_LEASE)
-        self._renew = client.register_script(_RENEW_LEASE)
-        self._release = client.register_script(_RELEASE_LEASE)
+        self.display_url = link.shown
+        link.scripts.update({sha: body for body, sha in _SCRIPTS.values()})
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, *,
                  finished_ttl_s: float = DEFAULT_FINISHED_TTL_S,
-                 connect_timeout_s: float = 2.0, timeout_s: float = 5.0,
-                 retries: int = 2) -> RedisStore:
-        """Connect lazily to ``redis://``, ``rediss://`` or ``unix://`` URLs.
+                 connect_timeout_s: float = 2.0, timeout_s: float = 5.0) -> RedisStore:
+        """A store on any ``--redis`` URL (see ``redis_url``); connects lazily:
+        call ``ping()`` to check the server up front."""
+        target: RedisTarget = parse_redis_url(url)
+        link = RedisLink(target, connect_timeout_s=connect_timeout_s, timeout_s=timeout_s)
+        log.info("redis store url=%s mode=%s prefix=%s min_replicas=%d", target.shown, target.mode,
+                 prefix, target.min_replicas)
+        return cls(link, prefix=prefix, finished_ttl_s=finished_ttl_s)
 
-        Passwords may be in the URL (``redis://:pw@host:6379/0``). A failed
-        command is retried ``retries`` times with a short backoff, then raises
-        ``StoreUnavailable``. Call ``ping()`` to check the server up front.
-        """
-        shown = redact_url(url)
-        scheme = urlsplit(url).scheme if isinstance(url, str) else ""
-        if scheme not in REDIS_SCHEMES:
-            raise ConfigError(f"not a redis URL: {shown!r} (use redis://, rediss:// or unix://)")
-        retry = Retry(ExponentialBackoff(cap=0.25, base=0.02), retries)
-        try:
-            client = redis.Redis.from_url(
-                url, socket_connect_timeout=connect_timeout_s, socket_timeout=timeout_s,
-                retry=retry, health_check_interval=30)
-        except ValueError as exc:
-            raise ConfigError(f"bad redis URL {shown!r}: {exc}") from None
-        log.info("redis store url=%s prefix=%s", shown, prefix)
-        return cls(client, prefix=prefix, finished_ttl_s=finished_ttl_s, display_url=shown)
-
-    @contextmanager
-    def _call(self, op: str) -> Iterator[redis.Redis]:
-        """Run one operation, translating redis errors into the hivemesh tree."""
-        if self._closed:
-            raise StoreError(f"redis store {self.display_url} is closed")
-        try:
-            yield self._client
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(
-                f"redis at {self.display_url} unavailable during {op}: {exc}") from exc
-        except redis.RedisError as exc:
-            raise StoreError(f"redis at {self.display_url} failed {op}: {exc}") from exc
+    def _eval(self, r: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+        return r.evalsha(_SCRIPTS[name][1], len(keys), *keys, *args)
 
     # job records
     def create_job_if_absent(self, job_id: str, data: bytes) -> bool:
-        keys = [self.keys.job(job_id), self.keys.active_jobs()]
-        args = [check_bytes(data), job_id]
-        with self._call("create_job_if_absent"):
-            created = bool(self._create_job(keys=keys, args=args))
+        keys = [self.keys.job(job_id), self.keys.marks(job_id)]
+        args = [check_bytes(data), uuid.uuid4().hex]
+        active = self.keys.active_jobs()
+        # In the active set first (idempotent): a record is never left out of it. Durable
+        # too: on a Cluster the set lives on another node than the job.
+        self.link.durable("create_job_if_absent", active,
+                          lambda pipe: pipe.zadd(active, {job_id: time.time()}, nx=True))
+        replies = self.link.durable("create_job_if_absent", keys[0],
+                                    lambda pipe: self._eval(pipe, "create", keys, args))
+        created = bool(replies[0])
         if created:
             log.debug("job created job=%s", job_id)
         return created
 
     def put_job(self, job_id: str, data: bytes) -> None:
         key, data = self.keys.job(job_id), check_bytes(data)
-        with self._call("put_job") as r:
-            r.set(key, data, keepttl=True)
+        self.link.run("put_job", lambda r: r.set(key, data, keepttl=True), key)
 
     def get_job(self, job_id: str) -> bytes | None:
         key = self.keys.job(job_id)
-        with self._call("get_job") as r:
-            return r.get(key)
+        return self.link.run("get_job", lambda r: r.get(key), key)
 
     def list_active_jobs(self) -> list[str]:
-        with self._call("list_active_jobs") as r:
-            members = r.smembers(self.keys.active_jobs())
-        return sorted(m.decode() for m in members)
+        """Active-set members whose record exists; members whose record never
+        came (a create that failed half-way) are dropped after a while."""
+        active = self.keys.active_jobs()
+        members = self.link.run("list_active_jobs", lambda r: r.zrange(active, 0, -1, withscores=True), active)
+        if not members:
+            return []
+        ids = [m.decode() for m, _ in members]
+
+        def exists(r: Any) -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.exists(self.keys.job(job_id))
+            return pipe.execute()
+
+        found = self.link.run("list_active_jobs", exists)
+        stale = [job_id for job_id, (_, since), ok in zip(ids, members, found)
+                 if not ok and time.time() - since > UNFINISHED_CREATE_S]
+        if stale:
+            self.link.run("list_active_jobs", lambda r: r.zrem(active, *stale), active)
+        return sorted(job_id for job_id, ok in zip(ids, found) if ok)
 
     def mark_job_done(self, job_id: str) -> None:
-        ms = ttl_ms(self.finished_ttl_s)
-        expiring = self.keys.job_keys_expiring_when_done(job_id)
-        with self._call("mark_job_done") as r:
-            pipe = r.pipeline(transaction=True)
-            pipe.srem(self.keys.active_jobs(), job_id)
-            for key in expiring:
-                pipe.pexpire(key, ms)
-            pipe.execute()
+        keys = list(self.keys.job_keys_expiring_when_done(job_id))
+        ms, active = ttl_ms(self.finished_ttl_s), self.keys.active_jobs()
+        # Expire first: a failure between the two leaves a job that ends on its own.
+        self.link.durable("mark_job_done", keys[0], lambda pipe: self._eval(pipe, "expire", keys, [ms]))
+        self.link.run("mark_job_done", lambda r: r.zrem(active, job_id), active)
         log.debug("job done job=%s ttl_s=%s", job_id, self.finished_ttl_s)
 
     # per-subtask state
     def put_subtask(self, job_id: str, subtask_id: str, data: bytes) -> None:
         key, data = self.keys.subtasks(job_id), check_bytes(data)
-        with self._call("put_subtask") as r:
-            r.hset(key, subtask_id, data)
+        self.link.run("put_subtask", lambda r: r.hset(key, subtask_id, data), key)
 
     def get_subtasks(self, job_id: str) -> dict[str, bytes]:
         key = self.keys.subtasks(job_id)
-        with self._call("get_subtasks") as r:
-            table = r.hgetall(key)
+        table = self.link.run("get_subtasks", lambda r: r.hgetall(key), key)
         return {k.decode(): v for k, v in table.items()}
 
     # leases
     def acquire_lease(self, job_id: str, owner: str, ttl_s: float) -> bool:
-        args = [check_owner(owner), ttl_ms(ttl_s)]
-        with self._call("acquire_lease"):
-            return bool(self._acquire(keys=[self.keys.lease(job_id)], args=args))
+        keys, args = [self.keys.lease(job_id)], [check_owner(owner), ttl_ms(ttl_s)]
+        return bool(self.link.run("acquire_lease", lambda r: self._eval(r, "acquire", keys, args), keys[0]))
 
     def renew_lease(self, job_id: str, owner: str, ttl_s: float) -> bool:
-        args = [check_owner(owner), ttl_ms(ttl_s)]
-        with self._call("renew_lease"):
-            return bool(self._renew(keys=[self.keys.lease(job_id)], args=args))
+        keys, args = [self.keys.lease(job_id)], [check_owner(owner), ttl_ms(ttl_s)]
+        return bool(self.link.run("renew_lease", lambda r: self._eval(r, "renew", keys, args), keys[0]))
 
     def release_lease(self, job_id: str, owner: str) -> None:
-        args = [check_owner(owner)]
-        with self._call("release_lease"):
-            self._release(keys=[self.keys.lease(job_id)], args=args)
+        keys, args = [self.keys.lease(job_id)], [check_owner(owner)]
+        self.link.run("release_lease", lambda r: self._eval(r, "release", keys, args), keys[0])
 
     def lease_owner(self, job_id: str) -> str | None:
         key = self.keys.lease(job_id)
-        with self._call("lease_owner") as r:
-            owner = r.get(key)
+        owner = self.link.run("lease_owner", lambda r: r.get(key), key)
         return owner.decode() if owner is not None else None
 
     # caches
     def get_plan(self, key: str) -> bytes | None:
-        return self._get_cached("get_plan", self.keys.plan(key))
+        full = self.keys.plan(key)
+        return self.link.run("get_plan", lambda r: r.get(full), full)
 
     def put_plan(self, key: str, data: bytes, ttl_s: float) -> None:
         self._put_cached("put_plan", self.keys.plan(key), data, ttl_s)
 
     def get_output(self, key: str) -> bytes | None:
-        return self._get_cached("get_output", self.keys.output(key))
+        full = self.keys.output(key)
+        return self.link.run("get_output", lambda r: r.get(full), full)
 
     def put_output(self, key: str, data: bytes, ttl_s: float) -> None:
         self._put_cached("put_output", self.keys.output(key), data, ttl_s)
 
-    def _get_cached(self, op: str, full_key: str) -> bytes | None:
-        with self._call(op) as r:
-            return r.get(full_key)
-
     def _put_cached(self, op: str, full_key: str, data: bytes, ttl_s: float) -> None:
         data, ms = check_bytes(data), ttl_ms(ttl_s)
-        with self._call(op) as r:
-            r.set(full_key, data, px=ms)
+        self.link.run(op, lambda r: r.set(full_key, data, px=ms), full_key)
 
     # progress events
     def append_event(self, job_id: str, data: bytes) -> int:
-        key, data = self.keys.events(job_id), check_bytes(data)
-        with self._call("append_event") as r:
-            return int(r.rpush(key, data)) - 1
+        keys = [self.keys.events(job_id), self.keys.marks(job_id)]
+        args = [check_bytes(data), uuid.uuid4().hex]
+        replies = self.link.durable("append_event", keys[0],
+                                    lambda pipe: self._eval(pipe, "append", keys, args))
+        return int(replies[0])
 
     def events(self, job_id: str, start: int = 0) -> list[bytes]:
         key, start = self.keys.events(job_id), check_start(start)
-        with self._call("events") as r:
-            return list(r.lrange(key, start, -1))
+        return list(self.link.run("events", lambda r: r.lrange(key, start, -1), key))
 
     def ping(self) -> None:
-        with self._call("ping") as r:
-            r.ping()
+        self.link.run("ping", lambda r: r.ping())
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._client.close()
-        except redis.RedisError as exc:  # closing a dead connection is not news
-            log.debug("redis close url=%s error=%s", self.display_url, exc)
+        self.link.close()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+SENTINEL_SCHEMES = frozenset({"redis+sentinel", "rediss+sentinel"})
+CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"}) | SENTINEL_SCHEMES | CLUSTER_SCHEMES
 MEMORY_SCHEME = "memory"
+SECRET_PARAMS = frozenset({"password", "sentinel_password"})
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password (userinfo or ``?password=``) shown as ``***``."""
+    """The URL with any password (userinfo, ``?password=``, ``?sentinel_password=``) as ``***``."""
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
@@ -19,7 +22,7 @@ def redact_url(url: str) -> str:
             netloc = f"{user}:***@{host}" if ":" in userinfo else f"{userinfo}@{host}"
         query = parts.query
         if query:
-            pairs = [(k, "***" if k.lower() == "password" else v)
+            pairs = [(k, "***" if k.lower() in SECRET_PARAMS else v)
                      for k, v in parse_qsl(query, keep_blank_values=True)]
             query = urlencode(pairs, safe="*")
         shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
