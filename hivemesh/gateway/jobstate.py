@@ -10,7 +10,7 @@ from hivemesh.worker.protocol import TaskReply
 from hivemesh.planner.plan import Plan
 
 MAX_ATTEMPTS = 16  # placements of one subtask, whatever went wrong
-MAX_STRIKES = 4  # failures of the subtask itself (see ``Conductor._strikes``)
+MAX_STRIKES = 4  # failures that count against the subtask itself (see ``pipeline``)
 
 
 def initial(plan: Plan) -> dict[str, SubtaskRecord]:
