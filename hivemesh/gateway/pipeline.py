@@ -172,8 +172,9 @@ def _start(w: _Work, e: Start) -> None:
 
 def _placed(w: _Work, e: Placed) -> None:
     mine = [sid for sid in w.g.order if w.subs[sid].placing and w.subs[sid].status == "pending"]
-    for sid in mine:
-        if sid in e.missing and e.initial and e.missing[sid] in e.unknown:
+    fresh = e.initial and all(s.attempt == 0 for s in w.subs.values())  # not a resumed job (its gateway's
+    for sid in mine:  # view may still be forming; the plan had the capability): fail at once when unknown
+        if sid in e.missing and fresh and e.missing[sid] in e.unknown:
             w.fail(f"no peer in the mesh offers capability {e.missing[sid]!r} (subtask {sid})")
             return
     sent = []

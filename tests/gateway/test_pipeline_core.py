@@ -114,3 +114,15 @@ def test_no_usable_peer_parks_with_a_deadline():
     state, _ = run(state, ps.Placed(5.0, missing={"b": "analysis"}))  # it left again
     state, actions = run(state, ps.DeadlinePassed(30.0))
     assert state.outcome == "failed" and "'analysis' came back within 30s" in state.reason
+
+
+def test_a_resumed_job_waits_for_a_capability_its_new_gateway_has_not_seen_yet():
+    from hivemesh.gateway.jobwire import SubtaskRecord
+
+    records = {"a": SubtaskRecord("a", "done", "P", attempts=1, output_hash="a1"),
+               "b": SubtaskRecord("b", "running", "Q", attempts=1)}
+    missing = ps.Placed(0.0, {"c": "R"}, missing={"b": "analysis"}, unknown=frozenset({"analysis"}), initial=True)
+    state, _ = run(ps.initial(plan_of("chain"), records), ps.Start(0.0), missing)
+    assert state.outcome == "running" and state.sub("b").parked == "analysis"  # a fresh gateway's view is forming
+    fresh, _ = run(ps.initial(plan_of("chain"), {}), ps.Start(0.0), missing)
+    assert fresh.outcome == "failed" and "no peer in the mesh offers capability 'analysis'" in fresh.reason
