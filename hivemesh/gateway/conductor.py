@@ -130,7 +130,7 @@ class Conductor:
         load = Counter(s.peer for s in subs.values() if s.status == "running")
         wanted = [Need(sid, self.plan.subtask(sid).capability) for sid in action.sids]
         exclude = {sid: set(peers) for sid, peers in action.exclude.items()}
-        schedule = place(wanted, node.view, load, exclude, node.banned())
+        schedule = place(wanted, node.view, load, exclude, node.banned(), self.run.health.suspects(trio.current_time()))
         unknown: frozenset[str] = frozenset()
         if action.initial and schedule.missing:
             recent = node.view.recent_capabilities(node.config.clock())
@@ -169,7 +169,8 @@ class Conductor:
             try:
                 stream = await self.run.node.open_stream(peer, STAGE)
             except HivemeshError as exc:
-                await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer, str(exc)))
+                await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
+                                                      self._broke(peer, assign), str(exc)))
                 return
             try:
                 await wire.write_message(stream, assign)
@@ -177,13 +178,13 @@ class Conductor:
                     ack = await wire.read_message(stream, StageAck)
                 if not ack.ok:
                     await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
-                                                          f"{ack.error_code}: {ack.error}"))
+                                                          reason=f"{ack.error_code}: {ack.error}"))
                     return
                 done = await wire.read_message(stream, StageDone)
                 await self._send.send(self._report(peer, assign, done))
             except (DecodeError, trio.TooSlowError, Exception) as exc:
                 await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
-                                                     str(exc) or type(exc).__name__))
+                                                     self._broke(peer, assign), str(exc) or type(exc).__name__))
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(1):
                     try:
@@ -191,10 +192,17 @@ class Conductor:
                     except Exception:
                         pass
 
+    def _broke(self, peer: str, assign: StageAssign) -> bool:
+        """Count a broken stage against ``peer``; is the peer a suspect now?"""
+        now = trio.current_time()
+        self.run.health.failed(peer, f"{assign.job_id}/{assign.subtask_id}/{assign.attempt}", now)
+        return self.run.health.suspect(peer, now)
+
     def _report(self, peer: str, assign: StageAssign, done: StageDone) -> ps.Event:
         now, sid, attempt = trio.current_time(), assign.subtask_id, assign.attempt
         if not done.ok:
-            return ps.StageFailed(now, sid, attempt, peer, done.error)
+            return ps.StageFailed(now, sid, attempt, peer, reason=done.error)
+        self.run.health.succeeded(peer)
         claim = done.claim
         verified = (claim is not None and claim.producer == peer and claim.subtask_id == sid
                     and claim.attempt == attempt

@@ -246,12 +246,13 @@ def _same(used: str, current: str) -> bool:
 
 def _stage_failed(w: _Work, e: StageFailed) -> None:
     if not w.stale(e, "failed"):
-        w.failed(e.sid, e.peer, e.reason, strike=w.inputs_done(e.sid), now=e.now)
+        w.failed(e.sid, e.peer, e.reason, strike=w.inputs_done(e.sid) and not e.suspect, now=e.now)
 
 
 def _stream_broke(w: _Work, e: StreamBroke) -> None:
     if not w.stale(e, "broke"):
-        w.failed(e.sid, e.peer, f"stage stream lost: {e.reason}", strike=w.inputs_done(e.sid), now=e.now)
+        w.failed(e.sid, e.peer, f"stage stream lost: {e.reason}", strike=w.inputs_done(e.sid) and not e.suspect,
+                 now=e.now)
 
 
 def _refused(w: _Work, e: StageRefused) -> None:

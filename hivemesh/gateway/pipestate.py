@@ -138,6 +138,7 @@ class StageEvent:
     sid: str
     attempt: int
     peer: str
+    suspect: bool = False  # the peer broke other stages lately: a failure here says little about the subtask
 
 
 @dataclass(frozen=True)

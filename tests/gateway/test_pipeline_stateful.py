@@ -49,12 +49,12 @@ class Pipeline(RuleBasedStateMachine):
         self._report(self.in_flight.pop(i % len(self.in_flight)))
 
     @precondition(lambda self: self.world.stages)
-    @rule(i=pick, kind=st.sampled_from([ps.StageFailed, ps.StageRefused, ps.StreamBroke]))
-    def stage_fails(self, i, kind):
+    @rule(i=pick, kind=st.sampled_from([ps.StageFailed, ps.StageRefused, ps.StreamBroke]), suspect=st.booleans())
+    def stage_fails(self, i, kind, suspect):
         stages = list(self.world.stages.values())
         s = stages[i % len(stages)]
         del self.world.stages[(s.sid, s.attempt)]
-        self._report(kind(self.world.now, s.sid, s.attempt, s.peer, reason="boom"))
+        self._report(kind(self.world.now, s.sid, s.attempt, s.peer, suspect, reason="boom"))
 
     @precondition(lambda self: self.world.resends)
     @rule(i=pick)
