@@ -72,12 +72,29 @@ class Client:
                         "(start a peer with --gateway --redis URL)")
 
 
-async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEvent | None) -> JobResult:
-    """Try the elected gateways in rendezvous order until one gives a result."""
+#: once a gateway has accepted the job, how long the client keeps re-attaching
+#: (to whichever gateway runs it next) without hearing of the job, before it
+#: gives up: longer than a dead gateway's leases take to lapse and be taken over
+REATTACH_S = 60.0
+
+
+async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEvent | None,
+                     reattach_s: float = REATTACH_S) -> JobResult:
+    """Try the elected gateways in rendezvous order until one gives a result.
+
+    Before a gateway accepts the job, each elected gateway gets a few tries;
+    after, the client re-attaches for up to ``reattach_s`` since it last heard
+    of the job (a lost job is worse than a late one)."""
     next_event, accepted = 0, False
     tried: list[str] = []
     errors: list[str] = []
-    for _ in range(4 * k):
+    tries, heard = 0, trio.current_time()
+
+    def go_on() -> bool:
+        return trio.current_time() - heard < reattach_s if accepted else tries < 4 * k
+
+    while go_on():
+        tries += 1
         gateways = [g for g in route(submit.job_id, elect_from_view(node.view, k)) if g not in tried]
         if not gateways:
             await trio.sleep(node.config.advert_interval)  # let the view change
@@ -93,7 +110,7 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
                     if event.kind == "failed" and not accepted and event.index == 0:
                         errors.append(f"{gateway[-8:]}: {event.detail}")
                         break  # refused before accepting: try the next gateway
-                    accepted = True
+                    accepted, heard = True, trio.current_time()
                     next_event = event.index + 1
                     if on_event is not None:
                         on_event(event)

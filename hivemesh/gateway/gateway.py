@@ -21,6 +21,7 @@ import trio
 from hivemesh.errors import DecodeError, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
 from hivemesh.gateway.store import JobStore
@@ -59,6 +60,7 @@ class Gateway:
         self.live: dict[str, LiveJob] = {}
         self._nursery: trio.Nursery | None = None
         self.stats: Counter[str] = Counter()
+        self.health = PeerHealth()  # stages that broke on each peer lately, across this gateway's jobs
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Gateway]:
@@ -206,7 +208,8 @@ class Gateway:
 
     async def _run_job(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         run = JobRun(self.node, self.store, self.planner, record,
-                     lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats)
+                     lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats,
+                     self.health)
         result: JobResult | None = None
         try:
             async with trio.open_nursery() as nursery:

@@ -87,6 +87,7 @@ class Delivery(wire.Message):
     subtask_id: str
     peer_id: str
     ok: bool
+    attempt: int = 0  # the attempt of ``subtask_id`` it was for (a stage moved back to the same peer is another)
 
 
 @dataclass(frozen=True)

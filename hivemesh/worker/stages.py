@@ -270,7 +270,7 @@ class StageRunner:
 
         async def one(route: Route) -> None:
             ok = await self.deliver(Output(route.subtask_id, route.attempt, claim, sig, text), route.peer_id)
-            results.append(Delivery(route.subtask_id, route.peer_id, ok))
+            results.append(Delivery(route.subtask_id, route.peer_id, ok, route.attempt))
 
         async with trio.open_nursery() as nursery:
             for route in routes:
