@@ -30,6 +30,7 @@ from hivemesh.worker.pipewire import (
     RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
 )
 from hivemesh.worker.protocol import TaskReply
+from hivemesh.worker.tokens import read_stage_end, token_sink
 from hivemesh.gateway.scheduler import Need, place
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
@@ -216,7 +217,8 @@ class Conductor:
                 if not ack.ok:
                     await self._send.send(("refused", sid, assign.attempt, peer, f"{ack.error_code}: {ack.error}"))
                     return
-                done = await wire.read_message(stream, StageDone)
+                # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
+                done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))
                 kind = "done" if done.ok else "failed"
                 await self._send.send((kind, sid, assign.attempt, peer, done if done.ok else done.error))
             except (DecodeError, trio.TooSlowError, Exception) as exc:

@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +130,17 @@ class LlamaCppModel:
         with self._lock:
             return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
+    streams = True  # generate(..., on_token=) hands out the text as llama.cpp makes it
+
     def generate(
-        self, request: CompletionRequest, cancel: threading.Event | None = None
+        self, request: CompletionRequest, cancel: threading.Event | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Completion:
         started = time.monotonic()
         if not _acquire(self._lock, cancel):
             return self._cancelled(started)
         try:
-            return self._generate_locked(request, cancel, started)
+            return self._generate_locked(request, cancel, started, on_token)
         finally:
             self._lock.release()
 
@@ -146,7 +150,8 @@ class LlamaCppModel:
             self._llm.close()
 
     def _generate_locked(
-        self, request: CompletionRequest, cancel: threading.Event | None, started: float
+        self, request: CompletionRequest, cancel: threading.Event | None, started: float,
+        on_token: Callable[[str], None] | None = None,
     ) -> Completion:
         tokens, stop = self._prompt(request)
         fit_max_tokens(len(tokens), request.max_tokens, self.context_size)
@@ -155,15 +160,32 @@ class LlamaCppModel:
         # tail takes another numeric path (batch size), so the same request with
         # the same seed could give other text after other requests (seen on CI).
         self._llm.reset()
+        stops = [s for s in (*request.stop, *stop) if s]
         try:
-            out = self._llm.create_completion(
-                prompt=tokens,
-                stop=[s for s in (*request.stop, *stop) if s],
-                **self._sampling_kwargs(request, stopper),
-            )
+            if on_token is not None:
+                return self._streamed(tokens, stops, request, stopper, started, on_token)
+            out = self._llm.create_completion(prompt=tokens, stop=stops, **self._sampling_kwargs(request, stopper))
         except (ValueError, RuntimeError) as exc:
             raise _translate(exc) from exc
         return self._completion(out, out["choices"][0]["text"], stopper, started)
+
+    def _streamed(self, tokens: list[int], stops: list[str], request: CompletionRequest,
+                  stopper: _CancelStopper, started: float, on_token: Callable[[str], None]) -> Completion:
+        """The same generation, its text handed to ``on_token`` as llama.cpp
+        releases it (held back only while it might be a stop string's start).
+        Completion tokens are those llama.cpp sampled (counted by the stopper)."""
+        parts: list[str] = []
+        finish = "stop"
+        for chunk in self._llm.create_completion(prompt=tokens, stop=stops, stream=True,
+                                                 **self._sampling_kwargs(request, stopper)):
+            choice = chunk["choices"][0]
+            if choice["text"]:
+                parts.append(choice["text"])
+                on_token(choice["text"])
+            finish = choice.get("finish_reason") or finish
+        usage = {"prompt_tokens": len(tokens), "completion_tokens": max(0, stopper.seen - len(tokens))}
+        return self._completion({"usage": usage, "choices": [{"finish_reason": finish}]}, "".join(parts),
+                                stopper, started)
 
     def _prompt(self, request: CompletionRequest) -> tuple[list[int], list[str]]:
         """The prompt's tokens, as llama.cpp will see them, and extra stop strings."""
@@ -228,8 +250,10 @@ class _CancelStopper:
     def __init__(self, cancel: threading.Event | None) -> None:
         self.cancel = cancel
         self.tripped = False
+        self.seen = 0  # prompt + sampled tokens at the last call
 
     def __call__(self, input_ids: Any, logits: Any) -> bool:
+        self.seen = len(input_ids)
         if self.cancel is not None and self.cancel.is_set():
             self.tripped = True
         return self.tripped

@@ -1,0 +1,52 @@
+"""Serving the API with ``hypercorn.trio`` on the peer's own trio loop.
+
+Why hypercorn: it is the ASGI server that runs on trio natively, so the app
+shares the loop (and the ``Gateway`` object) with the libp2p host: no second
+event loop, no thread hop between an HTTP request and its job. Starlette runs
+on trio through anyio.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from hivemesh.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT_S = 10  # a connection without a whole request (headers) this long is closed
+
+
+def parse_bind(value: str, flag: str = "--http") -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{flag} wants HOST:PORT (e.g. 127.0.0.1:8000), got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+async def serve(app: Any, bind: str, name: str = "http",
+                task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` on ``bind`` until cancelled; ``started`` with its URL."""
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    host, port = parse_bind(bind)
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger(f"hivemesh.api.{name}")
+    config.keep_alive_timeout = IDLE_TIMEOUT_S  # (not read_timeout: it would cut long jobs' idle responses)
+    config.graceful_timeout = 1.0
+
+    async def started_at(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        await hypercorn_serve(app, config, task_status=task_status, mode="asgi")
+
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(started_at)
+        url = binds[0]
+        log.info("%s listening on %s", name, url)
+        task_status.started(url)
