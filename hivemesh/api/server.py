@@ -9,6 +9,8 @@ on trio through anyio.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -50,3 +52,26 @@ async def serve(app: Any, bind: str, name: str = "http",
         url = binds[0]
         log.info("%s listening on %s", name, url)
         task_status.started(url)
+
+
+@asynccontextmanager
+async def gateway_api(settings: Any, gateway: Any, on_status: Any = None) -> AsyncIterator[str | None]:
+    """Serve the API on ``settings.http`` while in the context (its URL, or None
+    when the peer has no ``--http``)."""
+    if not settings.http:
+        yield None
+        return
+    from hivemesh.api.app import Api, ApiSettings
+
+    keys = settings.api_keys()
+    if not keys and parse_bind(settings.http)[0] not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the HTTP API on %s takes no API key: anyone who reaches it can run jobs (--api-key)",
+                    settings.http)
+    api = Api(gateway, ApiSettings(keys=keys, max_jobs=settings.http_max_jobs,
+                                   max_tokens=gateway.settings.limits.max_tokens), on_status)
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(serve, api.app(), settings.http)
+        try:
+            yield url
+        finally:
+            nursery.cancel_scope.cancel()

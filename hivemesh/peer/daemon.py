@@ -17,6 +17,7 @@ from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.sources import ModelSpec, load_model
 from hivemesh.peer.inprocess import serve_worker
+from hivemesh.api.server import gateway_api
 from hivemesh.gateway.gateway import Gateway
 from hivemesh.gateway.jobrun import blocking, job_settings
 from hivemesh.gateway.store import JobStore, open_store
@@ -33,6 +34,7 @@ class Peer:
     worker: Worker | None
     registry: ModelRegistry | None
     gateway: Gateway | None = None
+    http_url: str | None = None  # the OpenAI-compatible API, with --http
 
 
 def default_slots() -> int:
@@ -109,8 +111,9 @@ async def run_peer(
             serve_worker(node, peer.worker)
         async with node.run():
             if store is not None and planner is not None:
-                async with Gateway(node, store, planner, job_settings(settings)).run() as gateway:
-                    peer.gateway = gateway
+                async with Gateway(node, store, planner, job_settings(settings)).run() as gateway, \
+                        gateway_api(settings, gateway) as url:
+                    peer.gateway, peer.http_url = gateway, url
                     yield peer
             else:
                 yield peer
