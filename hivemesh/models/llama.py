@@ -176,16 +176,36 @@ class LlamaCppModel:
         Completion tokens are those llama.cpp sampled (counted by the stopper)."""
         parts: list[str] = []
         finish = "stop"
-        for chunk in self._llm.create_completion(prompt=tokens, stop=stops, stream=True,
-                                                 **self._sampling_kwargs(request, stopper)):
-            choice = chunk["choices"][0]
-            if choice["text"]:
-                parts.append(choice["text"])
-                on_token(choice["text"])
-            finish = choice.get("finish_reason") or finish
-        usage = {"prompt_tokens": len(tokens), "completion_tokens": max(0, stopper.seen - len(tokens))}
+        sampled = self._count_sampled()
+        try:
+            for chunk in self._llm.create_completion(prompt=tokens, stop=stops, stream=True,
+                                                     **self._sampling_kwargs(request, stopper)):
+                choice = chunk["choices"][0]
+                if choice["text"]:
+                    parts.append(choice["text"])
+                    on_token(choice["text"])
+                finish = choice.get("finish_reason") or finish
+        finally:
+            del self._llm.sample  # the class's own again
+        eog = bool(sampled) and llama_cpp.llama_vocab_is_eog(self._llm._model.vocab, sampled[-1])
+        usage = {"prompt_tokens": len(tokens), "completion_tokens": len(sampled) - eog}
         return self._completion({"usage": usage, "choices": [{"finish_reason": finish}]}, "".join(parts),
                                 stopper, started)
+
+    def _count_sampled(self) -> list[int]:
+        """Record the tokens llama.cpp samples in this generation (streamed
+        completions carry no usage; an end-of-generation token is not counted,
+        as in the plain completion's usage)."""
+        sampled: list[int] = []
+        sample = self._llm.sample
+
+        def counting(*args: Any, **kwargs: Any) -> int:
+            token = sample(*args, **kwargs)
+            sampled.append(token)
+            return token
+
+        self._llm.sample = counting  # an instance attribute: only this model, only until deleted
+        return sampled
 
     def _prompt(self, request: CompletionRequest) -> tuple[list[int], list[str]]:
         """The prompt's tokens, as llama.cpp will see them, and extra stop strings."""
@@ -250,10 +270,8 @@ class _CancelStopper:
     def __init__(self, cancel: threading.Event | None) -> None:
         self.cancel = cancel
         self.tripped = False
-        self.seen = 0  # prompt + sampled tokens at the last call
 
     def __call__(self, input_ids: Any, logits: Any) -> bool:
-        self.seen = len(input_ids)
         if self.cancel is not None and self.cancel.is_set():
             self.tripped = True
         return self.tripped
