@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bootstrap", help="run a bootstrap peer; prints its multiaddr first")
     _common(p)
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics")
 
     p = sub.add_parser("peer", help="run a worker peer (optionally gateway-eligible)")
     _common(p)

@@ -33,8 +33,10 @@ async def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     from hivemesh.bootstrap.node import bootstrap_config
     from hivemesh.mesh.node import MeshNode
 
+    from hivemesh.api.metrics import served_metrics
+
     node = MeshNode(bootstrap_config(settings))
-    async with node.run():
+    async with node.run(), served_metrics(settings.metrics, node):
         await _serve_until_signalled(node.full_addrs()[0])
     return 0
 

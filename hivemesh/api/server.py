@@ -44,6 +44,8 @@ async def serve(app: Any, bind: str, name: str = "http",
     config.keep_alive_timeout = IDLE_TIMEOUT_S  # (not read_timeout: it would cut long jobs' idle responses)
     config.graceful_timeout = 1.0
 
+    app = _with_lifespan(app)
+
     async def started_at(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
         await hypercorn_serve(app, config, task_status=task_status, mode="asgi")
 
@@ -52,6 +54,22 @@ async def serve(app: Any, bind: str, name: str = "http",
         url = binds[0]
         log.info("%s listening on %s", name, url)
         task_status.started(url)
+
+
+def _with_lifespan(app: Any) -> Any:
+    """Answer ASGI lifespan events for an app that has none (prometheus-client's)."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            return await app(scope, receive, send)
+        while True:
+            message = await receive()
+            kind = message["type"].rpartition(".")[2]  # startup | shutdown
+            await send({"type": f"lifespan.{kind}.complete"})
+            if kind == "shutdown":
+                return
+
+    return wrapped
 
 
 @asynccontextmanager

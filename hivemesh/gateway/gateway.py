@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -69,6 +69,7 @@ class Gateway:
         self.live: dict[str, LiveJob] = {}
         self._nursery: trio.Nursery | None = None
         self.stats: Counter[str] = Counter()
+        self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Gateway]:
@@ -239,6 +240,7 @@ class Gateway:
                 result = await self._end_cancelled(run, live.cancelled)
             if result is not None:
                 log.info("← job %s job=%s seconds=%.2f", result.status, record.job_id, result.seconds)
+                self.on_job_end(result.status, result.seconds)
         except (HivemeshError, BaseExceptionGroup) as exc:  # the store went away mid-job
             error = first_error(exc)
             if error is None:

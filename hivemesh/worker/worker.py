@@ -103,6 +103,7 @@ class Worker:
         self._semaphore = trio.Semaphore(slots)
         self.stats: Counter[str] = Counter()
         self.penalize: Callable[[str, str], None] = lambda peer, offence: None  # set by the node
+        self.on_subtask: Callable[[str, float], None] = lambda capability, seconds: None  # metrics
 
     def advert_fields(self) -> tuple[tuple[adv.ModelAd, ...], adv.Capacity]:
         models = tuple(
@@ -158,6 +159,7 @@ class Worker:
         finally:
             self.admission.leave(started)
         self.registry.observe(model.name, completion)
+        self.on_subtask(capability, completion.seconds)
         self.stats["completed"] += 1
         return model, completion
 
@@ -195,6 +197,7 @@ class Worker:
         finally:
             self.admission.leave(started)
         self.registry.observe(model.name, completion)
+        self.on_subtask(request.capability, completion.seconds)
         self.stats["completed"] += 1
         log.info("← subtask done task=%s tokens=%d seconds=%.2f", request.task_id,
                  completion.completion_tokens, completion.seconds)

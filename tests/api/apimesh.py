@@ -8,6 +8,7 @@ from typing import Any
 import trio
 
 from hivemesh.api.app import Api, ApiSettings
+from hivemesh.api.metrics import PeerMetrics
 from hivemesh.api.server import serve
 from hivemesh.gateway.store.memory import MemoryStore
 from hivemesh.models.registry import ModelRegistry
@@ -29,10 +30,11 @@ class ApiMesh:
     gateway: Any
     workers: dict[str, Running]
     api: Api
+    metrics: dict[str, Any]  # "gateway", "general": PeerMetrics (with ``metrics=True``)
 
 
 async def api_mesh(nursery: trio.Nursery, settings: ApiSettings = ApiSettings(), *, tps: float = 0.0,
-                   words: int = 12, on_status: Any = None) -> ApiMesh:
+                   words: int = 12, metrics: bool = False) -> ApiMesh:
     """Bootstrap, a gateway (in-process store, scripted 2-stage plan) serving
     the API on loopback, and workers for ``summarize`` and ``general``
     (simulated, ``tps`` tokens/s, ``words`` words)."""
@@ -49,6 +51,14 @@ async def api_mesh(nursery: trio.Nursery, settings: ApiSettings = ApiSettings(),
     everyone = {w.node.peer_id for w in workers.values()}
     await wait_until(lambda: everyone <= set(gateway.node.view.peers), 15, "the gateway's view")
     await wait_until(lambda: gw.node.peer_id in watcher.node.view.peers, 15, "the gateway advertised")
-    api = Api(gateway, settings, on_status)
+    served = {}
+    if metrics:
+        served["gateway"] = PeerMetrics()
+        served["gateway"].attach(gw.node, None, gateway)
+        served["general"] = PeerMetrics()
+        served["general"].attach(workers["general"].node, workers["general"].worker)
+        for m in served.values():
+            m.url = await nursery.start(serve, m.app(), "127.0.0.1:0", "metrics")
+    api = Api(gateway, settings, served["gateway"].http_status if metrics else None)
     url = await nursery.start(serve, api.app(), "127.0.0.1:0")
-    return ApiMesh(url, gateway, workers, api)
+    return ApiMesh(url, gateway, workers, api, served)
