@@ -27,6 +27,7 @@ PIPELINE = Plan(
 @dataclass
 class ApiMesh:
     url: str
+    bootstrap: list[str]
     gateway: Any
     workers: dict[str, Running]
     api: Api
@@ -61,4 +62,4 @@ async def api_mesh(nursery: trio.Nursery, settings: ApiSettings = ApiSettings(),
             m.url = await nursery.start(serve, m.app(), "127.0.0.1:0", "metrics")
     api = Api(gateway, settings, served["gateway"].http_status if metrics else None)
     url = await nursery.start(serve, api.app(), "127.0.0.1:0")
-    return ApiMesh(url, gateway, workers, api, served)
+    return ApiMesh(url, addr, gateway, workers, api, served)
