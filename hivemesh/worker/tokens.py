@@ -46,7 +46,7 @@ class TokenPump:
             self._wake.set()
         except RuntimeError:  # not on the trio loop: a worker thread
             try:
-                self._token.run_sync_soon(self._wake.set)
+                self._token.run_sync_soon(lambda: self._wake.set())  # whichever event is current then
             except trio.RunFinishedError:
                 pass
 

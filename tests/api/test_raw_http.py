@@ -111,3 +111,19 @@ async def test_a_client_that_disconnects_cancels_its_job_on_the_worker(nursery):
     assert worker.node.stages.stats["cancelled"] == 1
     async with httpx.AsyncClient(timeout=30) as client:  # and the gateway still serves
         assert (await post(client, mesh.url, {**GOOD, "max_tokens": 3})).status_code == 200
+
+
+async def test_a_client_that_gives_up_waiting_for_a_whole_answer_cancels_its_job(nursery):
+    mesh = await api_mesh(nursery, tps=5, words=100)
+    worker = mesh.workers["general"]
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=1.5)) as client:
+        try:
+            await post(client, mesh.url, {**GOOD, "max_tokens": 200})
+        except httpx.ReadTimeout:
+            pass
+        else:
+            raise AssertionError("the answer came before the client gave up")
+    await wait_until(lambda: worker.node.stages.stats["cancelled"] == 1, 5, "the stage cancelled")
+    assert worker.worker.admission.running == 0
+    ended = [j for j in mesh.gateway.live.values() if j.cancelled]
+    assert len(ended) == 1 and ended[0].events[-1].kind == "failed"
