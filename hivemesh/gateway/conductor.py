@@ -20,6 +20,7 @@ import trio
 from hivemesh.errors import DecodeError, HivemeshError, JobFailed, first_error
 from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.pipeline import step
+from hivemesh.worker.tokens import read_stage_end, token_sink
 from hivemesh.gateway.scheduler import Need, place
 from hivemesh.mesh import wire
 from hivemesh.planner.plan import Plan
@@ -180,7 +181,8 @@ class Conductor:
                     await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
                                                           reason=f"{ack.error_code}: {ack.error}"))
                     return
-                done = await wire.read_message(stream, StageDone)
+                # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
+                done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))
                 await self._send.send(self._report(peer, assign, done))
             except (DecodeError, trio.TooSlowError, Exception) as exc:
                 await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
