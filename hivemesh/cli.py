@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bootstrap", help="run a bootstrap peer; prints its multiaddr first")
     _common(p)
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics")
 
     p = sub.add_parser("peer", help="run a worker peer (optionally gateway-eligible)")
     _common(p)
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--planner-model", help="gateway's offline planner model spec, or none (default: rules)")
     p.add_argument("--planner-preview", type=int, metavar="CHARS",
                    help="characters of each input the planner may see (0-200, default 200)")
+    p.add_argument("--http", metavar="HOST:PORT", help="serve the OpenAI-compatible API here (needs --gateway)")
+    p.add_argument("--api-key", action="append", metavar="KEY", help="a bearer key the API takes (repeatable)")
+    p.add_argument("--api-key-file", type=Path, metavar="FILE", help="bearer keys, one a line")
+    p.add_argument("--http-max-jobs", type=int, metavar="N", help="API jobs in flight before 429 busy (default 32)")
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics")
 
     p = sub.add_parser("keygen", help="write a new identity and/or private swarm key")
     p.add_argument("--identity", type=Path, help="write an Ed25519 identity here (0600)")
@@ -102,7 +108,8 @@ def _job_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 _SETTING_FLAGS = ("swarm_key", "bootstrap", "advert_interval", "advert_budget", "log_level", "listen", "identity", "slots",
-                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model", "tools", "planner_preview")
+                  "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model", "tools", "planner_preview",
+                  "http", "api_key", "api_key_file", "http_max_jobs", "metrics")
 
 
 def settings_from(args: argparse.Namespace) -> Any:

@@ -13,7 +13,7 @@ import uuid
 from contextlib import aclosing
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -23,6 +23,9 @@ from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.gateway.election import DEFAULT_K, elect_from_view, route
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobResult, JobSubmit
+
+if TYPE_CHECKING:
+    from hivemesh.streaming import TextStream
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +41,26 @@ class Client:
         self.psk = psk  # the private swarm's key, when it has one
 
     def submit(self, text: str, inputs: Sequence[str] = (), *, job_id: str | None = None,
-               aggregate: bool = False, on_event: OnEvent | None = None) -> JobResult:
-        """Submit a job and wait for its result (runs its own trio loop)."""
+               aggregate: bool = False, on_event: OnEvent | None = None, tokens: bool = False) -> JobResult:
+        """Submit a job and wait for its result (runs its own trio loop).
+        ``tokens``: ``on_event`` also gets ``token`` events (the answer as it grows)."""
         return trio.run(partial(self.submit_async, text, inputs, job_id=job_id, aggregate=aggregate,
-                                on_event=on_event))
+                                on_event=on_event, tokens=tokens))
+
+    def stream(self, text: str, inputs: Sequence[str] = (), *, job_id: str | None = None) -> TextStream:
+        """Submit a job; iterate the result for the answer's text as it is
+        generated (then ``.result`` holds the ``JobResult``)."""
+        from hivemesh.streaming import TextStream
+
+        return TextStream(lambda on_event: self.submit(text, inputs, job_id=job_id, on_event=on_event, tokens=True))
 
     async def submit_async(self, text: str, inputs: Sequence[str] = (), *, job_id: str | None = None,
-                           aggregate: bool = False, on_event: OnEvent | None = None) -> JobResult:
+                           aggregate: bool = False, on_event: OnEvent | None = None,
+                           tokens: bool = False) -> JobResult:
         node = MeshNode(MeshConfig(generate(), bootstrap=self.bootstrap, advert_interval=self.advert_interval,
                                    roles=(), advertise=False, psk=self.psk))
         submit = JobSubmit(job_id=job_id or uuid.uuid4().hex, text=text, inputs=tuple(inputs),
-                           aggregate=aggregate)
+                           aggregate=aggregate, tokens=tokens)
         try:
             async with node.run():
                 await self.wait_for_gateways(node)
@@ -72,12 +84,29 @@ class Client:
                         "(start a peer with --gateway --redis URL)")
 
 
-async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEvent | None) -> JobResult:
-    """Try the elected gateways in rendezvous order until one gives a result."""
+#: once a gateway has accepted the job, how long the client keeps re-attaching
+#: (to whichever gateway runs it next) without hearing of the job, before it
+#: gives up: longer than a dead gateway's leases take to lapse and be taken over
+REATTACH_S = 60.0
+
+
+async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEvent | None,
+                     reattach_s: float = REATTACH_S) -> JobResult:
+    """Try the elected gateways in rendezvous order until one gives a result.
+
+    Before a gateway accepts the job, each elected gateway gets a few tries;
+    after, the client re-attaches for up to ``reattach_s`` since it last heard
+    of the job (a lost job is worse than a late one)."""
     next_event, accepted = 0, False
     tried: list[str] = []
     errors: list[str] = []
-    for _ in range(4 * k):
+    tries, heard = 0, trio.current_time()
+
+    def go_on() -> bool:
+        return trio.current_time() - heard < reattach_s if accepted else tries < 4 * k
+
+    while go_on():
+        tries += 1
         gateways = [g for g in route(submit.job_id, elect_from_view(node.view, k)) if g not in tried]
         if not gateways:
             await trio.sleep(node.config.advert_interval)  # let the view change
@@ -86,15 +115,17 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
         gateway = gateways[0]
         tried.append(gateway)
         attempt = JobSubmit(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
-                            aggregate=submit.aggregate, from_event=next_event, attach_only=accepted)
+                            aggregate=submit.aggregate, from_event=next_event, attach_only=accepted,
+                            tokens=submit.tokens)
         try:
             async with aclosing(_events(node, gateway, attempt)) as events:
                 async for event in events:
                     if event.kind == "failed" and not accepted and event.index == 0:
                         errors.append(f"{gateway[-8:]}: {event.detail}")
                         break  # refused before accepting: try the next gateway
-                    accepted = True
-                    next_event = event.index + 1
+                    accepted, heard = True, trio.current_time()
+                    if event.kind != "token":  # tokens are not stored: they take no index
+                        next_event = event.index + 1
                     if on_event is not None:
                         on_event(event)
                     if event.terminal and event.result is not None:

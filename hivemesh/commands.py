@@ -33,8 +33,10 @@ async def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     from hivemesh.bootstrap.node import bootstrap_config
     from hivemesh.mesh.node import MeshNode
 
+    from hivemesh.api.metrics import served_metrics
+
     node = MeshNode(bootstrap_config(settings))
-    async with node.run():
+    async with node.run(), served_metrics(settings.metrics, node):
         await _serve_until_signalled(node.full_addrs()[0])
     return 0
 
@@ -79,9 +81,10 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("submit needs --bootstrap MULTIADDR")
     client = Client(settings.bootstrap, advert_interval=settings.advert_interval, k=settings.gateways,
                     psk=settings.psk())
+    printer = None if args.json else progress.AnswerPrinter()  # the answer as it grows, then the figures
     result = await client.submit_async(args.text, _inputs(args), job_id=args.job_id, aggregate=args.aggregate,
-                                       on_event=None if args.json else progress.print_event)
-    return _report(args, result)
+                                       on_event=printer, tokens=printer is not None)
+    return _report(args, result, printer)
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -94,13 +97,13 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return _report(args, result)
 
 
-def _report(args: argparse.Namespace, result: Any) -> int:
+def _report(args: argparse.Namespace, result: Any, printer: Any = None) -> int:
     from hivemesh.client import result_to_json
 
     if args.json:
         print_json(result_to_json(result))
     else:
-        print(progress.format_result(result))
+        print(printer.format_result(result) if printer is not None else progress.format_result(result))
     return 0 if result.status == "done" else 1
 
 

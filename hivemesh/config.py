@@ -51,6 +51,11 @@ class Settings:
     planner_timeout: float = 5.0  # the local planner gives way to the rule-based plan after this
     planner_preview: int = 200  # characters of each input the planner may see (0: none, at most 200)
     subtask_deadline: float = 300.0
+    http: str | None = None  # HOST:PORT of the OpenAI-compatible API (gateway peers)
+    api_key: list[str] = field(default_factory=list, repr=False)  # bearer keys the API takes (none: no key asked)
+    api_key_file: Path | None = None  # more keys, one a line
+    http_max_jobs: int = 32  # API jobs in flight on this gateway; past it, 429
+    metrics: str | None = None  # HOST:PORT of the Prometheus /metrics endpoint
     log_level: str | None = None  # default: info for daemons, warning for one-shot commands
 
     def identity_path(self, role: str) -> Path:
@@ -67,6 +72,17 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown tool(s) {', '.join(unknown)} (known: {', '.join(TOOLS)}, or none)")
         return names
+
+    def api_keys(self) -> tuple[str, ...]:
+        """``api_key`` and the lines of ``api_key_file`` (blank lines and # comments skipped)."""
+        keys = [k for k in self.api_key if k]
+        if self.api_key_file is not None:
+            try:
+                lines = self.api_key_file.read_text().splitlines()
+            except OSError as exc:
+                raise ConfigError(f"cannot read api_key_file {self.api_key_file}: {exc.strerror}") from None
+            keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        return tuple(keys)
 
     def psk(self) -> str | None:
         """The private swarm key, or None for an open swarm."""
@@ -172,6 +188,15 @@ def check(settings: Settings) -> Settings:
         (not (math.isfinite(settings.advert_budget) and settings.advert_budget >= 0),
          f"advert_budget must be >= 0 adverts/s, 0 for a fixed interval (got {settings.advert_budget})"),
     ]
+    problems += [
+        (settings.http is not None and not settings.gateway, "--http serves the gateway's API: it needs --gateway"),
+        (settings.http_max_jobs < 1, f"http_max_jobs must be >= 1 (got {settings.http_max_jobs})"),
+    ]
+    for bind, flag in ((settings.http, "--http"), (settings.metrics, "--metrics")):
+        if bind is not None:
+            from hivemesh.api.server import parse_bind
+
+            parse_bind(bind, flag)
     for bad, message in problems:
         if bad:
             raise ConfigError(message)

@@ -14,6 +14,30 @@ def say(text: str) -> None:
     print(f"[{time.monotonic() - _started:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
+class AnswerPrinter:
+    """Prints the answer on stdout as it grows, progress on stderr."""
+
+    def __init__(self) -> None:
+        from hivemesh.streaming import AnswerStream
+
+        self.answer = AnswerStream()
+
+    def __call__(self, event: JobEvent) -> None:
+        piece = self.answer.feed(event)
+        if piece:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        if event.kind != "token":
+            if event.terminal and self.answer.shown:
+                print(flush=True)
+            print_event(event)
+
+    def format_result(self, result: JobResult) -> str:
+        """The result, without the answer when it was printed already."""
+        shown = self.answer.shown and not self.answer.diverged and result.status == "done"
+        return format_result(result, with_answer=not shown)
+
+
 def print_event(event: JobEvent) -> None:
     peer = f" on …{event.peer_id[-6:]}" if event.peer_id else ""
     if event.kind == "accepted":
@@ -34,10 +58,10 @@ def print_event(event: JobEvent) -> None:
         say(f"job {event.kind}")
 
 
-def format_result(result: JobResult) -> str:
+def format_result(result: JobResult, with_answer: bool = True) -> str:
     if result.status != "done":
         return f"job {result.job_id} failed: {result.error}"
-    lines = [result.answer.strip(), ""]
+    lines = [result.answer.strip(), ""] if with_answer else []
     for s in result.subtasks:
         lines.append(f"  {s.id:<10} {s.capability:<10} …{s.peer_id[-6:]} {s.model:<22} "
                      f"{s.tokens:>5} tokens {s.seconds:6.2f}s{' (cached)' if s.cached else ''}")

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--single-model", action="append", metavar="SPEC",
                    help="the model of the single system (default bundled: Gemma 3 270M); given again, "
                         "each further model also answers alone, as system single:<model>")
+    p.add_argument("--mesh-model", action="append", metavar="SPEC",
+                   help="also run an embedded mesh whose workers serve every model capability with this one "
+                        "model (the tools as usual), as system mesh:<model>; repeatable (compares model maps)")
     p.add_argument("--task-timeout", type=float, default=120.0, metavar="S",
                    help="give up on one system's answer to one task after S seconds (default 120)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
@@ -49,6 +52,7 @@ def options_from(args: argparse.Namespace, settings: Settings) -> EvalOptions:
                        embedded=not settings.bootstrap, capabilities=caps, limit=args.limit,
                        single_model=(args.single_model or ["bundled"])[0],
                        more_single_models=tuple((args.single_model or [])[1:]),
+                       mesh_models=tuple(args.mesh_model or ()),
                        task_timeout=args.task_timeout, out=args.out)
 
 

@@ -67,6 +67,22 @@ async def embedded(name: str, settings: Settings, *, claude: bool) -> AsyncItera
 
 
 @asynccontextmanager
+async def one_model(spec: str, settings: Settings) -> AsyncIterator[MeshSystem]:
+    """An embedded mesh like the default one, but with one model serving every
+    model capability on each of its workers: per capability, runs of these
+    against each other show which model a capability should go to (the
+    default map, ``hivemesh.models.registry``)."""
+    from hivemesh.embedded import WORKERS, embedded_mesh
+    from hivemesh.models.registry import GEMMA_CAPABILITIES, SMOLLM2_CAPABILITIES
+
+    caps = (*GEMMA_CAPABILITIES, *SMOLLM2_CAPABILITIES)
+    workers = {name: (spec, caps) for name in WORKERS}
+    settings = dataclasses.replace(settings, anthropic_api_key=None)
+    async with embedded_mesh(settings, workers) as mesh:
+        yield MeshSystem(f"mesh:{spec}", lambda job, inputs: mesh.submit(job, inputs))
+
+
+@asynccontextmanager
 async def over_bootstrap(settings: Settings) -> AsyncIterator[MeshSystem]:
     """One client node in a running mesh, submitting every task through it."""
     from hivemesh.client import Client, submit_via

@@ -37,6 +37,7 @@ class EvalOptions:
     limit: int | None = None
     single_model: str = "bundled"
     more_single_models: tuple[str, ...] = ()  # each also answers alone, as system "single:<model>"
+    mesh_models: tuple[str, ...] = ()  # each also serves a whole embedded mesh alone, as "mesh:<model>"
     task_timeout: float = 120.0
     out: Path = Path("eval-out")
 
@@ -83,6 +84,9 @@ async def open_systems(options: EvalOptions, settings: Settings) -> AsyncIterato
                 systems.append(await stack.enter_async_context(meshsys.embedded("mesh", settings, claude=False)))
             elif name == "mesh":
                 systems.append(await stack.enter_async_context(meshsys.over_bootstrap(settings)))
+            if name == "mesh" and options.embedded:
+                for spec in options.mesh_models:
+                    systems.append(await stack.enter_async_context(meshsys.one_model(spec, settings)))
             elif name == "mesh+claude":
                 systems.append(await stack.enter_async_context(
                     meshsys.embedded("mesh+claude", settings, claude=True)))

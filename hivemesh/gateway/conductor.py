@@ -1,38 +1,34 @@
-"""The gateway's side of a pipeline: place stages, watch them, repair them.
+"""The pipeline's trio executor: carries out the state machine's actions
+(``pipeline.step``) and feeds back what happens as events.
 
 Every subtask that is not done has a live stage on one peer: a
 ``/hivemesh/stage/1`` stream that carries the assignment out and, at the end,
 the signed report back. Outputs travel worker to worker; the gateway sees
-only reports and the answer's text.
-
-Repairs, each tied to an attempt number so that stale reports are ignored:
-- a stage's stream breaks, it is refused, or its peer leaves the view: the
-  subtask is placed on another peer (a new attempt) and its inputs are re-sent
-  by the peers that produced them, or recomputed when those are gone;
-- a report shows an output went to a peer that no longer holds that subtask
-  (it was moved meanwhile): the producer is asked to re-send it.
+only reports and the answer's text. Every decision (where, when to repair,
+when to give up) is the state machine's; this module only talks to peers,
+the store and the clock.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
 from hivemesh.errors import DecodeError, HivemeshError, JobFailed, first_error
-from hivemesh.mesh import wire
-from hivemesh.gateway import jobstate
-from hivemesh.worker.pipewire import (
-    DOWNSTREAM_UNREACHABLE,
-    RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
-)
-from hivemesh.worker.protocol import TaskReply
+from hivemesh.gateway import pipestate as ps
+from hivemesh.gateway.pipeline import step
+from hivemesh.worker.tokens import read_stage_end, token_sink
 from hivemesh.gateway.scheduler import Need, place
+from hivemesh.mesh import wire
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
+from hivemesh.worker.pipewire import (
+    DOWNSTREAM_UNREACHABLE, RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
+)
+from hivemesh.worker.protocol import TaskReply
 
 if TYPE_CHECKING:
     from hivemesh.gateway.jobrun import JobRun
@@ -41,29 +37,16 @@ log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_S = 10.0
 VIEW_CHECK_S = 0.25
-CAPABILITY_WAIT_S = 30.0
-RETRY_BACKOFF_S = 2.0
-REPORT_GRACE_S = 2.0  # after the answer, how long to wait for upstream reports (token counts)
 
 
 class Conductor:
     def __init__(self, run: JobRun, plan: Plan) -> None:
         self.run, self.plan = run, plan
-        self.children: dict[str, list[str]] = {s.id: [] for s in plan.subtasks}
-        for s in plan.subtasks:
-            for dep in s.depends_on:
-                self.children[dep].append(s.id)
+        timing = ps.Timing(subtask_deadline_s=run.settings.subtask_deadline_s, stall_grace_s=run.settings.stall_grace_s)
+        self.state = ps.initial(plan, run.subtasks, timing)
         self.scopes: dict[str, trio.CancelScope] = {}
-        self.exclude: dict[str, set[str]] = {}
-        self.parked: dict[str, str] = {}  # subtask -> capability no live peer offers now
-        self.strikes: Counter[str] = Counter()  # failures that count against the subtask (``_strikes``)
-        self.runnable_since: dict[str, tuple[int, float]] = {}  # subtask -> (attempt, when it could run)
-        self._send, self._receive = trio.open_memory_channel[tuple[str, str, int, str, Any]](1000)
+        self._send, self._receive = trio.open_memory_channel[ps.Event](1000)
         self._nursery: trio.Nursery | None = None
-
-    @property
-    def subtasks(self) -> dict:
-        return self.run.subtasks
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -75,152 +58,135 @@ class Conductor:
             if error is None:
                 raise
             raise error from None
+        if self.state.outcome == "failed":
+            raise JobFailed(self.state.reason)
+        if self.state.outcome == "stopped":
+            raise HivemeshError(self.state.reason)
 
     async def _execute(self) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(self._watch_view)
-            todo = [s.id for s in self.plan.subtasks if self.subtasks[s.id].status != "done"]
-            await self._place(todo, initial=True)
-            for sid in todo:
-                await self._feed(sid)
-            while not self._finished():
-                with trio.move_on_after(REPORT_GRACE_S if jobstate.complete(self.plan, self.subtasks) else 3600):
-                    kind, sid, attempt, peer, payload = await self._receive.receive()
-                    if attempt != self.subtasks[sid].attempts or self.subtasks[sid].status == "done":
-                        self.run.stats["stale_reports"] += 1
-                        log.info("stale %s ignored job=%s subtask=%s attempt=%d",
-                                 kind, self.run.record.job_id, sid, attempt)
-                        continue
-                    if kind == "done":
-                        await self._done(sid, peer, payload)
-                    elif kind == "fatal":
-                        raise JobFailed(payload)
-                    elif kind == "retry":
-                        await self._place([sid])
-                        await self._feed(sid)
-                    elif not jobstate.complete(self.plan, self.subtasks) and sid not in self.parked:
-                        await self._failed(sid, peer, payload, strike=self._strikes(sid, kind))
-                    continue
-                break  # the answer is in; a late upstream report is not worth waiting longer for
+            await self.apply(ps.Start(trio.current_time()))
+            nursery.start_soon(self._watch)
+            while self.state.outcome == "running":
+                await self.apply(await self._receive.receive())
             nursery.cancel_scope.cancel()
 
-    # --- placing stages ---------------------------------------------------------------
+    async def apply(self, event: ps.Event) -> None:
+        """Step the state machine with ``event`` and carry out its actions; a
+        placement is answered at once (its ``Placed`` is stepped in turn)."""
+        queue: list[ps.Event] = [event]
+        while queue:
+            self.state, actions = step(self.state, queue.pop(0))
+            for action in actions:
+                answer = await self._do(action)
+                if answer is not None:
+                    queue.append(answer)
 
-    async def _place(self, sids: list[str], initial: bool = False) -> None:
-        """Give each subtask in ``sids`` a (new) attempt on a peer, then send them.
+    async def _do(self, action: ps.Action) -> ps.Event | None:
+        run = self.run
+        match action:
+            case ps.Place():
+                return self._placed(action)
+            case ps.Save(record):
+                run.subtasks[record.id] = record
+                await run.save_subtask(record.id)
+            case ps.SendAssignment():
+                self._launch(action)
+            case ps.AskResend():
+                assert self._nursery is not None
+                self._nursery.start_soon(self._resend, action)
+            case ps.Notify(kind, sid, peer, detail):
+                await self._notify(kind, sid, peer, detail)
+            case ps.Penalize(peer, reason):
+                run.node.penalize(peer, reason)
+            case ps.Ignored(what, sid, attempt):
+                run.stats["stale_reports"] += 1
+                log.info("stale %s ignored job=%s subtask=%s attempt=%d", what, run.record.job_id, sid, attempt)
+            case ps.Park(sid, capability):
+                log.info("no usable peer offers %s for subtask %s now; waiting job=%s", capability, sid,
+                         run.record.job_id)
+            case ps.Recompute(dep, producer, reason):
+                log.info("%s of %s with peer %s; recomputing it job=%s", reason, dep, producer[-8:], run.record.job_id)
+            case ps.Fail(reason):
+                log.info("pipeline failed job=%s: %s", run.record.job_id, reason)
+            case ps.Finish() | ps.Stop():
+                pass
+        return None
 
-        A capability the mesh has not offered lately fails a new job at once;
-        one offered lately (its peers are restarting or being replaced), or any
-        missing capability during a repair, parks the subtask until a capable
-        peer appears (or ``CAPABILITY_WAIT_S`` passes)."""
-        load = Counter(r.peer_id for i, r in self.subtasks.items() if r.status == "running" and i not in sids)
-        wanted = [Need(s, self.plan.subtask(s).capability) for s in sids]
-        schedule = place(wanted, self.run.node.view, load, self.exclude, self.run.node.banned())
-        for sid in schedule.waiting:  # every capable peer failed it: wait for a new one, or back off
-            self._park(sid, self.plan.subtask(sid).capability, backoff=True)
-        if schedule.missing and initial:
-            recent = self.run.node.view.recent_capabilities(self.run.node.config.clock())
-            for sid, cap in schedule.missing.items():
-                if cap not in recent:
-                    raise JobFailed(f"no peer in the mesh offers capability {cap!r} (subtask {sid})")
-        for sid, cap in schedule.missing.items():
-            self._park(sid, cap)
-        sids = [sid for sid in sids if sid in schedule.assigned]
-        for sid in sids:
-            record = self.subtasks[sid]
-            if record.status == "running":
-                record = jobstate.retried(record) if record.attempts < jobstate.MAX_ATTEMPTS else None
-                if record is None:
-                    raise JobFailed(f"subtask {sid} was placed {jobstate.MAX_ATTEMPTS} times without a result")
-            self.subtasks[sid] = jobstate.started(record, schedule.assigned[sid])
-            await self.run.save_subtask(sid)
-        for sid in sids:
-            self._launch(sid)
-            peer = self.subtasks[sid].peer_id
-            await self.run.emit("subtask_started", subtask_id=sid, capability=self.plan.subtask(sid).capability,
-                                peer_id=peer, detail=f"attempt {self.subtasks[sid].attempts}")
+    async def _notify(self, kind: str, sid: str, peer: str, detail: str) -> None:
+        fields = {"subtask_id": sid, "peer_id": peer, "detail": detail}
+        if kind != "subtask_retry":
+            fields["capability"] = self.plan.subtask(sid).capability
+        if kind == "subtask_finished":
+            self.run.stats["payload_in_bytes"] += len(self.run.subtasks[sid].output.encode())
+        if kind == "subtask_retry":
+            log.info("stage failed job=%s subtask=%s peer=%s: %s", self.run.record.job_id, sid, peer[-8:], detail)
+        await self.run.emit(kind, **fields)
 
-    def _park(self, sid: str, capability: str, backoff: bool = False) -> None:
-        """Wait for a peer that offers ``capability`` and has not failed ``sid``;
-        with ``backoff``, give the peers that failed it another try after a pause."""
-        if sid in self.parked:
-            return
-        self.parked[sid] = capability
-        log.info("no usable peer offers %s for subtask %s now; waiting", capability, sid)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._unpark, sid, capability, RETRY_BACKOFF_S if backoff else None)
+    # --- placing ----------------------------------------------------------------------
 
-    def _usable(self, sid: str, capability: str) -> bool:
-        tried = self.exclude.get(sid, set()) | self.run.node.banned()
-        return any(e.peer_id not in tried for e in self.run.node.view.with_capability(capability))
+    def _placed(self, action: ps.Place) -> ps.Placed:
+        node, subs = self.run.node, self.state.subs
+        load = Counter(s.peer for s in subs.values() if s.status == "running")
+        wanted = [Need(sid, self.plan.subtask(sid).capability) for sid in action.sids]
+        exclude = {sid: set(peers) for sid, peers in action.exclude.items()}
+        schedule = place(wanted, node.view, load, exclude, node.banned(), self.run.health.suspects(trio.current_time()))
+        unknown: frozenset[str] = frozenset()
+        if action.initial and schedule.missing:
+            recent = node.view.recent_capabilities(node.config.clock())
+            unknown = frozenset(cap for cap in schedule.missing.values() if cap not in recent)
+        return ps.Placed(trio.current_time(), schedule.assigned, tuple(schedule.waiting), schedule.missing, unknown,
+                         action.initial)
 
-    async def _unpark(self, sid: str, capability: str, backoff: float | None) -> None:
-        waited = 0.0
-        with trio.move_on_after(CAPABILITY_WAIT_S):
-            while not self._usable(sid, capability):
-                if backoff is not None and waited >= backoff and self.run.node.view.with_capability(capability):
-                    self.exclude[sid] = set()  # the same peers, once more
-                    break
-                await trio.sleep(VIEW_CHECK_S)
-                waited += VIEW_CHECK_S
-            del self.parked[sid]
-            await self._send.send(("retry", sid, self.subtasks[sid].attempts, "", "a capable peer appeared"))
-            return
-        await self._send.send(("fatal", sid, self.subtasks[sid].attempts, "",
-                               f"no peer offering {capability!r} came back within {CAPABILITY_WAIT_S:.0f}s"))
-
-    def _finished(self) -> bool:
-        return all(r.status == "done" for r in self.subtasks.values())
-
-    def _routes(self, sid: str) -> tuple[Route, ...]:
-        return tuple(
-            Route(c, self.subtasks[c].peer_id, self.subtasks[c].attempts)
-            for c in self.children[sid] if self.subtasks[c].status == "running"
-        )
-
-    def _assignment(self, sid: str) -> StageAssign:
-        s, rec, job = self.plan.subtask(sid), self.subtasks[sid], self.run.record
+    def _assignment(self, action: ps.SendAssignment) -> StageAssign:
+        sid = action.sid
+        s, job = self.plan.subtask(sid), self.run.record
         need = needs(s.prompt)
         wanted = range(len(job.inputs)) if need.all_inputs else need.inputs
         inputs = {str(i): job.inputs[i] for i in wanted}
         chunks = {str(i): self.run.chunks[i] for i in need.chunks}
         return StageAssign(
-            job_id=job.job_id, subtask_id=sid, attempt=rec.attempts, capability=s.capability,
+            job_id=job.job_id, subtask_id=sid, attempt=action.attempt, capability=s.capability,
             template=s.prompt, job_text=job.text, inputs=inputs, chunks=chunks, depends_on=s.depends_on,
-            downstream=self._routes(sid), max_tokens=s.max_tokens,
+            downstream=tuple(Route(r.sid, r.peer, r.attempt) for r in action.downstream), max_tokens=s.max_tokens,
             deadline_s=self.run.settings.subtask_deadline_s, answer=sid == self.plan.answer,
             chat=s.format == "chat", stop=s.stop,
         )
 
-    def _launch(self, sid: str) -> None:
-        old = self.scopes.pop(sid, None)
+    def _launch(self, action: ps.SendAssignment) -> None:
+        old = self.scopes.pop(action.sid, None)
         if old is not None:
             old.cancel()  # closing the old stream cancels the old attempt on its peer
-        scope = trio.CancelScope()
-        self.scopes[sid] = scope
+        scope = self.scopes[action.sid] = trio.CancelScope()
         assert self._nursery is not None
-        self._nursery.start_soon(self._stage, sid, self.subtasks[sid].peer_id, self._assignment(sid), scope)
+        self._nursery.start_soon(self._stage, action.peer, self._assignment(action), scope)
 
-    async def _stage(self, sid: str, peer: str, assign: StageAssign, scope: trio.CancelScope) -> None:
+    # --- a stage's stream -------------------------------------------------------------
+
+    async def _stage(self, peer: str, assign: StageAssign, scope: trio.CancelScope) -> None:
+        sid, attempt = assign.subtask_id, assign.attempt
         with scope:
             try:
                 stream = await self.run.node.open_stream(peer, STAGE)
             except HivemeshError as exc:
-                await self._send.send(("refused", sid, assign.attempt, peer, str(exc)))
+                await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
+                                                      self._broke(peer, assign), str(exc)))
                 return
             try:
                 await wire.write_message(stream, assign)
                 with trio.fail_after(ACK_TIMEOUT_S):
                     ack = await wire.read_message(stream, StageAck)
                 if not ack.ok:
-                    await self._send.send(("refused", sid, assign.attempt, peer, f"{ack.error_code}: {ack.error}"))
+                    await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
+                                                          reason=f"{ack.error_code}: {ack.error}"))
                     return
-                done = await wire.read_message(stream, StageDone)
-                kind = "done" if done.ok else "failed"
-                await self._send.send((kind, sid, assign.attempt, peer, done if done.ok else done.error))
+                # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
+                done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))
+                await self._send.send(self._report(peer, assign, done))
             except (DecodeError, trio.TooSlowError, Exception) as exc:
-                await self._send.send(("failed", sid, assign.attempt, peer, f"stage stream lost: {exc or type(exc).__name__}"))
+                await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
+                                                     self._broke(peer, assign), str(exc) or type(exc).__name__))
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(1):
                     try:
@@ -228,28 +194,39 @@ class Conductor:
                     except Exception:
                         pass
 
+    def _broke(self, peer: str, assign: StageAssign) -> bool:
+        """Count a broken stage against ``peer``; is the peer a suspect now?"""
+        now = trio.current_time()
+        self.run.health.failed(peer, f"{assign.job_id}/{assign.subtask_id}/{assign.attempt}", now)
+        return self.run.health.suspect(peer, now)
+
+    def _report(self, peer: str, assign: StageAssign, done: StageDone) -> ps.Event:
+        now, sid, attempt = trio.current_time(), assign.subtask_id, assign.attempt
+        if not done.ok:
+            return ps.StageFailed(now, sid, attempt, peer, reason=done.error)
+        self.run.health.succeeded(peer)
+        claim = done.claim
+        verified = (claim is not None and claim.producer == peer and claim.subtask_id == sid
+                    and claim.attempt == attempt
+                    and verify_claim(claim, done.sig, done.text if assign.answer else None))
+        reply = TaskReply(task_id=sid, ok=True, text=done.text if assign.answer else "", peer_id=peer,
+                          model=done.model, prompt_tokens=done.prompt_tokens,
+                          completion_tokens=done.completion_tokens, run_s=done.run_s)
+        delivered = frozenset((d.subtask_id, d.peer_id, d.attempt) for d in done.deliveries if d.ok)
+        return ps.StageDone(now, sid, attempt, peer, reply=reply, output_hash=claim.output_hash if claim else "",
+                            verified=verified, delivered=delivered, used=dict(done.input_hashes),
+                            detail=f"{done.model}, {done.output_bytes} bytes to {len(done.deliveries)} peer(s)")
+
     # --- inputs ----------------------------------------------------------------------------
 
-    async def _feed(self, sid: str) -> None:
-        """Have each done dependency's producer send its output to ``sid``'s peer."""
-        for dep in self.plan.subtask(sid).depends_on:
-            if self.subtasks[dep].status == "done":
-                await self._resend(dep, sid)
-
-    async def _resend(self, dep: str, sid: str) -> None:
-        producer = self.subtasks[dep].peer_id
-        route = Route(sid, self.subtasks[sid].peer_id, self.subtasks[sid].attempts)
-        outcome = await self._ask_resend(producer, dep, route)
-        if outcome == "ok":
-            return
-        if outcome == "downstream":  # the producer has it; sid's peer is what failed
-            await self._send.send(("refused", sid, route.attempt, route.peer_id, "unreachable for its inputs"))
-            return
-        log.info("output of %s is gone with peer %s; recomputing it", dep, producer[-8:])
-        self.subtasks[dep] = replace(self.subtasks[dep], status="running")  # _place retries it
-        await self.run.emit("subtask_retry", subtask_id=dep, peer_id=producer, detail="output lost; recomputing")
-        await self._place([dep])
-        await self._feed(dep)
+    async def _resend(self, ask: ps.AskResend) -> None:
+        to = ask.to
+        outcome = await self._ask_resend(ask.producer, ask.dep, Route(to.sid, to.peer, to.attempt))
+        now = trio.current_time()
+        if outcome == "downstream":  # the producer has it; the consumer's peer is what failed
+            await self._send.send(ps.OutputUndeliverable(now, ask.dep, to.sid, to.attempt, to.peer))
+        elif outcome == "lost":
+            await self._send.send(ps.OutputLost(now, ask.dep, ask.dep_attempt, to.sid, to.attempt))
 
     async def _ask_resend(self, producer: str, dep: str, route: Route) -> str:
         """"ok", "lost" (the producer or its copy is gone) or "downstream"."""
@@ -270,68 +247,22 @@ class Conductor:
             return "ok"
         return "downstream" if ack.detail == DOWNSTREAM_UNREACHABLE else "lost"
 
-    # --- outcomes --------------------------------------------------------------------------
+    # --- the clock and the view ------------------------------------------------------------
 
-    async def _done(self, sid: str, peer: str, done: StageDone) -> None:
-        claim = done.claim
-        answer = sid == self.plan.answer
-        if (claim is None or claim.producer != peer or claim.subtask_id != sid
-                or claim.attempt != self.subtasks[sid].attempts
-                or not verify_claim(claim, done.sig, done.text if answer else None)):
-            self.run.node.penalize(peer, "bad_report")
-            await self._failed(sid, peer, "report failed verification", strike=False)  # the peer's fault
-            return
-        self.run.stats["payload_in_bytes"] += len(done.text.encode())
-        reply = TaskReply(task_id=sid, ok=True, text=done.text if answer else "", peer_id=peer, model=done.model,
-                          prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens, run_s=done.run_s)
-        self.subtasks[sid] = replace(jobstate.finished(self.subtasks[sid], reply), output_hash=claim.output_hash)
-        self.scopes.pop(sid, None)
-        await self.run.save_subtask(sid)
-        await self.run.emit("subtask_finished", subtask_id=sid, capability=self.plan.subtask(sid).capability,
-                            peer_id=peer, detail=f"{done.model}, {done.output_bytes} bytes to {len(done.deliveries)} peer(s)")
-        delivered = {(d.subtask_id, d.peer_id) for d in done.deliveries if d.ok}
-        for child in self.children[sid]:
-            rec = self.subtasks[child]
-            if rec.status == "running" and (child, rec.peer_id) not in delivered:
-                await self._resend(sid, child)  # it was moved, or the hand-off failed
-
-    def _strikes(self, sid: str, kind: str) -> bool:
-        return jobstate.strikes(self.plan, self.subtasks, sid, reached=kind != "refused")
-
-    async def _failed(self, sid: str, peer: str, reason: str, strike: bool = True) -> None:
-        log.info("stage failed job=%s subtask=%s peer=%s strike=%s: %s", self.run.record.job_id, sid, peer[-8:],
-                 strike, reason)
-        if strike:
-            self.strikes[sid] += 1
-            if self.strikes[sid] >= jobstate.MAX_STRIKES:
-                raise JobFailed(f"subtask {sid} failed {self.strikes[sid]} times (last: {reason})")
-        self.exclude.setdefault(sid, set()).add(peer)
-        await self.run.emit("subtask_retry", subtask_id=sid, peer_id=peer, detail=str(reason)[:300])
-        await self._place([sid])
-        await self._feed(sid)
-
-    async def _watch_view(self) -> None:
-        """A stage whose peer left the mesh is treated as failed (its TCP
-        connection may be half-open, so its stream need not break); so is one
-        that could run for longer than its deadline without a report."""
+    async def _watch(self) -> None:
+        """Ticks, peers that left the view (a stage's peer may be gone with its
+        TCP connection half-open, so its stream need not break) and peers that
+        joined it."""
+        view = self.run.node.view
+        known = set(view.peers)
         while True:
             await trio.sleep(VIEW_CHECK_S)
-            for sid, rec in list(self.subtasks.items()):
-                if sid in self.parked or rec.status != "running":
-                    continue
-                if rec.peer_id not in self.run.node.view.peers:
-                    await self._send.send(("failed", sid, rec.attempts, rec.peer_id, "peer left the mesh"))
-                elif self._stalled(sid, rec.attempts, trio.current_time()):
-                    await self._send.send(("failed", sid, rec.attempts, rec.peer_id,
-                                           "no report long past the deadline: stalled"))
-
-    def _stalled(self, sid: str, attempt: int, now: float) -> bool:
-        if not jobstate.inputs_done(self.plan, self.subtasks, sid):
-            self.runnable_since.pop(sid, None)
-            return False
-        since_attempt, since = self.runnable_since.setdefault(sid, (attempt, now))
-        if since_attempt != attempt:
-            self.runnable_since[sid] = (attempt, now)
-            return False
-        settings = self.run.settings
-        return now - since > settings.subtask_deadline_s + settings.stall_grace_s
+            now, peers = trio.current_time(), set(view.peers)
+            running = {s.peer for s in self.state.subs.values() if s.status == "running"}
+            for peer in sorted(running - peers):
+                await self._send.send(ps.PeerGone(now, peer))
+            for peer in sorted(peers - known):
+                caps = frozenset(c for m in view.peers[peer].advert.models for c in m.capabilities)
+                await self._send.send(ps.PeerJoined(now, peer, caps))
+            known = peers
+            await self._send.send(ps.DeadlinePassed(now))

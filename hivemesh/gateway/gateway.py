@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import trio
@@ -21,6 +22,7 @@ import trio
 from hivemesh.errors import DecodeError, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
 from hivemesh.gateway.store import JobStore
@@ -44,10 +46,19 @@ class LiveJob:
     changed: trio.Event = field(default_factory=trio.Event)
     lock: trio.Lock = field(default_factory=trio.Lock)
     stopped: bool = False
+    #: the answer stage's text so far (streamed tokens; not stored), and its (subtask, attempt)
+    partial: str = ""
+    partial_of: tuple[str, int] = ("", 0)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    cancelled: str = ""  # why the job was cancelled here (a client went away)
 
     def wake(self) -> None:
         self.changed.set()
         self.changed = trio.Event()
+
+
+class JobMoved(HivemeshError):
+    """The job moved off this gateway (another one holds it now)."""
 
 
 class Gateway:
@@ -59,6 +70,8 @@ class Gateway:
         self.live: dict[str, LiveJob] = {}
         self._nursery: trio.Nursery | None = None
         self.stats: Counter[str] = Counter()
+        self.health = PeerHealth()  # stages that broke on each peer lately, across this gateway's jobs
+        self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Gateway]:
@@ -108,22 +121,30 @@ class Gateway:
                 self.node.penalize(guard.remote_peer(stream), "malformed")
             await self._refuse(stream, "", f"bad job submission: {exc}")
             return
-        if not self.available:
-            await self._refuse(stream, submit.job_id, "gateway store unavailable; try another gateway")
-            return
         try:
-            await self._ensure_job(submit)
+            await self.open_job(submit)
         except HivemeshError as exc:
-            await self._refuse(stream, submit.job_id, f"gateway could not take the job: {exc}")
+            await self._refuse(stream, submit.job_id, str(exc))
             return
-        if await self._stream_events(stream, submit.job_id, submit.from_event):
+        if await self._stream_events(stream, submit.job_id, submit.from_event, submit.tokens):
             await stream.close()
 
-    async def _ensure_job(self, submit: JobSubmit) -> None:
+    async def open_job(self, submit: JobSubmit, plan_json: str = "", planner: str = "") -> None:
+        """Start ``submit``'s job here (or attach to it). ``plan_json``: run
+        this plan instead of asking the planner (the HTTP API's direct model)."""
+        if not self.available:
+            raise HivemeshError("gateway store unavailable; try another gateway")
+        try:
+            await self._ensure_job(submit, plan_json, planner)
+        except HivemeshError as exc:
+            raise HivemeshError(f"gateway could not take the job: {exc}") from None
+
+    async def _ensure_job(self, submit: JobSubmit, plan_json: str = "", planner: str = "") -> None:
         if submit.job_id in self.live:
             return
         record = JobRecord(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
-                           aggregate=submit.aggregate, created=time.time(), status="planning")
+                           aggregate=submit.aggregate, created=time.time(), status="planning",
+                           plan_json=plan_json, planner_model=planner)
         if not submit.attach_only:
             live = self._claim(submit.job_id)
             try:
@@ -206,15 +227,23 @@ class Gateway:
 
     async def _run_job(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         run = JobRun(self.node, self.store, self.planner, record,
-                     lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats)
+                     lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats,
+                     self.health)
+        live = self.live.setdefault(record.job_id, LiveJob())
+        if not record.aggregate:  # an aggregated job's answer is not the answer stage's text
+            run.on_token = partial(self.token, record.job_id)  # type: ignore[attr-defined]
         result: JobResult | None = None
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._hold_lease, record.job_id, nursery.cancel_scope)
-                result = await run.run()
-                nursery.cancel_scope.cancel()
+            with live.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._hold_lease, record.job_id, nursery.cancel_scope)
+                    result = await run.run()
+                    nursery.cancel_scope.cancel()
+            if live.cancelled and result is None:
+                result = await self._end_cancelled(run, live.cancelled)
             if result is not None:
                 log.info("← job %s job=%s seconds=%.2f", result.status, record.job_id, result.seconds)
+                self.on_job_end(result.status, result.seconds)
         except (HivemeshError, BaseExceptionGroup) as exc:  # the store went away mid-job
             error = first_error(exc)
             if error is None:
@@ -230,6 +259,36 @@ class Gateway:
                     pass
             if self._nursery is not None:
                 self._nursery.start_soon(self._forget, record.job_id)
+
+    def cancel(self, job_id: str, reason: str) -> bool:
+        """Stop a job this gateway runs (its stages are cancelled on their
+        workers as their streams close); it ends ``failed`` with ``reason``."""
+        live = self.live.get(job_id)
+        if live is None or live.stopped or any(e.terminal for e in live.events[-1:]):
+            return False
+        live.cancelled = reason
+        live.scope.cancel()
+        return True
+
+    async def _end_cancelled(self, run: JobRun, reason: str) -> JobResult:
+        log.info("✗ job cancelled job=%s: %s", run.record.job_id, reason)
+        result = run.result(None, "failed", reason)
+        await self.emit(run.record.job_id, "failed", detail=reason, result=result)
+        record = replace(run.record, status="failed")
+        await blocking(self.store.put_job, record.job_id, wire.encode(record))
+        await blocking(self.store.mark_job_done, record.job_id)
+        return result
+
+    def token(self, job_id: str, subtask_id: str, attempt: int, text: str) -> None:
+        """Text the answer stage generated just now (from its worker's stage
+        stream): handed to the attached clients, not stored."""
+        live = self.live.get(job_id)
+        if live is None:
+            return
+        if live.partial_of != (subtask_id, attempt):
+            live.partial, live.partial_of = "", (subtask_id, attempt)
+        live.partial += text
+        live.wake()
 
     def _let_go(self, job_id: str) -> None:
         live = self.live.pop(job_id, None)
@@ -267,10 +326,25 @@ class Gateway:
             live.wake()
         return event
 
-    async def _stream_events(self, stream: Any, job_id: str, start: int) -> bool:
+    async def _stream_events(self, stream: Any, job_id: str, start: int, tokens: bool = False) -> bool:
         """Send the job's events from ``start`` until a terminal one (True), or
         until the job moves off this gateway (False: the stream is reset)."""
-        index = start
+        try:
+            async for event in self.follow(job_id, start, tokens=tokens):
+                await wire.write_message(stream, event)
+        except JobMoved:
+            await stream.reset()  # not an end: the client re-attaches elsewhere
+            return False
+        return True
+
+    async def follow(self, job_id: str, start: int = 0, *, tokens: bool = False,
+                     stay: bool = False) -> AsyncIterator[JobEvent]:
+        """The job's events from ``start`` up to a terminal one; with ``tokens``,
+        also ``token`` events (``detail``: new answer text; ``index``: the next
+        stored event's, since they are not stored) as the answer stage generates. When the
+        job moves off this gateway: ``JobMoved``, or with ``stay`` its events
+        go on from the store."""
+        index, sent = start, ""
         while True:
             live = self.live.get(job_id)
             if live is not None and live.stopped:
@@ -281,16 +355,20 @@ class Gateway:
                 events = [wire.decode(JobEvent, raw) for raw in await blocking(self.store.events, job_id, index)]
                 changed = None
             for event in events:
-                await wire.write_message(stream, event)
+                yield event
                 index += 1
                 if event.terminal:
-                    return True
+                    return
+            if tokens and live is not None and len(live.partial) > len(sent) and live.partial.startswith(sent):
+                offset, delta, sent = len(sent), live.partial[len(sent):], live.partial
+                yield JobEvent(job_id=job_id, index=index, kind="token", subtask_id=live.partial_of[0],
+                               detail=delta, offset=offset)
+                continue
             if changed is not None:
                 await changed.wait()
-                if live is not None and live.stopped:
+                if live is not None and live.stopped and not stay:
                     log.info("job %s moved off this gateway; client let go at event %d", job_id, index)
-                    await stream.reset()  # not an end: the client re-attaches elsewhere
-                    return False
+                    raise JobMoved(f"job {job_id} moved off this gateway")
             else:
                 await trio.sleep(POLL_S)
 

@@ -24,6 +24,7 @@ from hivemesh.mesh.node import MeshNode
 from hivemesh.gateway import jobstate
 from hivemesh.gateway.accounting import account
 from hivemesh.gateway.conductor import Conductor
+from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
 from hivemesh.worker.protocol import TaskReply
 from hivemesh.gateway.store import JobStore, output_cache_key, plan_cache_key
@@ -81,7 +82,7 @@ def find_aggregator(planner: Any) -> Any:
 class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
                  emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None,
-                 stats: Counter[str] | None = None) -> None:
+                 stats: Counter[str] | None = None, health: PeerHealth | None = None) -> None:
         self.node, self.store, self.planner = node, store, planner
         self.record, self.emit, self.settings = record, emit, settings
         self.subtasks: dict[str, SubtaskRecord] = subtasks or {}
@@ -89,6 +90,7 @@ class JobRun:
         self.chunks = [c.text for c in chunk_inputs(record.inputs)]
         self.conductor: Conductor | None = None
         self.stats: Counter[str] = Counter() if stats is None else stats  # shared with the gateway
+        self.health = health or PeerHealth()  # shared with the gateway
 
     # --- the whole job ------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from hivemesh.worker.protocol import TaskReply
 from hivemesh.planner.plan import Plan
 
 MAX_ATTEMPTS = 16  # placements of one subtask, whatever went wrong
-MAX_STRIKES = 4  # failures of the subtask itself (see ``Conductor._strikes``)
+MAX_STRIKES = 4  # failures that count against the subtask itself (see ``pipeline``)
 
 
 def initial(plan: Plan) -> dict[str, SubtaskRecord]:
@@ -41,29 +41,6 @@ def finished(record: SubtaskRecord, reply: TaskReply, cached: bool = False) -> S
         prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
         seconds=reply.run_s, cached=cached,
     )
-
-
-def retried(record: SubtaskRecord) -> SubtaskRecord:
-    """Back to pending after a failed attempt; raises when attempts are used up."""
-    if record.attempts >= MAX_ATTEMPTS:
-        raise ValueError(f"subtask {record.id} failed {record.attempts} times")
-    return replace(record, status="pending", peer_id="")
-
-
-def strikes(plan: Plan, subtasks: Mapping[str, SubtaskRecord], sid: str, reached: bool) -> bool:
-    """Does a failed attempt at ``sid`` count against the subtask itself?
-
-    Not when the stage never reached its peer (``reached`` False: unreachable,
-    busy, refused), nor when its peer was lost while the stage still waited
-    for inputs: neither says anything about the subtask. A reported failure,
-    or a peer lost while the stage could run, does: a subtask that fails or
-    kills every worker it is given must end, after ``MAX_STRIKES``."""
-    return reached and inputs_done(plan, subtasks, sid)
-
-
-def inputs_done(plan: Plan, subtasks: Mapping[str, SubtaskRecord], sid: str) -> bool:
-    """Every subtask ``sid`` depends on is done: it can run now."""
-    return all(subtasks[d].status == "done" for d in plan.subtask(sid).depends_on)
 
 
 def plan_info(plan: Plan, seconds: float = 0.0) -> PlanInfo:

@@ -29,6 +29,7 @@ class JobSubmit(wire.Message):
     aggregate: bool = False
     from_event: int = 0
     attach_only: bool = False  # reconnecting: never create the job
+    tokens: bool = False  # also send ``token`` events: the answer's text as it is generated
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.job_id) <= 64 or not all(c.isalnum() or c in "-_." for c in self.job_id):
@@ -117,13 +118,16 @@ class JobEvent(wire.Message):
 
     job_id: str
     index: int
-    kind: str  # accepted planned subtask_started subtask_finished subtask_retry done failed
+    kind: str  # accepted planned subtask_started subtask_finished subtask_retry token done failed
     subtask_id: str = ""
     capability: str = ""
     peer_id: str = ""
     detail: str = ""
     plan: PlanInfo | None = None
     result: JobResult | None = None
+    #: a ``token`` event (not stored; ``index`` is the next stored event's):
+    #: ``detail`` is the answer stage's text from character ``offset`` on
+    offset: int = 0
 
     @property
     def terminal(self) -> bool:

@@ -77,11 +77,13 @@ def place(
     load: Mapping[str, int] | None = None,
     exclude: Mapping[str, set[str]] | None = None,
     banned: set[str] | frozenset[str] = frozenset(),
+    suspect: set[str] | frozenset[str] = frozenset(),
 ) -> Schedule:
     """Place every stage of a pipeline at once (stages wait for their inputs
     without holding a slot, so free slots do not limit placement). Spread by
     load per slot (``load``: stages already placed per peer), then speed.
-    ``banned`` peers (low local reputation) are never used."""
+    ``banned`` peers (low local reputation) are never used; ``suspect`` peers
+    (their stages broke lately) only when no other peer can."""
     counts = dict(load or {})
     exclude = exclude or {}
     schedule = Schedule()
@@ -94,7 +96,8 @@ def place(
         if not peers:
             schedule.waiting.append(need.subtask_id)
             continue
-        best = min(peers, key=lambda e: (counts.get(e.peer_id, 0) / max(1, e.advert.capacity.slots_total),
+        best = min(peers, key=lambda e: (e.peer_id in suspect,
+                                         counts.get(e.peer_id, 0) / max(1, e.advert.capacity.slots_total),
                                          -speed_for(e, need.capability), e.advert.capacity.queue, e.peer_id))
         schedule.assigned[need.subtask_id] = best.peer_id
         counts[best.peer_id] = counts.get(best.peer_id, 0) + 1

@@ -140,6 +140,7 @@ class MeshNode:
         if not peer_id or peer_id == self.peer_id or peer_id == "?":
             return
         if self.reputation.penalize(peer_id, offence, self.config.clock()):
+            self.gossip_stats["bans"] += 1
             log.warning("peer banned peer_id=%s after %s (score %.1f)", peer_id, offence,
                         self.reputation.score(peer_id, self.config.clock()))
             if self.pubsub is not None:

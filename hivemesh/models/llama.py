@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +130,17 @@ class LlamaCppModel:
         with self._lock:
             return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
+    streams = True  # generate(..., on_token=) hands out the text as llama.cpp makes it
+
     def generate(
-        self, request: CompletionRequest, cancel: threading.Event | None = None
+        self, request: CompletionRequest, cancel: threading.Event | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Completion:
         started = time.monotonic()
         if not _acquire(self._lock, cancel):
             return self._cancelled(started)
         try:
-            return self._generate_locked(request, cancel, started)
+            return self._generate_locked(request, cancel, started, on_token)
         finally:
             self._lock.release()
 
@@ -146,7 +150,8 @@ class LlamaCppModel:
             self._llm.close()
 
     def _generate_locked(
-        self, request: CompletionRequest, cancel: threading.Event | None, started: float
+        self, request: CompletionRequest, cancel: threading.Event | None, started: float,
+        on_token: Callable[[str], None] | None = None,
     ) -> Completion:
         tokens, stop = self._prompt(request)
         fit_max_tokens(len(tokens), request.max_tokens, self.context_size)
@@ -155,15 +160,52 @@ class LlamaCppModel:
         # tail takes another numeric path (batch size), so the same request with
         # the same seed could give other text after other requests (seen on CI).
         self._llm.reset()
+        stops = [s for s in (*request.stop, *stop) if s]
         try:
-            out = self._llm.create_completion(
-                prompt=tokens,
-                stop=[s for s in (*request.stop, *stop) if s],
-                **self._sampling_kwargs(request, stopper),
-            )
+            if on_token is not None:
+                return self._streamed(tokens, stops, request, stopper, started, on_token)
+            out = self._llm.create_completion(prompt=tokens, stop=stops, **self._sampling_kwargs(request, stopper))
         except (ValueError, RuntimeError) as exc:
             raise _translate(exc) from exc
         return self._completion(out, out["choices"][0]["text"], stopper, started)
+
+    def _streamed(self, tokens: list[int], stops: list[str], request: CompletionRequest,
+                  stopper: _CancelStopper, started: float, on_token: Callable[[str], None]) -> Completion:
+        """The same generation, its text handed to ``on_token`` as llama.cpp
+        releases it (held back only while it might be a stop string's start).
+        Completion tokens are those llama.cpp sampled (counted by the stopper)."""
+        parts: list[str] = []
+        finish = "stop"
+        sampled = self._count_sampled()
+        try:
+            for chunk in self._llm.create_completion(prompt=tokens, stop=stops, stream=True,
+                                                     **self._sampling_kwargs(request, stopper)):
+                choice = chunk["choices"][0]
+                if choice["text"]:
+                    parts.append(choice["text"])
+                    on_token(choice["text"])
+                finish = choice.get("finish_reason") or finish
+        finally:
+            del self._llm.sample  # the class's own again
+        eog = bool(sampled) and llama_cpp.llama_vocab_is_eog(self._llm._model.vocab, sampled[-1])
+        usage = {"prompt_tokens": len(tokens), "completion_tokens": len(sampled) - eog}
+        return self._completion({"usage": usage, "choices": [{"finish_reason": finish}]}, "".join(parts),
+                                stopper, started)
+
+    def _count_sampled(self) -> list[int]:
+        """Record the tokens llama.cpp samples in this generation (streamed
+        completions carry no usage; an end-of-generation token is not counted,
+        as in the plain completion's usage)."""
+        sampled: list[int] = []
+        sample = self._llm.sample
+
+        def counting(*args: Any, **kwargs: Any) -> int:
+            token = sample(*args, **kwargs)
+            sampled.append(token)
+            return token
+
+        self._llm.sample = counting  # an instance attribute: only this model, only until deleted
+        return sampled
 
     def _prompt(self, request: CompletionRequest) -> tuple[list[int], list[str]]:
         """The prompt's tokens, as llama.cpp will see them, and extra stop strings."""

@@ -35,10 +35,11 @@ STANDARD_CAPABILITIES = (
     "count",
     "translate",
 )
-# The default capability -> bundled model map, chosen by ``hivemesh eval``
-# (README, "Quality"): Gemma 3 270M reads and picks better (extract 0.52 vs
-# 0.42, classify 0.60 vs 0.50, few-shot); SmolLM2 135M Instruct summarises
-# (0.28 vs 0.23) and writes code (0.42 vs 0) better.
+# The default capability -> bundled model map, chosen by ``hivemesh eval
+# --mesh-model bundled --mesh-model smollm2-135m-instruct`` (README, "Quality"):
+# Gemma 3 270M extracts (0.55 vs 0.46) and classifies (0.60 vs 0.50) better,
+# few-shot; SmolLM2 135M Instruct summarises (0.28 vs 0.11) and writes code
+# (0.39 vs 0) better.
 GEMMA_CAPABILITIES = ("general", "extract", "classify", "translate")
 SMOLLM2_CAPABILITIES = ("summarize", "code", "analysis", "instruct")
 DEFAULT_MODEL_ARGS = (f"{','.join(GEMMA_CAPABILITIES)}=bundled",

@@ -81,8 +81,11 @@ class SimulatedModel:
         words += [FILLER[(start + i) % len(FILLER)] for i in range(self.reply_words)]
         return " ".join(words)
 
+    streams = True  # generate(..., on_token=) hands out each word as it is due
+
     def generate(
-        self, request: CompletionRequest, cancel: threading.Event | None = None
+        self, request: CompletionRequest, cancel: threading.Event | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Completion:
         started = time.monotonic()
         prompt_tokens = self.count_tokens(request.plain_prompt())
@@ -92,7 +95,7 @@ class SimulatedModel:
         if not _wait(self.latency_s, cancel):
             finish = "cancelled"
         else:
-            emitted = self._emit(len(tokens), started + self.latency_s, cancel)
+            emitted = self._emit(tokens, started + self.latency_s, cancel, on_token)
             if emitted < len(tokens):
                 finish = "cancelled"
         log.debug("%s: %d tokens, %s", self.name, emitted, finish)
@@ -105,16 +108,19 @@ class SimulatedModel:
             model=self.name,
         )
 
-    def _emit(self, count: int, start: float, cancel: threading.Event | None) -> int:
-        """Paces ``count`` tokens from ``start``; returns how many went out."""
-        for i in range(count):
+    def _emit(self, tokens: list[str], start: float, cancel: threading.Event | None,
+              on_token: Callable[[str], None] | None = None) -> int:
+        """Paces ``tokens`` from ``start``; returns how many went out."""
+        for i, token in enumerate(tokens):
             if cancel is not None and cancel.is_set():
                 return i
             if self.tokens_per_second > 0:
                 due = start + (i + 1) / self.tokens_per_second
                 if not _wait(due - time.monotonic(), cancel):
                     return i
-        return count
+            if on_token is not None:
+                on_token(token if i == 0 else " " + token)
+        return len(tokens)
 
 
 def _load_schema(text: str) -> object:

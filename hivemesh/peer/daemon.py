@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from libp2p.crypto.keys import KeyPair
 
@@ -17,6 +18,8 @@ from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.sources import ModelSpec, load_model
 from hivemesh.peer.inprocess import serve_worker
+from hivemesh.api.metrics import served_metrics
+from hivemesh.api.server import gateway_api
 from hivemesh.gateway.gateway import Gateway
 from hivemesh.gateway.jobrun import blocking, job_settings
 from hivemesh.gateway.store import JobStore, open_store
@@ -33,6 +36,8 @@ class Peer:
     worker: Worker | None
     registry: ModelRegistry | None
     gateway: Gateway | None = None
+    http_url: str | None = None  # the OpenAI-compatible API, with --http
+    metrics: Any = None  # PeerMetrics, with --metrics
 
 
 def default_slots() -> int:
@@ -107,10 +112,14 @@ async def run_peer(
             peer.worker = Worker(registry, node.peer_id, settings.slots or default_slots())
             node.config.advert_fields = peer.worker.advert_fields
             serve_worker(node, peer.worker)
-        async with node.run():
+        async with node.run(), served_metrics(settings.metrics, node, peer.worker) as metrics:
+            peer.metrics = metrics
             if store is not None and planner is not None:
-                async with Gateway(node, store, planner, job_settings(settings)).run() as gateway:
-                    peer.gateway = gateway
+                async with Gateway(node, store, planner, job_settings(settings)).run() as gateway, \
+                        gateway_api(settings, gateway, metrics.http_status if metrics else None) as url:
+                    if metrics is not None:
+                        metrics.attach(node, peer.worker, gateway)
+                    peer.gateway, peer.http_url = gateway, url
                     yield peer
             else:
                 yield peer

@@ -75,6 +75,9 @@ def _fault_flags(p: argparse.ArgumentParser) -> None:
                    help="kill a peer holding work (default) or any peer")
     p.add_argument("--respawn-delay", type=float, default=DEFAULTS.respawn_delay, metavar="S",
                    help="a replacement for a killed/departed peer starts this much later (default 1)")
+    p.add_argument("--slow-death", type=float, default=DEFAULTS.slow_death, metavar="S",
+                   help="a killed worker keeps working while its connections close one by one over S seconds "
+                        "(in-process only; default 0: all at once)")
     p.add_argument("--churn-rate", type=float, metavar="PER_S",
                    help="workers leaving (and being replaced) per second (churn default 0.5)")
     p.add_argument("--burst-size", type=int, help="jobs per burst (burst default: a quarter of the jobs)")
@@ -113,7 +116,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         reply_words=args.reply_words, slots=args.slots, seed=args.seed, out=args.out, processes=args.processes,
         redis=args.sim_redis, advert_interval=args.advert_interval, advert_budget=args.advert_budget,
         kills=args.kills, kill_at=kill_at,
-        kill_target=args.kill_target, respawn_delay=args.respawn_delay, churn_rate=args.churn_rate,
+        kill_target=args.kill_target, respawn_delay=args.respawn_delay, slow_death=args.slow_death, churn_rate=args.churn_rate,
         burst_size=args.burst_size, burst_every=args.burst_every, slow_fraction=args.slow_fraction,
         slow_latency=args.slow_latency if args.slow_fraction > 0 else "fixed:0s", clients=args.clients,
         job_timeout=args.job_timeout, join_timeout=args.join_timeout, plots=not args.no_plots,

@@ -89,6 +89,9 @@ class InProcessCluster:
         store = running.extra.get("store")
         if kill and store is not None:
             store.dead = True
+        if kill and store is None and self.settings.slow_death > 0:
+            self.nursery.start_soon(die_slowly, running, self.settings.slow_death)
+            return
         await close_connections(running.node)
         running.stop()
 
@@ -123,6 +126,23 @@ async def close_connections(node: MeshNode, timeout: float = 1.0) -> None:
         async with trio.open_nursery() as nursery:
             for peer in node.host.get_connected_peers():
                 nursery.start_soon(one, peer)
+
+
+async def die_slowly(running: Any, over_s: float) -> None:
+    """A dying machine: the peer keeps working while its connections close one
+    by one (and the ones it opens anew go the same way), then it stops."""
+    node = running.node
+    end = trio.current_time() + over_s
+    while trio.current_time() < end:
+        peers = node.host.get_connected_peers()
+        if peers:
+            try:
+                await node.host.disconnect(peers[0])
+            except Exception as exc:
+                log.debug("disconnect on slow death failed: %s", exc)
+        await trio.sleep(over_s / 8)
+    await close_connections(node)
+    running.stop()
 
 
 class DeadOnKill:

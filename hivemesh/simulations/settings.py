@@ -50,6 +50,9 @@ class SimSettings:
     kill_at: tuple[float, ...] = ()  # seconds after the first job
     kill_target: str = "busy"
     respawn_delay: float = 1.0  # a killed or departed peer's replacement starts this much later
+    #: a killed in-process worker keeps working while its connections close one by
+    #: one over this many seconds (a dying machine), then stops; 0: all at once
+    slow_death: float = 0.0
     churn_rate: float | None = None  # replacements per second
     burst_size: int | None = None
     burst_every: float = 3.0
@@ -139,6 +142,8 @@ def check_basic(s: SimSettings) -> None:
         (not _pos(s.job_timeout), f"--job-timeout must be > 0 s (got {s.job_timeout})"),
         (not _pos(s.join_timeout), f"--join-timeout must be > 0 s (got {s.join_timeout})"),
         (not (math.isfinite(s.respawn_delay) and s.respawn_delay >= 0), "--respawn-delay must be >= 0 s"),
+        (not (math.isfinite(s.slow_death) and s.slow_death >= 0), "--slow-death must be >= 0 s"),
+        (s.slow_death > 0 and s.processes, "--slow-death is for in-process peers (a process is killed with -9)"),
         (not (0.0 <= s.slow_fraction <= 1.0), f"--slow-fraction must be in [0, 1] (got {s.slow_fraction})"),
         (not (_pos(s.burst_every)), f"--burst-every must be > 0 s (got {s.burst_every})"),
         (any(not (math.isfinite(t) and t >= 0) for t in s.kill_at), "--kill-at times must be >= 0 s"),

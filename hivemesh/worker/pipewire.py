@@ -1,7 +1,8 @@
 """Pipeline messages: stages on workers, outputs worker to worker, signed claims.
 
 ``/hivemesh/stage/1`` (gateway -> worker, one stream per subtask attempt):
-``StageAssign``, then ``StageAck``; when the stage ends, ``StageDone`` on the
+``StageAssign``, then ``StageAck``; for the answer stage, ``StageToken``
+frames as the model generates; when the stage ends, ``StageDone`` on the
 same stream. Closing the stream cancels the stage.
 ``/hivemesh/output/1`` (worker -> worker): ``Output``, answered by ``OutputAck``.
 ``/hivemesh/resend/1`` (gateway -> worker): ``Resend``, answered by ``ResendAck``.
@@ -72,6 +73,21 @@ class StageAck(wire.Message):
 
 
 @dataclass(frozen=True)
+class StageToken(wire.Message):
+    """Answer text generated since the last ``StageToken`` (one or more tokens)."""
+
+    MAX_BYTES = 8 * 1024
+    MAX_CHARS = 2048
+
+    token: str
+    seq: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.token) <= self.MAX_CHARS or self.seq < 0:
+            raise ValueError(f"a token frame carries 1-{self.MAX_CHARS} characters and a seq >= 0")
+
+
+@dataclass(frozen=True)
 class Claim(wire.Message):
     """What a producer signs: it made ``output_hash`` for this subtask attempt."""
 
@@ -87,6 +103,7 @@ class Delivery(wire.Message):
     subtask_id: str
     peer_id: str
     ok: bool
+    attempt: int = 0  # the attempt of ``subtask_id`` it was for (a stage moved back to the same peer is another)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from hivemesh.worker.pipewire import (
     StageAck, StageAssign, StageDone, digest, sign_claim, verify_claim,
 )
 from hivemesh.worker.protocol import error_code
+from hivemesh.worker.tokens import OnToken, TokenPump
 from hivemesh.worker.worker import Worker, watch_stream
 from hivemesh.planner.template import fill
 
@@ -184,10 +185,16 @@ class StageRunner:
         if not assign.depends_on:
             stage.ready.set()
         done: StageDone | None = None
+        pump = TokenPump(stream) if assign.answer else None  # the answer's tokens go to the gateway as they come
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._cancel_when_closed, stream, nursery.cancel_scope, assign)
-                done = await self._run(stage)
+                async with trio.open_nursery() as pumping:
+                    if pump is not None:
+                        pumping.start_soon(pump.run)
+                    done = await self._run(stage, pump.push if pump is not None else None)
+                    if pump is not None:
+                        pump.stop()
                 nursery.cancel_scope.cancel()
         finally:
             if self.stages.get(key) is stage:
@@ -233,7 +240,7 @@ class StageRunner:
                 return
             seen = seen or here
 
-    async def _run(self, stage: Stage) -> StageDone:
+    async def _run(self, stage: Stage, on_token: OnToken | None = None) -> StageDone:
         a = stage.assign
         await stage.ready.wait()
         outputs = {dep: out.text for dep, out in stage.inputs.items()}
@@ -244,7 +251,7 @@ class StageRunner:
             request = stage_request(a, prompt)
             with trio.fail_after(a.deadline_s):
                 log.info("→ stage start job=%s subtask=%s attempt=%d", a.job_id, a.subtask_id, a.attempt)
-                model, completion = await self.worker.run_model(a.capability, request)
+                model, completion = await self.worker.run_model(a.capability, request, on_token)
         except trio.TooSlowError:
             return StageDone(ok=False, error_code="deadline", error=f"deadline of {a.deadline_s:.0f}s passed")
         except (HivemeshError, ValueError) as exc:  # ValueError: a non-numeric input index
@@ -270,7 +277,7 @@ class StageRunner:
 
         async def one(route: Route) -> None:
             ok = await self.deliver(Output(route.subtask_id, route.attempt, claim, sig, text), route.peer_id)
-            results.append(Delivery(route.subtask_id, route.peer_id, ok))
+            results.append(Delivery(route.subtask_id, route.peer_id, ok, route.attempt))
 
         async with trio.open_nursery() as nursery:
             for route in routes:

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
@@ -61,18 +62,24 @@ class Admission:
                             queue=self.waiting)
 
 
-async def generate_in_thread(model: ModelBackend, request: CompletionRequest) -> Completion:
+async def generate_in_thread(model: ModelBackend, request: CompletionRequest,
+                             on_token: Callable[[str], None] | None = None) -> Completion:
     """Run a blocking generation; on cancellation, stop the model and wait for it.
-    A backend that declares ``nonblocking`` (it returns at once) runs inline."""
+    A backend that declares ``nonblocking`` (it returns at once) runs inline.
+    ``on_token`` gets the text as it is generated, from a backend that declares
+    ``streams`` (called in the model's thread)."""
+    generate = model.generate
+    if on_token is not None and getattr(model, "streams", False):
+        generate = partial(model.generate, on_token=on_token)  # type: ignore[call-arg]
     if getattr(model, "nonblocking", False):
-        return model.generate(request)
+        return generate(request)
     cancel = threading.Event()
     result: list[Completion] = []
     error: list[Exception] = []
 
     async def run(scope: trio.CancelScope) -> None:
         try:
-            result.append(await trio.to_thread.run_sync(model.generate, request, cancel))
+            result.append(await trio.to_thread.run_sync(generate, request, cancel))
         except Exception as exc:  # re-raised below, outside the nursery's group
             error.append(exc)
         scope.cancel()
@@ -96,6 +103,7 @@ class Worker:
         self._semaphore = trio.Semaphore(slots)
         self.stats: Counter[str] = Counter()
         self.penalize: Callable[[str, str], None] = lambda peer, offence: None  # set by the node
+        self.on_subtask: Callable[[str, float], None] = lambda capability, seconds: None  # metrics
 
     def advert_fields(self) -> tuple[tuple[adv.ModelAd, ...], adv.Capacity]:
         models = tuple(
@@ -135,7 +143,8 @@ class Worker:
         self.stats["cancelled"] += 1
         scope.cancel()
 
-    async def run_model(self, capability: str, request: CompletionRequest) -> tuple[ModelBackend, Completion]:
+    async def run_model(self, capability: str, request: CompletionRequest,
+                        on_token: Callable[[str], None] | None = None) -> tuple[ModelBackend, Completion]:
         """Run ``request`` on this peer's model for ``capability`` in one of its
         slots, waiting for a slot when all are taken (pipeline stages do; the
         gateway already decided this peer runs them)."""
@@ -146,10 +155,11 @@ class Worker:
             async with self._semaphore:
                 self.admission.start()
                 started = True
-                completion = await generate_in_thread(model, request)
+                completion = await generate_in_thread(model, request, on_token)
         finally:
             self.admission.leave(started)
         self.registry.observe(model.name, completion)
+        self.on_subtask(capability, completion.seconds)
         self.stats["completed"] += 1
         return model, completion
 
@@ -187,6 +197,7 @@ class Worker:
         finally:
             self.admission.leave(started)
         self.registry.observe(model.name, completion)
+        self.on_subtask(request.capability, completion.seconds)
         self.stats["completed"] += 1
         log.info("← subtask done task=%s tokens=%d seconds=%.2f", request.task_id,
                  completion.completion_tokens, completion.seconds)

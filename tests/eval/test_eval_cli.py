@@ -87,3 +87,19 @@ def test_mesh_claude_and_cloud_through_the_fake_api(tmp_path) -> None:  # type: 
     assert cloud["cloud_tokens"] > 0 and cloud["mesh_tokens"] == 0 and claude_mesh["coverage"] is not None
     plans = [r for r in api.requests if r.get("tool_choice", {}).get("name") == "submit_plan"]
     assert len(plans) >= 2  # each task was planned by "Claude"
+
+
+@pytest.mark.slow
+def test_mesh_model_runs_a_mesh_of_that_one_model_beside_the_default(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``--mesh-model`` adds a mesh whose workers all serve one model: the runs
+    that choose the default capability -> model map."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
+    out = run_eval(["--systems", "mesh", "--mesh-model", "smollm2-135m-instruct", "--capability", "classify",
+                    "--limit", "2", "--embedded", "--json", "--out", str(tmp_path)], env, timeout=540)
+    assert out.returncode == 0, out.stderr[-3000:]
+    systems = last_json(out.stdout)["systems"]
+    one = systems["mesh:smollm2-135m-instruct"]
+    assert set(systems) >= {"mesh", "mesh:smollm2-135m-instruct"}
+    assert set(one["by_capability"]) == {"classify"} and one["errors"] == 0 and one["mesh_tokens"] > 0
+    rows = (tmp_path / "results.csv").read_text().splitlines()
+    assert sum(",mesh:smollm2-135m-instruct," in row for row in rows) == 2

@@ -93,27 +93,6 @@ def test_job_state_transitions():
     assert [r.id for r in jobstate.reports(PLAN, subs)] == ["a", "b"]
 
 
-def test_retries_are_bounded():
-    rec = jobstate.initial(PLAN)["a"]
-    for _ in range(jobstate.MAX_ATTEMPTS - 1):
-        rec = jobstate.retried(jobstate.started(rec, "P"))
-    rec = jobstate.started(rec, "P")
-    with pytest.raises(ValueError, match=f"failed {jobstate.MAX_ATTEMPTS} times"):
-        jobstate.retried(rec)
-
-
-def test_only_failures_of_the_subtask_itself_are_strikes():
-    subs = jobstate.initial(PLAN)  # a -> b; c
-    subs["b"] = jobstate.started(subs["b"], "P")
-    # b's peer died while b waited for a's output: not b's fault
-    assert not jobstate.strikes(PLAN, subs, "b", reached=True)
-    subs["a"] = jobstate.finished(jobstate.started(subs["a"], "P"), reply("A"))
-    # b could run: a failure now counts, unless b never reached its peer
-    assert jobstate.strikes(PLAN, subs, "b", reached=True)
-    assert not jobstate.strikes(PLAN, subs, "b", reached=False)
-    assert jobstate.strikes(PLAN, subs, "a", reached=True)  # no inputs: always could run
-
-
 def test_accounting_shows_the_saving():
     reports = [SubtaskReport("a", "general", "P", "m", 100, 60, 1.0, 1),
                SubtaskReport("b", "general", "Q", "m", 50, 20, 1.0, 1),

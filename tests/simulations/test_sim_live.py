@@ -110,3 +110,14 @@ async def test_kill_gateway_as_processes():
     assert_nothing_lost(report)
     rec = report["recovery_s"]
     assert rec["faults"] == 1 and rec["unrecovered"] == 0 and 5.0 < rec["max"] < 20.0
+
+
+async def test_slowly_dying_workers_in_process():
+    """Killed workers keep working while their connections close one by one
+    (a dying machine). Their jobs must end, once, and a dying worker must not
+    take the jobs it is given down with it (it used to be chosen again and
+    again, until its subtasks ran out of strikes)."""
+    report = await run_simulation(SimSettings(scenario="kill-workers", kills=8, slow_death=4.0, **SMALL))
+    assert_nothing_lost(report)
+    rec = report["recovery_s"]
+    assert rec["faults"] == 8 and rec["unrecovered"] == 0

@@ -1,0 +1,45 @@
+"""A client whose gateway dies keeps re-attaching until another gateway runs the job."""
+
+import trio
+
+from hivemesh.client import submit_via
+from hivemesh.gateway.jobwire import JobSubmit
+from hivemesh.gateway.store import RedisStore
+from hivemesh.peer.inprocess import start_gateway
+from hivemesh.planner.offline import ScriptedPlanner
+from tests.gateway.test_pipeline_recovery import THREE, observer, registry
+from tests.meshutil import peer_config, start_bootstrap, start_worker, wait_until
+
+
+async def test_no_gateway_for_a_while_the_client_waits_and_gets_its_answer(nursery, redis_server_url):
+    """The job's only gateway dies mid-job; a new one comes up 8 s later and
+    resumes the job from Redis. The client must still be there to hear it (it
+    used to give up after a few quick tries: the job was lost to the user)."""
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    for cap in ("summarize", "analysis", "general"):
+        await start_worker(nursery, addr, registry(cap, latency=2.0 if cap == "analysis" else 0))
+    first = await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_server_url),
+                                ScriptedPlanner([THREE]))
+    obs = await observer(nursery, addr)
+    await wait_until(lambda: len(obs.node.view.peers) == 4, 15, "the mesh")
+    events = []
+
+    def on_event(e):
+        events.append(e)
+        if e.kind == "subtask_finished" and e.subtask_id == "a":
+            first.stop()
+            nursery.start_soon(second_gateway_later)
+
+    async def second_gateway_later():
+        await trio.sleep(8.0)
+        await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_server_url),
+                            ScriptedPlanner([THREE]))
+
+    with trio.fail_after(60):
+        result = await submit_via(obs.node, JobSubmit(job_id="reattach", text="go", inputs=("x",)), 1, on_event)
+    assert result.status == "done", result.error
+    assert result.gateway != first.node.peer_id
+    assert any(e.kind == "resumed" for e in events)
+    assert sum(e.terminal for e in events) == 1
+    assert [e.index for e in events] == list(range(len(events)))  # every event once, in order
