@@ -17,6 +17,9 @@ MAX_JOB_TEXT = 16 * 1024
 MAX_INPUT_BYTES = 1024 * 1024
 MAX_INPUTS = 32
 TERMINAL = ("done", "failed")
+#: every kind of job event; another kind is a decode error, not an event a client has to guess at
+EVENT_KINDS = frozenset({"accepted", "planned", "resumed", "subtask_started", "subtask_finished", "subtask_retry",
+                         "aggregated", *TERMINAL})
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,10 @@ class JobEvent(wire.Message):
     detail: str = ""
     plan: PlanInfo | None = None
     result: JobResult | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"unknown job event kind {self.kind!r}")
 
     @property
     def terminal(self) -> bool:
