@@ -94,24 +94,27 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
                      reattach_s: float = REATTACH_S) -> JobResult:
     """Try the elected gateways in rendezvous order until one gives a result.
 
-    Before a gateway accepts the job, each elected gateway gets a few tries;
-    after, the client re-attaches for up to ``reattach_s`` since it last heard
-    of the job (a lost job is worse than a late one)."""
+    Before a gateway accepts the job, the elected gateways get a few tries in
+    all; after, the client re-attaches for up to ``reattach_s`` since it last
+    heard of the job (a lost job is worse than a late one). While its view
+    holds no gateway (adverts flap under load and churn) it waits, up to
+    ``reattach_s`` in all, without spending tries."""
     next_event, accepted = 0, False
     tried: list[str] = []
     errors: list[str] = []
     tries, heard = 0, trio.current_time()
 
     def go_on() -> bool:
-        return trio.current_time() - heard < reattach_s if accepted else tries < 4 * k
+        recent = trio.current_time() - heard < reattach_s
+        return recent if accepted else recent and tries < 4 * k
 
     while go_on():
-        tries += 1
         gateways = [g for g in route(submit.job_id, elect_from_view(node.view, k)) if g not in tried]
-        if not gateways:
-            await trio.sleep(node.config.advert_interval)  # let the view change
+        if not gateways:  # a view without (untried) gateways costs time, not tries: it changes
+            await trio.sleep(node.config.advert_interval)
             tried.clear()
             continue
+        tries += 1
         gateway = gateways[0]
         tried.append(gateway)
         attempt = JobSubmit(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
@@ -133,6 +136,8 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
         except (HivemeshError, OSError) as exc:
             errors.append(f"{gateway[-8:]}: {exc}")
             log.info("gateway %s lost (%s); trying the next", gateway[-8:], exc)
+    if not errors:
+        raise JobFailed(f"no gateway in this client's view of the mesh for {reattach_s:.0f}s")
     raise JobFailed("no gateway could run the job: " + "; ".join(errors[-4:]))
 
 

@@ -233,13 +233,14 @@ class Conductor:
         if producer not in self.run.node.view.peers:
             return "lost"
         try:
-            stream = await self.run.node.open_stream(producer, RESEND)
-            try:
-                with trio.fail_after(2 * ACK_TIMEOUT_S):
+            with trio.fail_after(2 * ACK_TIMEOUT_S):  # opening the stream too: a dying peer may never answer
+                stream = await self.run.node.open_stream(producer, RESEND)
+                try:
                     await wire.write_message(stream, Resend(self.run.record.job_id, dep, route))
                     ack = await wire.read_message(stream, ResendAck)
-            finally:
-                await stream.close()
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(1):
+                        await stream.close()
         except Exception as exc:
             log.info("resend of %s via %s failed: %s", dep, producer[-8:], exc)
             return "lost"

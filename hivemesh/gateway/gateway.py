@@ -107,8 +107,8 @@ class Gateway:
             await trio.sleep(self.node.config.advert_interval)
 
     def _set_role(self, eligible: bool) -> None:
-        roles = tuple(r for r in self.node.config.roles if r != "gateway")
-        self.node.config.roles = roles + ("gateway",) if eligible else roles
+        roles = tuple(r for r in self.node.roles if r != "gateway")
+        self.node.roles = roles + ("gateway",) if eligible else roles
 
     # --- the protocol -------------------------------------------------------------
 

@@ -17,6 +17,9 @@ MAX_JOB_TEXT = 16 * 1024
 MAX_INPUT_BYTES = 1024 * 1024
 MAX_INPUTS = 32
 TERMINAL = ("done", "failed")
+#: every kind of job event; another kind is a decode error, not an event a client has to guess at
+EVENT_KINDS = frozenset({"accepted", "planned", "resumed", "subtask_started", "subtask_finished", "subtask_retry",
+                         "aggregated", "token", *TERMINAL})  # token: a piece of the answer as it streams (not stored)
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,10 @@ class JobEvent(wire.Message):
     #: a ``token`` event (not stored; ``index`` is the next stored event's):
     #: ``detail`` is the answer stage's text from character ``offset`` on
     offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"unknown job event kind {self.kind!r}")
 
     @property
     def terminal(self) -> bool:

@@ -78,6 +78,10 @@ class MeshNode:
     def __init__(self, config: MeshConfig) -> None:
         self.config = config
         self.peer_id = peer_id_of(config.keypair)
+        #: what this peer is and offers now (a gateway drops its role while its store is lost;
+        #: a worker's models and free slots change): node state, the config is what it started with
+        self.roles: tuple[str, ...] = config.roles
+        self.advert_fields: AdvertFields = config.advert_fields
         self.view = MeshView(self.peer_id)
         self.px_table = px.ClockedPxTable(config.clock)
         # our dial loop decides whom to dial; py-libp2p's auto-connector would
@@ -296,12 +300,12 @@ class MeshNode:
         period = self.advert_period() if period is None else period
         now = self.config.clock()
         self._seq = max(self._seq + 1, int(now * 1000))
-        models, capacity = self.config.advert_fields()
+        models, capacity = self.advert_fields()
         return adv.Advert(
             peer_id=self.peer_id, seq=self._seq, time=now,
             expires=now + cadence.TTL_PERIODS * period,
             addrs=tuple(announce_addrs(self.listen_addrs())), models=models,
-            capacity=capacity, roles=self.config.roles,
+            capacity=capacity, roles=self.roles,
         )
 
     async def publish_advert(self, period: float | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The peer daemon: a mesh node, its models and the worker role."""
+"""The peer daemon (``hivemesh peer``): settings to models, store and planner,
+then ``assemble_peer`` like every other peer."""
 
 from __future__ import annotations
 
@@ -6,38 +7,25 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 from libp2p.crypto.keys import KeyPair
 
 from hivemesh.config import Settings
 from hivemesh.errors import ConfigError, HivemeshError
 from hivemesh.mesh import identity
-from hivemesh.mesh.node import MeshConfig, MeshNode
+from hivemesh.mesh.node import MeshConfig
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.sources import ModelSpec, load_model
-from hivemesh.peer.inprocess import serve_worker
+from hivemesh.peer.assemble import Peer, assemble_peer
 from hivemesh.api.metrics import served_metrics
 from hivemesh.api.server import gateway_api
-from hivemesh.gateway.gateway import Gateway
 from hivemesh.gateway.jobrun import blocking, job_settings
 from hivemesh.gateway.store import JobStore, open_store
-from hivemesh.worker.worker import Worker
 from hivemesh.planner.base import Planner
 from hivemesh.planner.select import load_planner_model, make_planner
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Peer:
-    node: MeshNode
-    worker: Worker | None
-    registry: ModelRegistry | None
-    gateway: Gateway | None = None
-    http_url: str | None = None  # the OpenAI-compatible API, with --http
-    metrics: Any = None  # PeerMetrics, with --metrics
 
 
 def default_slots() -> int:
@@ -105,21 +93,19 @@ async def run_peer(
     try:
         if settings.gateway and planner is None:
             planner = await make_planner(settings, await blocking(load_planner_model, settings))
-        node = MeshNode(peer_config(settings, keypair, worker))
-        peer = Peer(node, None, registry)
         if registry is not None:
             await blocking(registry.warm_up)
-            peer.worker = Worker(registry, node.peer_id, settings.slots or default_slots())
-            node.config.advert_fields = peer.worker.advert_fields
-            serve_worker(node, peer.worker)
-        async with node.run(), served_metrics(settings.metrics, node, peer.worker) as metrics:
+        gateway = {"store": store, "planner": planner, "job_settings": job_settings(settings)} if (
+            store is not None and planner is not None) else {}
+        async with assemble_peer(peer_config(settings, keypair, worker), registry=registry,
+                                 slots=settings.slots or default_slots(), **gateway) as peer, \
+                served_metrics(settings.metrics, peer.node, peer.worker) as metrics:
             peer.metrics = metrics
-            if store is not None and planner is not None:
-                async with Gateway(node, store, planner, job_settings(settings)).run() as gateway, \
-                        gateway_api(settings, gateway, metrics.http_status if metrics else None) as url:
+            if peer.gateway is not None:
+                async with gateway_api(settings, peer.gateway, metrics.http_status if metrics else None) as url:
                     if metrics is not None:
-                        metrics.attach(node, peer.worker, gateway)
-                    peer.gateway, peer.http_url = gateway, url
+                        metrics.attach(peer.node, peer.worker, peer.gateway)
+                    peer.http_url = url
                     yield peer
             else:
                 yield peer

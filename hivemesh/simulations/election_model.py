@@ -2,27 +2,25 @@
 
 Each peer elects from its own view; a peer whose view lacks an advert that
 changes the top k disagrees with the rest until the advert reaches it. The
-election function is injected (``Elect``); ``rendezvous_elect`` is a local
-stand-in with the same rule as hivemesh's election.
+election function is injected (``Elect``); ``rendezvous_elect`` is hivemesh's
+own election rule (``hivemesh.gateway.election.elect``), so the model and the
+peers cannot drift apart.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from hivemesh.gateway.election import elect
+
 Elect = Callable[[list[str], int], list[str]]
-SALT = b"hivemesh-gateway/1"
 
 
 def rendezvous_elect(eligible_peer_ids: list[str], k: int) -> list[str]:
-    """Top ``k`` by sha256(salt + peer id), highest first."""
-    def score(peer_id: str) -> bytes:
-        return hashlib.sha256(SALT + peer_id.encode()).digest()
-
-    return sorted(set(eligible_peer_ids), key=score, reverse=True)[:k]
+    """Top ``k`` by rendezvous hash, highest first: the peers' own rule."""
+    return elect(eligible_peer_ids, k)
 
 
 def agreement(arrivals: np.ndarray, joined: Sequence[str], base: Sequence[str],

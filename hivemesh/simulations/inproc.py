@@ -17,13 +17,12 @@ from typing import Any
 import trio
 
 from hivemesh.errors import StoreUnavailable
-from hivemesh.mesh.identity import generate, peer_id_of
+from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer import inprocess
 from hivemesh.gateway.store import JobStore
-from hivemesh.worker.worker import Worker
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan
 from hivemesh.simulations.gossipmeter import meter
@@ -59,16 +58,8 @@ class InProcessCluster:
         registry.add(SimulatedModel(f"sim-{name}", latency_s=model.latency_s,
                                     tokens_per_second=model.tokens_per_second,
                                     reply_words=self.settings.reply_words), (model.capability,))
-        config = self._config()
-        worker = Worker(registry, peer_id_of(config.keypair), self.settings.slots)
-        config.advert_fields = worker.advert_fields
-
-        def setup(node: MeshNode) -> None:
-            slow_down(node, model.added_latency_s)
-            inprocess.serve_worker(node, worker)
-
-        running = await inprocess.start_node(self.nursery, config, setup)
-        running.worker = worker
+        running = await inprocess.start_worker(self.nursery, self._config(), registry, self.settings.slots,
+                                               setup=lambda node: slow_down(node, model.added_latency_s))
         meter(running.node)
         return running.node.peer_id, running, None
 

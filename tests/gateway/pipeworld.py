@@ -54,6 +54,7 @@ class World:
     terminal: list[ps.Action] = field(default_factory=list)
     accepted: list[tuple[str, int, str]] = field(default_factory=list)  # (sid, attempt, hash) saved as done
     after_end: int = 0  # actions asked for after the end
+    notes: list[ps.Notify] = field(default_factory=list)  # the client's subtask events
 
     def __post_init__(self) -> None:
         self.state = ps.initial(self.plan, {}, ps.Timing(subtask_deadline_s=30.0, stall_grace_s=10.0))
@@ -84,6 +85,8 @@ class World:
                 sent = self.last_sent[record.id]
                 assert (sent.attempt, sent.peer) == (record.attempts, record.peer_id), "a stale attempt's output used"
                 self.accepted.append((record.id, record.attempts, record.output_hash))
+            case ps.Notify():
+                self.notes.append(action)
             case ps.Finish() | ps.Fail() | ps.Stop():
                 self.terminal.append(action)
         return None

@@ -43,3 +43,26 @@ async def test_no_gateway_for_a_while_the_client_waits_and_gets_its_answer(nurse
     assert any(e.kind == "resumed" for e in events)
     assert sum(e.terminal for e in events) == 1
     assert [e.index for e in events] == list(range(len(events)))  # every event once, in order
+
+
+async def test_a_client_whose_view_has_no_gateway_yet_waits_for_one(nursery, redis_server_url):
+    """Adverts flap under load and churn: a client that submits while its view
+    holds no gateway waits for one instead of failing the job (it used to give
+    up after four looks at its view, two seconds here)."""
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    for cap in ("summarize", "analysis", "general"):
+        await start_worker(nursery, addr, registry(cap))
+    obs = await observer(nursery, addr)
+    await wait_until(lambda: len(obs.node.view.peers) == 3, 15, "the workers")
+
+    async def gateway_later():
+        await trio.sleep(5.0)
+        await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_server_url),
+                            ScriptedPlanner([THREE]))
+
+    nursery.start_soon(gateway_later)
+    with trio.fail_after(40):
+        result = await submit_via(obs.node, JobSubmit(job_id="late-gw", text="go", inputs=("x",)), 1, None)
+    assert result.status == "done", result.error
+    assert "[sim-general" in result.answer

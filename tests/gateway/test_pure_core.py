@@ -114,3 +114,15 @@ def test_place_never_uses_banned_peers():
     assert place([Need("a", "general")], view).assigned == {"a": bad}
     assert place([Need("a", "general")], view, banned={bad}).assigned == {"a": good}
     assert place([Need("a", "general")], view, banned={bad, good}).missing == {"a": "general"}
+
+
+def test_a_job_event_of_an_unknown_kind_does_not_decode():
+    from hivemesh.errors import DecodeError
+    from hivemesh.gateway.jobwire import JobEvent
+    from hivemesh.mesh import wire
+
+    raw = wire.encode(JobEvent(job_id="j", index=1, kind="subtask_started"))
+    assert wire.decode(JobEvent, raw).kind == "subtask_started"
+    forged = raw.replace(b"subtask_started", b"subtask_stolen_")
+    with pytest.raises(DecodeError, match="unknown job event kind"):
+        wire.decode(JobEvent, forged)

@@ -153,6 +153,9 @@ def test_rendezvous_elect_is_order_free_and_top_k():
     top = election_model.rendezvous_elect(ids, 3)
     assert len(top) == 3 and top == election_model.rendezvous_elect(list(reversed(ids)), 3)
     assert election_model.rendezvous_elect(ids + top, 3) == top
+    from hivemesh.gateway.election import elect
+
+    assert top == elect(ids, 3)  # the model elects as the peers do
 
 
 def test_agreement_follows_arrivals_and_uses_the_injected_election():
