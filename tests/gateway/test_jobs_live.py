@@ -170,14 +170,15 @@ async def test_gateway_that_loses_redis_stops_taking_jobs_and_keeps_serving(nurs
         await wait_until(lambda: not gw.extra["gateway"].available, 10, "the gateway to notice")
         await wait_until(lambda: "gateway" not in watcher.node.view.peers[gw.node.peer_id].advert.roles, 10,
                          "adverts without the gateway role")
-        # a client that still tries it is told why, and the peer still serves subtasks
+        # a client that still tries it is told why (after waiting its window for a
+        # gateway to appear: 5 s here, 60 s by default), and the peer still serves subtasks
         submit = JobSubmit(job_id="after-loss", text="anything")
         from hivemesh.errors import JobFailed
         from hivemesh.gateway import election as el
 
         with pytest.raises(JobFailed, match="no gateway"):
             with trio.fail_after(20):
-                await submit_via(watcher.node, submit, 1, None)
+                await submit_via(watcher.node, submit, 1, None, reattach_s=5.0)
         from hivemesh.worker.protocol import TaskRequest
         from hivemesh.worker.tasks import call_task
 
