@@ -30,7 +30,7 @@ from hivemesh.worker.pipewire import (
     RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
 )
 from hivemesh.worker.protocol import TaskReply
-from hivemesh.worker.tokens import read_stage_end, token_sink
+from hivemesh.worker.tokens import read_stage_end, token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
@@ -192,6 +192,7 @@ class Conductor:
             downstream=self._routes(sid), max_tokens=s.max_tokens,
             deadline_s=self.run.settings.subtask_deadline_s, answer=sid == self.plan.answer,
             chat=s.format == "chat", stop=s.stop,
+            tokens=wants_tokens(self.run, sid == self.plan.answer),  # streaming hook (issue 15)
         )
 
     def _launch(self, sid: str) -> None:
