@@ -20,7 +20,7 @@ import trio
 from hivemesh.errors import DecodeError, HivemeshError, JobFailed, first_error
 from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.pipeline import step
-from hivemesh.worker.tokens import read_stage_end, token_sink
+from hivemesh.worker.tokens import read_stage_end, token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
 from hivemesh.mesh import wire
 from hivemesh.planner.plan import Plan
@@ -152,6 +152,7 @@ class Conductor:
             downstream=tuple(Route(r.sid, r.peer, r.attempt) for r in action.downstream), max_tokens=s.max_tokens,
             deadline_s=self.run.settings.subtask_deadline_s, answer=sid == self.plan.answer,
             chat=s.format == "chat", stop=s.stop,
+            tokens=wants_tokens(self.run, sid == self.plan.answer),  # streaming hook (issue 15)
         )
 
     def _launch(self, action: ps.SendAssignment) -> None:

@@ -1,7 +1,8 @@
 """Pipeline messages: stages on workers, outputs worker to worker, signed claims.
 
 ``/hivemesh/stage/1`` (gateway -> worker, one stream per subtask attempt):
-``StageAssign``, then ``StageAck``; for the answer stage, ``StageToken``
+``StageAssign``, then ``StageAck``; when the assignment asks for ``tokens``
+(the answer stage of a job whose clients follow its tokens), ``StageToken``
 frames as the model generates; when the stage ends, ``StageDone`` on the
 same stream. Closing the stream cancels the stage.
 ``/hivemesh/output/1`` (worker -> worker): ``Output``, answered by ``OutputAck``.
@@ -59,6 +60,7 @@ class StageAssign(wire.Message):
     answer: bool  # send the output text back to the gateway in StageDone
     chat: bool = True  # False: the prompt is raw text to continue (few-shot), not a user message
     stop: tuple[str, ...] = ()
+    tokens: bool = False  # send the output as it is generated, in StageToken frames before StageDone
 
     def __post_init__(self) -> None:
         if len(self.stop) > 4 or any(not s or len(s) > 32 for s in self.stop):

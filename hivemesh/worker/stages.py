@@ -185,7 +185,7 @@ class StageRunner:
         if not assign.depends_on:
             stage.ready.set()
         done: StageDone | None = None
-        pump = TokenPump(stream) if assign.answer else None  # the answer's tokens go to the gateway as they come
+        pump = TokenPump(stream) if assign.tokens else None  # the output goes to the gateway as it is generated
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._cancel_when_closed, stream, nursery.cancel_scope, assign)

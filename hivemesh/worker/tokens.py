@@ -100,10 +100,16 @@ def _is_token(data: bytes) -> bool:
     return data[:1] == b"\x82" and data[1:7] == b"\xa5token"
 
 
+def wants_tokens(run: Any, answer: bool) -> bool:
+    """Whether a job run's stage should stream its tokens (``StageAssign.tokens``):
+    the answer stage, when the gateway gave the run an ``on_token`` (the conductor's hook)."""
+    return answer and getattr(run, "on_token", None) is not None
+
+
 def token_sink(run: Any, subtask_id: str, attempt: int, answer: bool) -> OnToken | None:
     """Where a job run's answer-stage tokens go: its ``on_token(subtask_id,
     attempt, text)`` when the gateway set one (the conductor's hook)."""
-    on_token = getattr(run, "on_token", None)
-    if on_token is None or not answer:
+    if not wants_tokens(run, answer):
         return None
+    on_token = run.on_token
     return lambda text: on_token(subtask_id, attempt, text)
