@@ -165,7 +165,7 @@ class JobResponse(Response):
 
     async def _run(self, send: Any) -> None:
         chat, gateway = self.chat, self.api.gateway
-        submit = JobSubmit(job_id=self.job_id, text=chat.job_text())
+        submit = JobSubmit(job_id=self.job_id, text=chat.job_text(), tokens=chat.stream)
         plan = direct_plan(self.capability, chat.max_tokens, chat.stop) if self.capability else ""
         try:
             await gateway.open_job(submit, plan, DIRECT_PLANNER if plan else "")

@@ -49,6 +49,7 @@ class LiveJob:
     #: the answer stage's text so far (streamed tokens; not stored), and its (subtask, attempt)
     partial: str = ""
     partial_of: tuple[str, int] = ("", 0)
+    tokens: bool = False  # its submitter follows the answer's tokens: have the answer stage stream them
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     cancelled: str = ""  # why the job was cancelled here (a client went away)
 
@@ -147,6 +148,7 @@ class Gateway:
                            plan_json=plan_json, planner_model=planner)
         if not submit.attach_only:
             live = self._claim(submit.job_id)
+            live.tokens = submit.tokens
             try:
                 created = await blocking(self.store.create_job_if_absent, submit.job_id, wire.encode(record))
                 taken = created and await self._take(submit.job_id)
@@ -230,7 +232,7 @@ class Gateway:
                      lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats,
                      self.health)
         live = self.live.setdefault(record.job_id, LiveJob())
-        if not record.aggregate:  # an aggregated job's answer is not the answer stage's text
+        if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)  # type: ignore[attr-defined]
         result: JobResult | None = None
         try:

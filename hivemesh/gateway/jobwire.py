@@ -32,7 +32,8 @@ class JobSubmit(wire.Message):
     aggregate: bool = False
     from_event: int = 0
     attach_only: bool = False  # reconnecting: never create the job
-    tokens: bool = False  # also send ``token`` events: the answer's text as it is generated
+    tokens: bool = False  # also send ``token`` events: the answer's text as it is generated (a new
+    # job's answer stage then streams its tokens to the gateway; without it, it does not)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.job_id) <= 64 or not all(c.isalnum() or c in "-_." for c in self.job_id):

@@ -127,3 +127,17 @@ async def test_a_client_that_gives_up_waiting_for_a_whole_answer_cancels_its_job
     assert worker.worker.admission.running == 0
     ended = [j for j in mesh.gateway.live.values() if j.cancelled]
     assert len(ended) == 1 and ended[0].events[-1].kind == "failed"
+
+
+async def test_a_client_dribbling_its_headers_is_hung_up_on(nursery, monkeypatch):
+    from hivemesh.api import server
+
+    monkeypatch.setattr(server, "IDLE_TIMEOUT_S", 1)  # the real limit is 10 s
+    mesh = await api_mesh(nursery)
+    stream = await trio.open_tcp_stream(*host_port(mesh.url))
+    await stream.send_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+    with trio.fail_after(5):
+        while await stream.receive_some(4096):  # closed without an answer: b"" at the end
+            pass
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert (await post(client, mesh.url, GOOD)).status_code == 200
