@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hivemesh.errors import BackendUnavailable, ContextOverflow, ModelError, ModelNotFound
+from hivemesh.models.identity import file_sha256, quant_name
 from hivemesh.models.base import (
     PLAIN_STOP,
     Completion,
@@ -115,11 +116,15 @@ class LlamaCppModel:
         self._llm = _load(lib, self.path, n_ctx, n_threads or default_threads(), n_gpu_layers, seed)
         self.context_size = self._llm.n_ctx()
         self.chat_template = self._llm.metadata.get("tokenizer.chat_template")
+        self.model_hash = file_sha256(self.path)  # the weights, pinned: adverts and checks name them
+        self.quant = quant_name(self._llm.metadata.get("general.file_type"))
         self._chat = _chat_formatter(lib, self._llm, self.chat_template)
         log.info(
-            "model loaded name=%s path=%s n_ctx=%d chat_template=%s seconds=%.2f",
+            "model loaded name=%s path=%s sha256=%s quant=%s n_ctx=%d chat_template=%s seconds=%.2f",
             self.name,
             self.path,
+            self.model_hash[:16],
+            self.quant,
             self.context_size,
             self.chat_template is not None,
             time.monotonic() - started,

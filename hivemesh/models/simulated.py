@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from hivemesh.errors import ModelError
 from hivemesh.models.base import Completion, CompletionRequest, fit_max_tokens
+from hivemesh.models.identity import pseudo_hash
 from hivemesh.models.schema_sample import sample_instance
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,14 @@ class SimulatedModel:
         self.echo = echo
         self.reply_words = reply_words
         self.script = script
+        self.quant = "sim"
+
+    @property
+    def model_hash(self) -> str:
+        """A pseudo-hash of everything that shapes the replies: two simulated
+        models with the same hash give the same text for the same request."""
+        script = getattr(self.script, "__qualname__", "") if self.script is not None else ""
+        return pseudo_hash("sim", self.name, self.echo, self.reply_words, script)
 
     @property
     def nonblocking(self) -> bool:

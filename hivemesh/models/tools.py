@@ -28,6 +28,7 @@ import time
 from hivemesh.errors import ModelError
 from hivemesh.models.arith import ArithmeticProblem, evaluate, format_number
 from hivemesh.models.base import Completion, CompletionRequest
+from hivemesh.models.identity import pseudo_hash
 
 CONTEXT = 1 << 20
 TOOLS = ("math", "join", "count")
@@ -45,8 +46,14 @@ class _Tool:
     is_tool = True
     context_size = CONTEXT
 
+    quant = "tool"
+
     def __init__(self, name: str) -> None:
         self.name = name
+
+    @property
+    def model_hash(self) -> str:
+        return pseudo_hash("tool", type(self).__name__)
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

@@ -24,7 +24,7 @@ from hivemesh.mesh import advert as adv
 from hivemesh.mesh import guard, wire
 from hivemesh.models.base import ChatMessage, Completion, CompletionRequest, ModelBackend
 from hivemesh.models.registry import ModelRegistry
-from hivemesh.worker.protocol import BAD_REQUEST, TaskReply, TaskRequest, error_code
+from hivemesh.worker.protocol import BAD_REQUEST, TaskReply, TaskRequest, check_pinned, error_code
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Worker:
     def advert_fields(self) -> tuple[tuple[adv.ModelAd, ...], adv.Capacity]:
         models = tuple(
             adv.ModelAd(name=i.name, capabilities=i.capabilities, context_size=i.context_size,
-                        tokens_per_second=round(i.tokens_per_second, 2))
+                        tokens_per_second=round(i.tokens_per_second, 2), sha256=i.sha256, quant=i.quant)
             for i in self.registry.infos()
         )
         return models, self.admission.capacity()
@@ -169,6 +169,7 @@ class Worker:
         received = time.monotonic()
         try:
             model = self.registry.model_for(request.capability)
+            check_pinned(model, request.model_hash)
             if not self.admission.admit():
                 raise WorkerBusy(f"all {self.admission.slots} slots and {self.admission.max_queue} queue places taken")
         except HivemeshError as exc:
