@@ -40,6 +40,7 @@ from hivemesh.models.base import (
     fit_max_tokens,
     render_plain,
 )
+from hivemesh.models.scoring import CheckPolicy, CheckVerdict, judge, policy_for
 
 try:
     import llama_cpp
@@ -148,6 +149,31 @@ class LlamaCppModel:
             return self._generate_locked(request, cancel, started, on_token)
         finally:
             self._lock.release()
+
+    def score(self, request: CompletionRequest, output_text: str,
+              policy: CheckPolicy | None = None) -> CheckVerdict:
+        """Checks that ``output_text`` is what this model would answer to
+        ``request``: one prefill pass over prompt + output (``llama_score``)."""
+        started = time.monotonic()
+        with self._lock:
+            ranks, gaps = self._score_locked(request, output_text)
+        return judge(ranks, gaps, policy or policy_for(request.temperature), time.monotonic() - started)
+
+    def _score_locked(self, request: CompletionRequest, output_text: str) -> tuple[list[int], list[float]]:
+        from hivemesh.models.llama_score import realigner, score_tokens
+
+        prompt, _ = self._prompt(request)
+        output = self._llm.tokenize(output_text.encode(), add_bos=False, special=False)
+        if not output:
+            return [], []
+        if len(prompt) + len(output) > self.context_size:
+            raise ContextOverflow(f"prompt and output are {len(prompt) + len(output)} tokens, "
+                                  f"the model's context is {self.context_size}")
+        try:
+            return score_tokens(self._llm, prompt, output, REPEAT_PENALTY,
+                                realigner(self._llm, output_text.encode()))
+        except (ValueError, RuntimeError) as exc:
+            raise _translate(exc) from exc
 
     def close(self) -> None:
         """Frees the model's memory; the object is unusable afterwards."""

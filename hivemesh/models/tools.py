@@ -29,6 +29,7 @@ from hivemesh.errors import ModelError
 from hivemesh.models.arith import ArithmeticProblem, evaluate, format_number
 from hivemesh.models.base import Completion, CompletionRequest
 from hivemesh.models.identity import pseudo_hash
+from hivemesh.models.scoring import EXACT, MISS_GAP, MISS_RANK, CheckPolicy, CheckVerdict, judge
 
 CONTEXT = 1 << 20
 TOOLS = ("math", "join", "count")
@@ -57,6 +58,18 @@ class _Tool:
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    def score(self, request: CompletionRequest, output_text: str,
+              policy: CheckPolicy | None = None) -> CheckVerdict:
+        """A tool is exact: the claimed output must be its output."""
+        started = time.monotonic()
+        try:
+            same = self.run(_prompt(request)) == output_text
+        except ToolError:
+            same = False
+        n = max(1, len(output_text.split()))
+        return judge([0 if same else MISS_RANK] * n, [0.0 if same else MISS_GAP] * n, EXACT,
+                     time.monotonic() - started)
 
     def generate(self, request: CompletionRequest, cancel: threading.Event | None = None) -> Completion:
         started = time.monotonic()

@@ -16,6 +16,7 @@ from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.worker import protocol
 from hivemesh.gateway.jobrun import JobSettings
+from hivemesh.worker.checker import Checker
 from hivemesh.worker.stages import StageRunner
 from hivemesh.gateway.store import JobStore
 from hivemesh.worker.worker import Worker
@@ -70,6 +71,7 @@ def serve_worker(node: MeshNode, worker: Worker) -> StageRunner:
     worker.penalize = node.penalize
     stages = StageRunner(worker, node)
     stages.install()
+    Checker(worker, node).install()
     node.stages = stages  # type: ignore[attr-defined]
     return stages
 

@@ -163,6 +163,21 @@ class Worker:
         self.stats["completed"] += 1
         return model, completion
 
+    async def run_blocking(self, model: ModelBackend, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` (a blocking call on ``model``, such as a check) in
+        one of this peer's slots, in a thread unless the model is nonblocking."""
+        self.admission.waiting += 1
+        started = False
+        try:
+            async with self._semaphore:
+                self.admission.start()
+                started = True
+                if getattr(model, "nonblocking", False):
+                    return fn(*args)
+                return await trio.to_thread.run_sync(fn, *args)
+        finally:
+            self.admission.leave(started)
+
     # --- the logic ----------------------------------------------------------------
 
     async def execute(self, request: TaskRequest) -> TaskReply:
