@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-CHUNK = 32  # rows of logits per decode: 32 x 262k vocabulary x 4 bytes = 32 MiB at most
+CHUNK = 64  # rows of logits per decode: 64 x 262k vocabulary x 4 bytes = 64 MiB at most
 PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size, the window of its repeat penalty
 MAX_REALIGN = 4
 
@@ -72,7 +72,9 @@ def _decode_all(llm: Any, tokens: list[int], n_past: int, n_vocab: int) -> np.nd
     llm._ctx.decode(llm._batch)
     llm.input_ids[n_past: n_past + len(tokens)] = tokens
     llm.n_tokens = n_past + len(tokens)
-    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(tokens), n_vocab)).copy()
+    # a view of llama.cpp's own buffer, no copy: every row is read (and
+    # penalised in place) before the next decode overwrites it
+    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(tokens), n_vocab))
 
 
 def _judge_row(logits: np.ndarray, target: int, window: deque[int], penalty: float) -> tuple[int, float, int]:

@@ -43,8 +43,11 @@ class CheckVerdict:
     seconds: float = 0.0
 
 
-# calibrated by bench/calibrate.py (figures in the README)
-GREEDY = CheckPolicy(top_k=4, max_miss_share=0.10, max_mean_gap=0.5)
+# calibrated by bench/calibrate.py (figures in the README): honest greedy outputs
+# of both bundled models had no token outside the top 4 and a mean gap of at
+# most 0.019; every liar but one (another model's text, identical in effect)
+# had a miss share of 0.021 or more or a mean gap of 0.208 or more
+GREEDY = CheckPolicy(top_k=4, max_miss_share=0.05, max_mean_gap=0.15)
 
 
 # backends whose output is a pure function of the request (simulated models,
@@ -55,8 +58,11 @@ MISS_GAP = 100.0
 
 
 def sampled(temperature: float) -> CheckPolicy:
-    return CheckPolicy(top_k=SAMPLER_TOP_K, max_miss_share=0.10,
-                       max_mean_gap=max(GREEDY.max_mean_gap, 0.5 * temperature * math.log(1 / SAMPLER_MIN_P)))
+    """Loose by necessity: any token the sampler could pick passes (honest
+    outputs at T=0.8: mean gap up to 2.02, up to 12.5% of tokens re-tokenised
+    outside the top 40); it catches text the model would not write at all."""
+    return CheckPolicy(top_k=SAMPLER_TOP_K, max_miss_share=0.15,
+                       max_mean_gap=max(GREEDY.max_mean_gap, temperature * math.log(1 / SAMPLER_MIN_P)))
 
 
 def policy_for(temperature: float) -> CheckPolicy:

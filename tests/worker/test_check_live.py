@@ -67,9 +67,9 @@ async def test_a_malformed_check_gets_a_bad_request_and_the_peer_keeps_checking(
 
 @pytest.mark.slow
 async def test_a_real_model_checks_a_real_answer_over_the_mesh(nursery, gemma):
-    checker, gateway = await checker_and_gateway(nursery, gemma)
     prompt = "What is the capital of Japan? Answer in one word."
     honest = gemma.generate(CompletionRequest(messages=(ChatMessage("user", prompt),), max_tokens=16)).text
+    checker, gateway = await checker_and_gateway(nursery, gemma)  # after: a generation here would block the loop
     ok = await call_check(gateway.node, checker.node.peer_id,
                           check(gemma.model_hash, honest, prompt=prompt, max_tokens=16))
     assert ok.accepted, ok
