@@ -68,6 +68,11 @@ class Advert(wire.Message):
     def ttl(self) -> float:
         return self.expires - self.time
 
+    def model_hash_for(self, capability: str) -> str:
+        """The weights this peer advertises for ``capability`` ("" if none or unpinned):
+        what a gateway pins in the stage it sends here."""
+        return next((m.sha256 for m in self.models if capability in m.capabilities), "")
+
     def serves(self, capability: str, sha256: str) -> bool:
         """Whether a model here serves ``capability`` with these weights."""
         return any(capability in m.capabilities and m.sha256 == sha256 for m in self.models)

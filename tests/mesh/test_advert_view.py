@@ -154,6 +154,7 @@ def test_adverts_carry_pinned_model_hashes_and_older_adverts_still_verify():
                          sha256="a" * 64, quant="Q4_K_M")
     got = adv.verify(adv.sign(make(models=(pinned,)), KEY), NOW)
     assert got.models[0].sha256 == "a" * 64 and got.serves("general", "a" * 64)
+    assert got.model_hash_for("general") == "a" * 64 and got.model_hash_for("code") == ""
     # an advert from a peer without the fields (before pinning) verifies, and serves no pinned stage
     body = make(models=(model("general"),)).to_wire()
     for m in body["models"]:
