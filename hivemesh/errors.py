@@ -19,7 +19,8 @@ line and an exit code.
     ├── TaskError                a worker refused or failed a subtask (.code)
     │   ├── CapabilityMissing
     │   ├── WorkerBusy
-    │   └── DeadlineExceeded
+    │   ├── DeadlineExceeded
+    │   └── WrongModel           the peer does not serve the pinned weights
     ├── PlanError                a plan is invalid or could not be made
     ├── StoreError               job store problems
     │   └── StoreUnavailable     Redis unreachable / lost
@@ -104,6 +105,12 @@ class WorkerBusy(TaskError):
 
 class DeadlineExceeded(TaskError):
     code = "deadline"
+
+
+class WrongModel(TaskError):
+    """An assignment or check pinned a model hash this peer does not serve."""
+
+    code = "wrong_model"
 
 
 class PlanError(HivemeshError):

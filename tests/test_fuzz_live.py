@@ -16,6 +16,7 @@ from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
 from hivemesh.gateway.jobwire import JobSubmit
 from hivemesh.worker.pipewire import Claim, Output, Resend, Route, StageAssign
+from hivemesh.worker.checkwire import CheckRequest
 from hivemesh.worker.protocol import TaskRequest
 from hivemesh.gateway.store import MemoryStore
 from hivemesh.worker.tasks import call_task
@@ -35,6 +36,7 @@ VALID = [
                             answer=True)),
     wire.encode(Output("s", 1, Claim("j", "a", 1, "00", "p"), b"sig", "text")),
     wire.encode(Resend("j", "a", Route("s", "p", 1))),
+    wire.encode(CheckRequest(check_id="c", model_hash="0" * 64, prompt="hi", output="there")),
 ]
 
 
@@ -93,7 +95,7 @@ async def fuzz(attacker, victim_id, protocol: str, count: int, rnd: random.Rando
     return sent
 
 
-PROTOCOLS = ["/hivemesh/job/1", "/hivemesh/output/1", "/hivemesh/px/1", "/hivemesh/resend/1", "/hivemesh/stage/1",
+PROTOCOLS = ["/hivemesh/check/1", "/hivemesh/job/1", "/hivemesh/output/1", "/hivemesh/px/1", "/hivemesh/resend/1", "/hivemesh/stage/1",
              "/hivemesh/task/1", "/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0", "/meshsub/1.1.0"]
 #: py-libp2p's ping service refuses more than a couple of concurrent streams per peer (its own defence)
 CONCURRENCY_FOR = {"/ipfs/ping/1.0.0": 1}

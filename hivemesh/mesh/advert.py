@@ -8,6 +8,7 @@ short reason used as a counter key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from libp2p.crypto.keys import KeyPair
@@ -16,6 +17,7 @@ from libp2p.peer.id import ID
 from hivemesh.errors import AdvertRejected, DecodeError, FrameTooLarge
 from hivemesh.mesh import wire
 
+HASH_RE = re.compile(r"[0-9a-f]{64}")
 TOPIC = "hivemesh/adverts/1"
 MAX_ADVERT_BYTES = 8 * 1024
 MAX_CLOCK_SKEW_S = 30.0
@@ -30,6 +32,16 @@ class ModelAd(wire.Message):
     capabilities: tuple[str, ...]
     context_size: int
     tokens_per_second: float
+    # pinned identity; absent in adverts from before it (they decode with ""),
+    # so those peers are never given a stage pinned to a hash
+    sha256: str = ""
+    quant: str = ""
+
+    def __post_init__(self) -> None:
+        if self.sha256 and not HASH_RE.fullmatch(self.sha256):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
+        if len(self.quant) > 32:
+            raise ValueError("quant is at most 32 characters")
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,15 @@ class Advert(wire.Message):
     @property
     def ttl(self) -> float:
         return self.expires - self.time
+
+    def model_hash_for(self, capability: str) -> str:
+        """The weights this peer advertises for ``capability`` ("" if none or unpinned):
+        what a gateway pins in the stage it sends here."""
+        return next((m.sha256 for m in self.models if capability in m.capabilities), "")
+
+    def serves(self, capability: str, sha256: str) -> bool:
+        """Whether a model here serves ``capability`` with these weights."""
+        return any(capability in m.capabilities and m.sha256 == sha256 for m in self.models)
 
     @property
     def capabilities(self) -> frozenset[str]:

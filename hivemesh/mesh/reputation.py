@@ -25,6 +25,8 @@ COST = {
     "garbage": 2.0,
     "bad_output": 5.0,
     "bad_report": 5.0,
+    "wrong_output": 4.0,  # an output two checkers rejected (hivemesh.gateway.trust)
+    "false_check": 4.0,  # a check a third opinion contradicted
 }
 
 

@@ -1,5 +1,10 @@
 """The model backend interface: one method, capabilities as data.
 
+Optional, declared by having them: ``model_hash`` and ``quant`` (the pinned
+weights, ``hivemesh.models.identity``) and ``score(request, output_text,
+policy=None) -> CheckVerdict`` (checking another peer's claimed output for
+``request`` without generating it again, ``hivemesh.models.scoring``).
+
 A backend turns a ``CompletionRequest`` into a ``Completion``. ``generate`` is
 blocking (llama.cpp is); async callers run it with ``trio.to_thread.run_sync``.
 A caller that wants to stop a generation early sets the ``cancel`` event; the

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hivemesh.errors import BackendUnavailable, ContextOverflow, ModelError, ModelNotFound
+from hivemesh.models.identity import file_sha256, quant_name
 from hivemesh.models.base import (
     PLAIN_STOP,
     Completion,
@@ -39,6 +40,7 @@ from hivemesh.models.base import (
     fit_max_tokens,
     render_plain,
 )
+from hivemesh.models.scoring import CheckPolicy, CheckVerdict, judge, policy_for
 
 try:
     import llama_cpp
@@ -115,11 +117,15 @@ class LlamaCppModel:
         self._llm = _load(lib, self.path, n_ctx, n_threads or default_threads(), n_gpu_layers, seed)
         self.context_size = self._llm.n_ctx()
         self.chat_template = self._llm.metadata.get("tokenizer.chat_template")
+        self.model_hash = file_sha256(self.path)  # the weights, pinned: adverts and checks name them
+        self.quant = quant_name(self._llm.metadata.get("general.file_type"))
         self._chat = _chat_formatter(lib, self._llm, self.chat_template)
         log.info(
-            "model loaded name=%s path=%s n_ctx=%d chat_template=%s seconds=%.2f",
+            "model loaded name=%s path=%s sha256=%s quant=%s n_ctx=%d chat_template=%s seconds=%.2f",
             self.name,
             self.path,
+            self.model_hash[:16],
+            self.quant,
             self.context_size,
             self.chat_template is not None,
             time.monotonic() - started,
@@ -143,6 +149,31 @@ class LlamaCppModel:
             return self._generate_locked(request, cancel, started, on_token)
         finally:
             self._lock.release()
+
+    def score(self, request: CompletionRequest, output_text: str,
+              policy: CheckPolicy | None = None) -> CheckVerdict:
+        """Checks that ``output_text`` is what this model would answer to
+        ``request``: one prefill pass over prompt + output (``llama_score``)."""
+        started = time.monotonic()
+        with self._lock:
+            ranks, gaps = self._score_locked(request, output_text)
+        return judge(ranks, gaps, policy or policy_for(request.temperature), time.monotonic() - started)
+
+    def _score_locked(self, request: CompletionRequest, output_text: str) -> tuple[list[int], list[float]]:
+        from hivemesh.models.llama_score import realigner, score_tokens
+
+        prompt, _ = self._prompt(request)
+        output = self._llm.tokenize(output_text.encode(), add_bos=False, special=False)
+        if not output:
+            return [], []
+        if len(prompt) + len(output) > self.context_size:
+            raise ContextOverflow(f"prompt and output are {len(prompt) + len(output)} tokens, "
+                                  f"the model's context is {self.context_size}")
+        try:
+            return score_tokens(self._llm, prompt, output, REPEAT_PENALTY,
+                                realigner(self._llm, output_text.encode()))
+        except (ValueError, RuntimeError) as exc:
+            raise _translate(exc) from exc
 
     def close(self) -> None:
         """Frees the model's memory; the object is unusable afterwards."""

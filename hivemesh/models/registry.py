@@ -64,6 +64,13 @@ class ModelInfo:
     capabilities: tuple[str, ...]
     context_size: int
     tokens_per_second: float
+    sha256: str = ""  # the weights (a GGUF file's SHA-256; a pseudo-hash for simulated models)
+    quant: str = ""
+
+
+def model_hash(backend: ModelBackend) -> str:
+    """The backend's pinned identity, or "" for one that declares none."""
+    return str(getattr(backend, "model_hash", ""))
 
 
 def check_capability(name: str) -> str:
@@ -167,6 +174,13 @@ class ModelRegistry:
             raise CapabilityMissing(f"no model here serves {capability!r}")
         return self._entries[name].backend
 
+    def model_by_hash(self, sha256: str) -> ModelBackend | None:
+        """The loaded model with these weights, if any."""
+        for entry in self._entries.values():
+            if sha256 and model_hash(entry.backend) == sha256:
+                return entry.backend
+        return None
+
     def capabilities(self) -> tuple[str, ...]:
         return tuple(self._by_capability)
 
@@ -176,7 +190,8 @@ class ModelRegistry:
     def infos(self) -> list[ModelInfo]:
         with self._lock:
             return [
-                ModelInfo(name, e.capabilities, e.backend.context_size, e.speed.tokens_per_second)
+                ModelInfo(name, e.capabilities, e.backend.context_size, e.speed.tokens_per_second,
+                          model_hash(e.backend), str(getattr(e.backend, "quant", "")))
                 for name, e in self._entries.items()
             ]
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 from hivemesh.errors import ModelError
 from hivemesh.models.base import Completion, CompletionRequest, fit_max_tokens
+from hivemesh.models.identity import pseudo_hash
+from hivemesh.models.scoring import EXACT, MISS_GAP, MISS_RANK, CheckPolicy, CheckVerdict, judge
 from hivemesh.models.schema_sample import sample_instance
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,14 @@ class SimulatedModel:
         self.echo = echo
         self.reply_words = reply_words
         self.script = script
+        self.quant = "sim"
+
+    @property
+    def model_hash(self) -> str:
+        """A pseudo-hash of everything that shapes the replies: two simulated
+        models with the same hash give the same text for the same request."""
+        script = getattr(self.script, "__qualname__", "") if self.script is not None else ""
+        return pseudo_hash("sim", self.name, self.echo, self.reply_words, script)
 
     @property
     def nonblocking(self) -> bool:
@@ -80,6 +90,19 @@ class SimulatedModel:
         start = int(digest, 16)
         words += [FILLER[(start + i) % len(FILLER)] for i in range(self.reply_words)]
         return " ".join(words)
+
+    def score(self, request: CompletionRequest, output_text: str,
+              policy: CheckPolicy | None = None) -> CheckVerdict:
+        """The deterministic check: the claimed words must be the words this
+        model gives for ``request`` (a prefix of them: a cancelled or cut
+        generation is shorter). Each differing word is a miss."""
+        started = time.monotonic()
+        limit = fit_max_tokens(self.count_tokens(request.plain_prompt()), request.max_tokens, self.context_size)
+        expected, _ = _cut(self.reply_text(request), request.stop, limit)
+        claimed = output_text.split()
+        ranks = [0 if i < len(expected) and word == expected[i] else MISS_RANK for i, word in enumerate(claimed)]
+        gaps = [0.0 if r == 0 else MISS_GAP for r in ranks]
+        return judge(ranks, gaps, EXACT, time.monotonic() - started)
 
     streams = True  # generate(..., on_token=) hands out each word as it is due
 

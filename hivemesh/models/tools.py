@@ -28,6 +28,8 @@ import time
 from hivemesh.errors import ModelError
 from hivemesh.models.arith import ArithmeticProblem, evaluate, format_number
 from hivemesh.models.base import Completion, CompletionRequest
+from hivemesh.models.identity import pseudo_hash
+from hivemesh.models.scoring import EXACT, MISS_GAP, MISS_RANK, CheckPolicy, CheckVerdict, judge
 
 CONTEXT = 1 << 20
 TOOLS = ("math", "join", "count")
@@ -45,11 +47,29 @@ class _Tool:
     is_tool = True
     context_size = CONTEXT
 
+    quant = "tool"
+
     def __init__(self, name: str) -> None:
         self.name = name
 
+    @property
+    def model_hash(self) -> str:
+        return pseudo_hash("tool", type(self).__name__)
+
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    def score(self, request: CompletionRequest, output_text: str,
+              policy: CheckPolicy | None = None) -> CheckVerdict:
+        """A tool is exact: the claimed output must be its output."""
+        started = time.monotonic()
+        try:
+            same = self.run(_prompt(request)) == output_text
+        except ToolError:
+            same = False
+        n = max(1, len(output_text.split()))
+        return judge([0 if same else MISS_RANK] * n, [0.0 if same else MISS_GAP] * n, EXACT,
+                     time.monotonic() - started)
 
     def generate(self, request: CompletionRequest, cancel: threading.Event | None = None) -> Completion:
         started = time.monotonic()

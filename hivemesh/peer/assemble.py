@@ -19,6 +19,7 @@ from hivemesh.mesh.identity import peer_id_of
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.worker import protocol
+from hivemesh.worker.checker import Checker
 from hivemesh.worker.stages import StageRunner
 from hivemesh.worker.worker import Worker
 
@@ -50,6 +51,7 @@ def serve_worker(node: MeshNode, worker: Worker) -> StageRunner:
     worker.penalize = node.penalize
     stages = StageRunner(worker, node)
     stages.install()
+    Checker(worker, node).install()  # /hivemesh/check/1: score another peer's output on the same weights
     node.stages = stages  # type: ignore[attr-defined]
     return stages
 

@@ -22,6 +22,7 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.peer.id import ID
 
 from hivemesh.mesh import wire
+from hivemesh.worker.protocol import check_model_hash
 
 STAGE = "/hivemesh/stage/1"
 OUTPUT = "/hivemesh/output/1"
@@ -61,10 +62,12 @@ class StageAssign(wire.Message):
     chat: bool = True  # False: the prompt is raw text to continue (few-shot), not a user message
     stop: tuple[str, ...] = ()
     tokens: bool = False  # send the output as it is generated, in StageToken frames before StageDone
+    model_hash: str = ""  # the weights this stage must run on (SHA-256); "" takes any for the capability
 
     def __post_init__(self) -> None:
         if len(self.stop) > 4 or any(not s or len(s) > 32 for s in self.stop):
             raise ValueError("at most 4 stop strings of 1-32 characters")
+        check_model_hash(self.model_hash)
 
 
 @dataclass(frozen=True)

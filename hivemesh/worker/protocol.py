@@ -9,6 +9,7 @@ prompt are answered at once with ``ok=False`` and a stable ``error_code``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hivemesh.errors import (
     CapabilityMissing,
@@ -16,8 +17,10 @@ from hivemesh.errors import (
     DeadlineExceeded,
     TaskError,
     WorkerBusy,
+    WrongModel,
 )
 from hivemesh.mesh import wire
+from hivemesh.models.identity import is_model_hash
 
 PROTOCOL = "/hivemesh/task/1"
 MAX_PROMPT_BYTES = 192 * 1024
@@ -40,6 +43,7 @@ class TaskRequest(wire.Message):
     json_schema: str | None = None
     chat: bool = True  # use the model's chat template when it has one
     deadline_s: float = 300.0  # budget from receipt; relative, so clock skew does not matter
+    model_hash: str = ""  # the weights wanted (SHA-256); "" takes whatever serves the capability
 
     def __post_init__(self) -> None:
         if not self.task_id or len(self.task_id) > 128 or len(self.job_id) > 128:
@@ -52,6 +56,21 @@ class TaskRequest(wire.Message):
             raise ValueError("temperature must be 0..2")
         if len(self.stop) > 8:
             raise ValueError("at most 8 stop strings")
+        check_model_hash(self.model_hash)
+
+
+def check_model_hash(value: str) -> None:
+    """A pinned model hash is "" (none) or 64 lowercase hex digits."""
+    if value and not is_model_hash(value):
+        raise ValueError("model_hash must be 64 lowercase hex digits")
+
+
+def check_pinned(model: Any, wanted: str) -> None:
+    """``WrongModel`` when ``wanted`` is set and ``model`` is other weights."""
+    have = str(getattr(model, "model_hash", ""))
+    if wanted and have != wanted:
+        raise WrongModel(f"model {getattr(model, 'name', '?')} here is {have[:12] or 'unpinned'}, "
+                         f"not the pinned {wanted[:12]}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,7 @@ ERRORS: dict[str, type[TaskError]] = {
     CapabilityMissing.code: CapabilityMissing,
     WorkerBusy.code: WorkerBusy,
     DeadlineExceeded.code: DeadlineExceeded,
+    WrongModel.code: WrongModel,
 }
 CONTEXT_OVERFLOW = "context_overflow"
 BAD_REQUEST = "bad_request"

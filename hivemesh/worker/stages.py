@@ -27,7 +27,7 @@ from hivemesh.worker.pipewire import (
     OUTPUT, RESEND, STAGE, Claim, Delivery, Output, OutputAck, Resend, ResendAck, Route,
     StageAck, StageAssign, StageDone, digest, sign_claim, verify_claim,
 )
-from hivemesh.worker.protocol import error_code
+from hivemesh.worker.protocol import check_pinned, error_code
 from hivemesh.worker.tokens import OnToken, TokenPump
 from hivemesh.worker.worker import Worker, watch_stream
 from hivemesh.planner.template import fill
@@ -209,7 +209,7 @@ class StageRunner:
 
     def _refusal(self, assign: StageAssign) -> tuple[str, str] | None:
         try:
-            self.worker.registry.model_for(assign.capability)
+            check_pinned(self.worker.registry.model_for(assign.capability), assign.model_hash)
         except HivemeshError as exc:
             self.stats[error_code(exc)] += 1
             return error_code(exc), str(exc)

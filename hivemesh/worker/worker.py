@@ -24,7 +24,7 @@ from hivemesh.mesh import advert as adv
 from hivemesh.mesh import guard, wire
 from hivemesh.models.base import ChatMessage, Completion, CompletionRequest, ModelBackend
 from hivemesh.models.registry import ModelRegistry
-from hivemesh.worker.protocol import BAD_REQUEST, TaskReply, TaskRequest, error_code
+from hivemesh.worker.protocol import BAD_REQUEST, TaskReply, TaskRequest, check_pinned, error_code
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Worker:
     def advert_fields(self) -> tuple[tuple[adv.ModelAd, ...], adv.Capacity]:
         models = tuple(
             adv.ModelAd(name=i.name, capabilities=i.capabilities, context_size=i.context_size,
-                        tokens_per_second=round(i.tokens_per_second, 2))
+                        tokens_per_second=round(i.tokens_per_second, 2), sha256=i.sha256, quant=i.quant)
             for i in self.registry.infos()
         )
         return models, self.admission.capacity()
@@ -163,12 +163,28 @@ class Worker:
         self.stats["completed"] += 1
         return model, completion
 
+    async def run_blocking(self, model: ModelBackend, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` (a blocking call on ``model``, such as a check) in
+        one of this peer's slots, in a thread unless the model is nonblocking."""
+        self.admission.waiting += 1
+        started = False
+        try:
+            async with self._semaphore:
+                self.admission.start()
+                started = True
+                if getattr(model, "nonblocking", False):
+                    return fn(*args)
+                return await trio.to_thread.run_sync(fn, *args)
+        finally:
+            self.admission.leave(started)
+
     # --- the logic ----------------------------------------------------------------
 
     async def execute(self, request: TaskRequest) -> TaskReply:
         received = time.monotonic()
         try:
             model = self.registry.model_for(request.capability)
+            check_pinned(model, request.model_hash)
             if not self.admission.admit():
                 raise WorkerBusy(f"all {self.admission.slots} slots and {self.admission.max_queue} queue places taken")
         except HivemeshError as exc:

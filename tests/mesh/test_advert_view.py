@@ -1,5 +1,6 @@
 """Advert verification and the mesh view: pure, no sockets."""
 
+import msgpack
 import pytest
 
 from hivemesh.errors import AdvertRejected
@@ -146,3 +147,28 @@ def test_peers_heard_from_lately_count_after_their_adverts_lapse():
     view.expire(NOW + 6)
     assert not view.peers and view.heard_within(NOW + 6, within=300) == 1
     assert view.heard_within(NOW + 301, within=300) == 0
+
+
+def test_adverts_carry_pinned_model_hashes_and_older_adverts_still_verify():
+    pinned = adv.ModelAd(name="m", capabilities=("general",), context_size=2048, tokens_per_second=30.0,
+                         sha256="a" * 64, quant="Q4_K_M")
+    got = adv.verify(adv.sign(make(models=(pinned,)), KEY), NOW)
+    assert got.models[0].sha256 == "a" * 64 and got.serves("general", "a" * 64)
+    assert got.model_hash_for("general") == "a" * 64 and got.model_hash_for("code") == ""
+    # an advert from a peer without the fields (before pinning) verifies, and serves no pinned stage
+    body = make(models=(model("general"),)).to_wire()
+    for m in body["models"]:
+        del m["sha256"], m["quant"]
+    packed = msgpack.packb(body)
+    raw = wire.encode(adv.SignedAdvert(body=packed, sig=KEY.private_key.sign(packed)))
+    old = adv.verify(raw, NOW)
+    assert old.models[0].sha256 == "" and not old.serves("general", "a" * 64)
+
+
+def test_an_advert_with_a_malformed_model_hash_is_rejected():
+    body = make(models=(model("general"),)).to_wire()
+    body["models"][0]["sha256"] = "not-a-hash"
+    packed = msgpack.packb(body)
+    with pytest.raises(AdvertRejected) as info:
+        adv.verify(wire.encode(adv.SignedAdvert(body=packed, sig=KEY.private_key.sign(packed))), NOW)
+    assert info.value.reason == "malformed"

@@ -84,9 +84,10 @@ def test_from_args_loads_each_model_once():
     assert reg.model_for("code").name == "b"
     assert reg.capabilities() == ("summarize", "analysis", "code")
     assert reg.infos() == [
-        ModelInfo("a", ("summarize", "analysis"), 100, 0.0),
-        ModelInfo("b", ("code",), 4096, 0.0),
+        ModelInfo("a", ("summarize", "analysis"), 100, 0.0, reg.model_for("summarize").model_hash, "sim"),
+        ModelInfo("b", ("code",), 4096, 0.0, reg.model_for("code").model_hash, "sim"),
     ]
+    assert reg.model_for("summarize").model_hash != reg.model_for("code").model_hash
 
 
 def test_capability_missing():

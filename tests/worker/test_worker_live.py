@@ -3,10 +3,11 @@
 import pytest
 import trio
 
-from hivemesh.errors import CapabilityMissing, DeadlineExceeded, TaskError, WorkerBusy
+from hivemesh.errors import CapabilityMissing, DeadlineExceeded, TaskError, WorkerBusy, WrongModel
 from hivemesh.mesh import wire
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
+from hivemesh.worker.pipewire import STAGE, StageAck, StageAssign, StageDone
 from hivemesh.worker.protocol import PROTOCOL, TaskReply, TaskRequest
 from hivemesh.worker.tasks import call_task
 from tests.meshutil import peer_config, start, start_bootstrap, start_worker, wait_until
@@ -119,3 +120,35 @@ async def test_malformed_and_invalid_frames_get_a_bad_request_reply(nursery):
     assert reply.error_code == "bad_request" and "max_tokens" in reply.error
     reply = await call_task(caller.node, worker.node.peer_id, req())
     assert reply.ok
+
+
+async def test_a_subtask_pinned_to_other_weights_is_refused(nursery):
+    registry = sim_registry()
+    sim = registry.model_for("general")
+    worker, caller = await pair(nursery, registry)
+    advert = caller.node.view.peers[worker.node.peer_id].advert
+    assert advert.models[0].sha256 == sim.model_hash and advert.models[0].quant == "sim"
+    assert advert.serves("general", sim.model_hash) and not advert.serves("general", "0" * 64)
+    reply = await call_task(caller.node, worker.node.peer_id, req(model_hash=sim.model_hash))
+    assert reply.ok and reply.model == "sim"
+    with pytest.raises(WrongModel) as info:
+        await call_task(caller.node, worker.node.peer_id, req(model_hash="0" * 64))
+    assert info.value.code == "wrong_model"
+
+
+async def test_a_stage_pinned_to_other_weights_is_refused(nursery):
+    worker, caller = await pair(nursery, sim_registry())
+    assign = StageAssign(job_id="j", subtask_id="s", attempt=1, capability="general", template="x",
+                         job_text="", inputs={}, chunks={}, depends_on=(), downstream=(), max_tokens=4,
+                         deadline_s=5, answer=False, model_hash="f" * 64)
+    stream = await caller.node.open_stream(worker.node.peer_id, STAGE)
+    await wire.write_message(stream, assign)
+    ack = await wire.read_message(stream, StageAck)
+    assert not ack.ok and ack.error_code == "wrong_model"
+    # the peer keeps serving: the same stage pinned to its real weights runs
+    pinned = StageAssign(**{**assign.__dict__, "model_hash": worker.worker.registry.model_for("general").model_hash})
+    stream = await caller.node.open_stream(worker.node.peer_id, STAGE)
+    await wire.write_message(stream, pinned)
+    assert (await wire.read_message(stream, StageAck)).ok
+    done = await wire.read_message(stream, StageDone)
+    assert done.ok and done.model == "sim" and done.claim.producer == worker.node.peer_id

@@ -1,0 +1,129 @@
+"""Which outputs to check, and what a check's verdict leads to. Pure.
+
+A gateway keeps a ``TrustBook``: per producer, how many of its checked outputs
+passed and how many failed (confirmed by a third opinion). It is not wired
+into the pipeline yet; the hook it needs is one call per finished stage:
+
+    if book.should_check(producer):            # before the output is used downstream
+        checker = pick_checker(candidates, producer, first=None, rnd)
+        first = <CheckStatement from call_check(checker)>
+        decision = book.first_verdict(producer, checker, first.accepted)
+        if decision.third_opinion:
+            third = pick_checker(candidates, producer, first=checker, rnd)
+            decision = book.third_verdict(producer, checker, <third's verdict>)
+        apply decision: penalize / ban / recompute (and what depended on it)
+
+Sampling: a new peer (fewer than ``new_peer_checks`` passed checks) is
+checked on every output; a trusted one on a random ``trusted_share``
+(5% by default). A confirmed failure makes a peer new again: every output
+checked until it has ``new_peer_checks`` passes in a row. A failed check is not believed at once: a third peer with
+the same weights checks the same output. Two rejections make a confirmed
+failure: the producer is charged ``wrong_output``, the output is recomputed
+elsewhere, and a producer with ``ban_failures`` confirmed failures among its
+last ``ban_window`` checked outputs is banned. A third opinion that
+accepts clears the producer and charges the first checker ``false_check``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    new_peer_checks: int = 20
+    trusted_share: float = 0.05
+    ban_failures: int = 3
+    ban_window: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.trusted_share <= 1.0:
+            raise ValueError("trusted_share is a share, 0..1")
+        if self.new_peer_checks < 0 or not 1 <= self.ban_failures <= self.ban_window:
+            raise ValueError("new_peer_checks >= 0, 1 <= ban_failures <= ban_window")
+
+
+@dataclass
+class PeerRecord:
+    passed: int = 0
+    failed: int = 0  # confirmed by a third opinion
+    streak: int = 0  # passes since the last confirmed failure
+    recent: deque[bool] = field(default_factory=deque)  # outcomes of its last checks (True: failed)
+
+    @property
+    def checked(self) -> int:
+        return self.passed + self.failed
+
+
+@dataclass(frozen=True)
+class Decision:
+    use_output: bool  # the output may go downstream / to the client
+    third_opinion: bool = False  # ask another checker before deciding
+    recompute: bool = False  # run the stage again elsewhere (and what depended on it)
+    penalize: tuple[tuple[str, str], ...] = ()  # (peer, offence) for the local reputation
+    ban: tuple[str, ...] = ()
+
+
+@dataclass
+class TrustBook:
+    settings: TrustSettings = field(default_factory=TrustSettings)
+    rnd: random.Random = field(default_factory=random.Random)
+    records: dict[str, PeerRecord] = field(default_factory=dict)
+    checks_asked: int = 0
+
+    def record(self, peer: str) -> PeerRecord:
+        return self.records.setdefault(peer, PeerRecord())
+
+    def is_new(self, peer: str) -> bool:
+        return self.record(peer).streak < self.settings.new_peer_checks
+
+    def should_check(self, producer: str) -> bool:
+        """Check this output? Every one of a new peer's, a sample of a trusted peer's."""
+        check = self.is_new(producer) or self.rnd.random() < self.settings.trusted_share
+        self.checks_asked += check
+        return check
+
+    def first_verdict(self, producer: str, checker: str, accepted: bool) -> Decision:
+        if accepted:
+            self._passed(producer)
+            return Decision(use_output=True)
+        return Decision(use_output=False, third_opinion=True)
+
+    def third_verdict(self, producer: str, first_checker: str, accepted: bool) -> Decision:
+        """The tie-break after ``first_checker`` rejected the output."""
+        if accepted:
+            self._passed(producer)
+            return Decision(use_output=True, penalize=((first_checker, "false_check"),))
+        record = self.record(producer)
+        record.failed += 1
+        record.streak = 0  # under watch again: every output checked until a new record
+        self._remember(record, failed=True)
+        banned = sum(record.recent) >= self.settings.ban_failures
+        return Decision(use_output=False, recompute=True, penalize=((producer, "wrong_output"),),
+                        ban=(producer,) if banned else ())
+
+
+    def _passed(self, peer: str) -> None:
+        record = self.record(peer)
+        record.passed += 1
+        record.streak += 1
+        self._remember(record, failed=False)
+
+    def _remember(self, record: PeerRecord, failed: bool) -> None:
+        record.recent.append(failed)
+        while len(record.recent) > self.settings.ban_window:
+            record.recent.popleft()
+
+
+def pick_checker(candidates: Iterable[str], producer: str, first: str | None,
+                 rnd: random.Random, book: TrustBook | None = None) -> str | None:
+    """A checker among peers serving the same weights: never the producer nor
+    the first checker; trusted peers (by ``book``) preferred; None if none."""
+    pool = sorted(p for p in set(candidates) if p not in (producer, first))
+    if book is not None:
+        trusted = [p for p in pool if not book.is_new(p) and book.record(p).failed == 0]
+        pool = trusted or pool
+    return rnd.choice(pool) if pool else None

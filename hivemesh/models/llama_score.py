@@ -1,0 +1,103 @@
+"""Scoring a claimed output with llama.cpp: one prefill pass, logits at every position.
+
+The prompt is evaluated as a generation evaluates it (one batch); the claimed
+output tokens follow in chunks of ``CHUNK`` positions, each with logits for
+every position, so the checker reads, for each claimed token, the logits the
+model had just before it. Those logits get the repeat penalty the worker's
+sampler applied (llama.cpp's: over the last ``PENALTY_LAST_N`` sampled tokens,
+a positive logit divided by the penalty, a negative one multiplied), so an
+honest greedy token is the argmax again. For each claimed token we keep its
+rank (how many tokens scored higher) and its gap to the argmax in
+log-probability at temperature 1 (``logit_max - logit_claimed``).
+
+The claim is text, and text re-tokenised need not be the tokens the model
+sampled (a model may spell ``saraj`` as ``sar|a|j`` where the tokenizer says
+``sara|j``). Where a claimed token is not the model's choice but the model's
+choice spells the start of the rest of the text, the rest is re-tokenised
+after the model's token and scoring goes on from there (at most
+``MAX_REALIGN`` times per output), so honest text is scored on the model's
+own path; a liar gains nothing, since only the model's argmax is followed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+CHUNK = 64  # rows of logits per decode: 64 x 262k vocabulary x 4 bytes = 64 MiB at most
+PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size, the window of its repeat penalty
+MAX_REALIGN = 4
+
+Realign = Callable[[list[int], int, int], "list[int] | None"]
+
+
+def score_tokens(llm: Any, prompt: list[int], output: list[int], repeat_penalty: float,
+                 realign: Realign | None = None) -> tuple[list[int], list[float]]:
+    """Ranks and gaps of each ``output`` token after ``prompt`` (``llm`` is a
+    llama_cpp.Llama; its state is reset first). ``realign(output, j, argmax)``
+    gives the tokens to go on with when the model's ``argmax`` at ``j`` spells
+    the claimed text otherwise, or None."""
+    llm.reset()
+    llm.eval(prompt)  # the last prompt position's logits are the first row we need
+    base, n_vocab = len(prompt), llm.n_vocab()
+    window: deque[int] = deque(maxlen=PENALTY_LAST_N)
+    ranks: list[int] = []
+    gaps: list[float] = []
+    rows = [np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,)).copy()]
+    realigned, j = 0, 0
+    while j < len(output):
+        if not rows:
+            rows = list(_decode_all(llm, output[j - 1: j - 1 + CHUNK], base + j - 1, n_vocab))
+        rank, gap, argmax = _judge_row(rows.pop(0), output[j], window, repeat_penalty)
+        if rank and realign is not None and realigned < MAX_REALIGN:
+            other = realign(output, j, argmax)
+            if other is not None:
+                output, realigned, rows = other, realigned + 1, []
+                llm.n_tokens = base + j  # the next decode starts at the model's own token
+                rank, gap = 0, 0.0
+        ranks.append(rank)
+        gaps.append(gap)
+        window.append(output[j])
+        j += 1
+    return ranks, gaps
+
+
+def _decode_all(llm: Any, tokens: list[int], n_past: int, n_vocab: int) -> np.ndarray:
+    """Decode ``tokens`` from position ``n_past``, with logits at every position."""
+    llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+    llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+    llm._ctx.decode(llm._batch)
+    llm.input_ids[n_past: n_past + len(tokens)] = tokens
+    llm.n_tokens = n_past + len(tokens)
+    # a view of llama.cpp's own buffer, no copy: every row is read (and
+    # penalised in place) before the next decode overwrites it
+    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(tokens), n_vocab))
+
+
+def _judge_row(logits: np.ndarray, target: int, window: deque[int], penalty: float) -> tuple[int, float, int]:
+    """(rank, gap, argmax) of ``target`` under the penalised ``logits``."""
+    if penalty != 1.0 and window:
+        seen = np.fromiter(Counter(window), dtype=np.int64)
+        values = logits[seen]
+        logits[seen] = np.where(values > 0, values / penalty, values * penalty)
+    claimed = logits[target]
+    argmax = int(logits.argmax())
+    return int(np.count_nonzero(logits > claimed)), float(logits[argmax] - claimed), argmax
+
+
+def realigner(llm: Any, text: bytes) -> Realign:
+    """``realign`` for ``score_tokens`` over the claimed ``text``."""
+
+    def realign(output: list[int], j: int, argmax: int) -> list[int] | None:
+        done = llm.detokenize(output[:j])
+        piece = llm.detokenize(output[:j] + [argmax])[len(done):]
+        if not piece or not text.startswith(done) or not text[len(done):].startswith(piece):
+            return None
+        rest = text[len(done) + len(piece):]
+        tail = llm.tokenize(rest, add_bos=False, special=False) if rest else []
+        return output[:j] + [argmax] + tail
+
+    return realign
