@@ -22,6 +22,8 @@ from hivemesh.simulations.settings import SimSettings
 from hivemesh.simulations.tracker import Tracker
 from hivemesh.simulations.workload import job_id, job_input, job_text
 
+BUSY_WAIT_S = 10.0  # a "busy" kill waits at most this long for its target to hold work
+
 log = logging.getLogger(__name__)
 
 
@@ -69,7 +71,7 @@ class Driver:
     async def _faults(self, faults: tuple[Fault, ...], origin: float, nursery: trio.Nursery) -> None:
         for fault in faults:
             await trio.sleep_until(origin + fault.at)
-            peer = self._target(fault)
+            peer = await self._when_busy(fault)
             if peer is None:
                 log.warning("fault %s at %.1fs: no live peer to strike", fault.kind, fault.at)
                 self.tracker.skipped_faults += 1
@@ -78,6 +80,17 @@ class Driver:
             self.tracker.fault(kind, peer.name, peer.peer_id)
             await self.fleet.stop(peer, kill=kind != "leave")
             nursery.start_soon(self.fleet.replace, peer)
+
+    async def _when_busy(self, fault: Fault) -> SimPeer | None:
+        """The fault's target; a "busy" kill first waits (up to ``BUSY_WAIT_S``)
+        for a peer of its role to hold unfinished work, so that it interrupts
+        something even when a slow machine has not started any job yet."""
+        if fault.kind != "churn" and self.settings.kill_target == "busy":
+            role = "gateway" if fault.kind == "kill-gateway" else "worker"
+            with trio.move_on_after(BUSY_WAIT_S):
+                while not self._busy(role, {p.peer_id: p for p in self.fleet.alive(role)}):
+                    await trio.sleep(0.05)
+        return self._target(fault)
 
     def _target(self, fault: Fault) -> SimPeer | None:
         role = "gateway" if fault.kind == "kill-gateway" else "worker"

@@ -79,6 +79,11 @@ async def test_jobs_run_once_each_through_a_kill_9_failover(nursery) -> None:
         for job_id, events in seen.items():
             stored = [wire.decode(JobEvent, raw) for raw in audit.events(job_id)]
             assert [e.kind for e in stored] == [e.kind for e in events]
+        # the gateway records a job's end just after sending its answer (a durable write that may WAIT
+        # for the replica): every job leaves the active set, which here means within a few seconds
+        with trio.move_on_after(10):
+            while await trio.to_thread.run_sync(audit.list_active_jobs):
+                await trio.sleep(0.1)
         assert audit.list_active_jobs() == []
         audit.close()
         gw.stop()
