@@ -1,5 +1,8 @@
-"""A live peer under fuzzing: 10,000 malformed frames on every protocol it speaks
-(py-libp2p's own included), then it still answers a valid request."""
+"""A live peer under fuzzing: malformed frames on every protocol it speaks
+(py-libp2p's own included), then it still answers a valid request.
+
+The suite sends 3,000 frames per protocol; ``HIVEMESH_FUZZ_FRAMES=10000`` runs
+the long fuzz (about 50 s per protocol here; README, Security model)."""
 
 import os
 import random
@@ -24,7 +27,7 @@ from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from tests.meshutil import peer_config, start, start_bootstrap, wait_until
 
-FRAMES = int(os.environ.get("HIVEMESH_FUZZ_FRAMES", "10000"))
+FRAMES = int(os.environ.get("HIVEMESH_FUZZ_FRAMES", "3000"))
 CONCURRENCY = 16
 ONE = Plan((Subtask("a", "general", "Do {{job}}", (), 16),), "a", "scripted")
 
@@ -121,7 +124,7 @@ async def test_the_fuzzed_protocols_are_every_protocol_the_peer_speaks(nursery):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_live_peer_survives_10000_bad_frames(nursery, protocol):
+async def test_live_peer_survives_bad_frames(nursery, protocol):
     victim, attacker, client = await victim_mesh(nursery)
     victim.node.reputation.ban_below = float("-inf")  # let every frame reach the handlers
     rnd = random.Random(f"{protocol}-20261127")
