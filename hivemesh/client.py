@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hivemesh.errors import DecodeError, HivemeshError, JobFailed, MeshError, first_error
-from hivemesh.mesh import wire
+from hivemesh.mesh import guard, wire
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.gateway.election import DEFAULT_K, elect_from_view, route
@@ -159,11 +159,8 @@ async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
             if event.terminal:
                 return
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(1):
-            try:
-                await stream.close()
-            except Exception:
-                pass
+        with trio.CancelScope(shield=True):
+            await guard.close(stream)
 
 
 async def _next_event(node: MeshNode, gateway: str, stream: Any) -> JobEvent:

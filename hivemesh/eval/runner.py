@@ -82,11 +82,10 @@ async def open_systems(options: EvalOptions, settings: Settings) -> AsyncIterato
         for name in (s for s in options.systems if s not in skipped):
             if name == "mesh" and options.embedded:
                 systems.append(await stack.enter_async_context(meshsys.embedded("mesh", settings, claude=False)))
-            elif name == "mesh":
-                systems.append(await stack.enter_async_context(meshsys.over_bootstrap(settings)))
-            if name == "mesh" and options.embedded:
                 for spec in options.mesh_models:
                     systems.append(await stack.enter_async_context(meshsys.one_model(spec, settings)))
+            elif name == "mesh":
+                systems.append(await stack.enter_async_context(meshsys.over_bootstrap(settings)))
             elif name == "mesh+claude":
                 systems.append(await stack.enter_async_context(
                     meshsys.embedded("mesh+claude", settings, claude=True)))

@@ -22,7 +22,7 @@ from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.pipeline import step
 from hivemesh.worker.tokens import read_stage_end, token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
-from hivemesh.mesh import wire
+from hivemesh.mesh import guard, wire
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
 from hivemesh.worker.pipewire import (
@@ -189,11 +189,8 @@ class Conductor:
                 await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
                                                      self._broke(peer, assign), str(exc) or type(exc).__name__))
             finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(1):
-                    try:
-                        await stream.close()
-                    except Exception:
-                        pass
+                with trio.CancelScope(shield=True):
+                    await guard.close(stream)
 
     def _broke(self, peer: str, assign: StageAssign) -> bool:
         """Count a broken stage against ``peer``; is the peer a suspect now?"""
@@ -240,8 +237,8 @@ class Conductor:
                     await wire.write_message(stream, Resend(self.run.record.job_id, dep, route))
                     ack = await wire.read_message(stream, ResendAck)
                 finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(1):
-                        await stream.close()
+                    with trio.CancelScope(shield=True):
+                        await guard.close(stream)
         except Exception as exc:
             log.info("resend of %s via %s failed: %s", dep, producer[-8:], exc)
             return "lost"

@@ -233,7 +233,7 @@ class Gateway:
                      self.health)
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
-            run.on_token = partial(self.token, record.job_id)  # type: ignore[attr-defined]
+            run.on_token = partial(self.token, record.job_id)
         result: JobResult | None = None
         try:
             with live.scope:

@@ -91,6 +91,8 @@ class JobRun:
         self.conductor: Conductor | None = None
         self.stats: Counter[str] = Counter() if stats is None else stats  # shared with the gateway
         self.health = health or PeerHealth()  # shared with the gateway
+        #: where the answer stage's streamed tokens go (subtask id, attempt, text); None: not streamed
+        self.on_token: Callable[[str, int, str], None] | None = None
 
     # --- the whole job ------------------------------------------------------------
 

@@ -103,7 +103,7 @@ def _is_token(data: bytes) -> bool:
 def wants_tokens(run: Any, answer: bool) -> bool:
     """Whether a job run's stage should stream its tokens (``StageAssign.tokens``):
     the answer stage, when the gateway gave the run an ``on_token`` (the conductor's hook)."""
-    return answer and getattr(run, "on_token", None) is not None
+    return answer and run.on_token is not None
 
 
 def token_sink(run: Any, subtask_id: str, attempt: int, answer: bool) -> OnToken | None:

@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -149,15 +150,8 @@ class Worker:
         slots, waiting for a slot when all are taken (pipeline stages do; the
         gateway already decided this peer runs them)."""
         model = self.registry.model_for(capability)
-        self.admission.waiting += 1
-        started = False
-        try:
-            async with self._semaphore:
-                self.admission.start()
-                started = True
-                completion = await generate_in_thread(model, request, on_token)
-        finally:
-            self.admission.leave(started)
+        async with self._slot():
+            completion = await generate_in_thread(model, request, on_token)
         self.registry.observe(model.name, completion)
         self.on_subtask(capability, completion.seconds)
         self.stats["completed"] += 1
@@ -166,15 +160,21 @@ class Worker:
     async def run_blocking(self, model: ModelBackend, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` (a blocking call on ``model``, such as a check) in
         one of this peer's slots, in a thread unless the model is nonblocking."""
+        async with self._slot():
+            if getattr(model, "nonblocking", False):
+                return fn(*args)
+            return await trio.to_thread.run_sync(fn, *args)
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Hold one of this peer's slots, waiting (counted as waiting) for one."""
         self.admission.waiting += 1
         started = False
         try:
             async with self._semaphore:
                 self.admission.start()
                 started = True
-                if getattr(model, "nonblocking", False):
-                    return fn(*args)
-                return await trio.to_thread.run_sync(fn, *args)
+                yield
         finally:
             self.admission.leave(started)
 
