@@ -180,7 +180,8 @@ class Conductor:
                     ack = await wire.read_message(stream, StageAck)
                 if not ack.ok:
                     await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
-                                                          reason=f"{ack.error_code}: {ack.error}"))
+                                                          reason=f"{ack.error_code}: {ack.error}",
+                                                          busy=ack.error_code == "busy"))
                     return
                 # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
                 done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))

@@ -19,9 +19,10 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, first_error
+from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.gateway.admission import Gate
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
@@ -72,6 +73,7 @@ class Gateway:
         self._nursery: trio.Nursery | None = None
         self.stats: Counter[str] = Counter()
         self.health = PeerHealth()  # stages that broke on each peer lately, across this gateway's jobs
+        self.gate = Gate(self.settings.max_jobs)  # new jobs past its limit are answered busy
         self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
     @asynccontextmanager
@@ -125,7 +127,7 @@ class Gateway:
         try:
             await self.open_job(submit)
         except HivemeshError as exc:
-            await self._refuse(stream, submit.job_id, str(exc))
+            await self._refuse(stream, submit.job_id, str(exc), exc if isinstance(exc, GatewayBusy) else None)
             return
         if await self._stream_events(stream, submit.job_id, submit.from_event, submit.tokens):
             await stream.close()
@@ -135,6 +137,11 @@ class Gateway:
         this plan instead of asking the planner (the HTTP API's direct model)."""
         if not self.available:
             raise HivemeshError("gateway store unavailable; try another gateway")
+        if not submit.attach_only and submit.job_id not in self.live:  # a new job: past the limit, busy
+            busy = self.gate.check(submit.job_id, self.node.view, self.node.peer_id)
+            if busy is not None:
+                self.stats["busy"] += 1
+                raise GatewayBusy(busy.reason, busy.retry_after_s)
         try:
             await self._ensure_job(submit, plan_json, planner)
         except HivemeshError as exc:
@@ -174,11 +181,13 @@ class Gateway:
         creating, or both would run it (seen: a new job's lease not yet taken
         looked orphaned, and the job ran twice on one gateway)."""
         live = self.live[job_id] = LiveJob()
+        self.gate.started(job_id)
         return live
 
     def _unclaim(self, job_id: str, live: LiveJob) -> None:
         if self.live.get(job_id) is live:
             self.live.pop(job_id)
+            self.gate.ended(job_id)
         live.stopped = True  # clients that attached meanwhile go elsewhere
         live.wake()
 
@@ -252,6 +261,7 @@ class Gateway:
                 raise
             log.warning("job %s stopped here: %s", record.job_id, error)
         finally:
+            self.gate.ended(record.job_id, result.seconds if result is not None else None)
             if result is None:  # another gateway holds the job now, or will: let its clients go there
                 self._let_go(record.job_id)
             with trio.CancelScope(shield=True):
@@ -374,13 +384,15 @@ class Gateway:
             else:
                 await trio.sleep(POLL_S)
 
-    async def _refuse(self, stream: Any, job_id: str, reason: str) -> None:
-        log.info("job refused job=%s: %s", job_id or "?", reason)
+    async def _refuse(self, stream: Any, job_id: str, reason: str, busy: GatewayBusy | None = None) -> None:
+        """Answer a submission that was not taken: ``failed``, or ``busy`` (try again later)."""
+        log.info("job %s job=%s: %s", "not taken" if busy else "refused", job_id or "?", reason)
         result = JobResult(job_id=job_id, status="failed", answer="", error=reason, plan=None, subtasks=(),
                            accounting=None, gateway=self.node.peer_id, seconds=0.0)
+        event = (JobEvent(job_id=job_id, index=0, kind="busy", detail=reason, retry_after_s=busy.retry_after_s)
+                 if busy else JobEvent(job_id=job_id or "-", index=0, kind="failed", detail=reason, result=result))
         try:
-            await wire.write_message(stream, JobEvent(job_id=job_id or "-", index=0, kind="failed",
-                                                      detail=reason, result=result))
+            await wire.write_message(stream, event)
             await stream.close()
         except Exception as exc:
             log.debug("could not tell the client: %s", exc)

@@ -47,11 +47,14 @@ class JobSettings:
     stall_grace_s: float = 30.0
     #: characters of each input's start the planner sees (0: none; at most 200)
     preview_chars: int = 200
+    #: jobs run at once before new ones are answered busy (0: from the view's capacity, see ``admission``)
+    max_jobs: int = 0
 
 
 def job_settings(settings: Any) -> JobSettings:
     """A gateway's job settings from the peer's ``Settings``."""
-    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview)
+    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview,
+                       max_jobs=settings.max_jobs)
 
 
 def quality_of(plan: Plan | None) -> Quality | None:
