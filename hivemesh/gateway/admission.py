@@ -81,7 +81,7 @@ class Backoff:
         """``rounds``: all-busy rounds so far (1 for the first); ``draw``: uniform in [0, 1)."""
         base = max(RETRY_MIN_S, retry_after_s)
         top = max(base, min(self.cap_s, base * self.factor ** max(0, rounds - 1)))
-        return base * (1 + draw / 2) + (top - base) * draw  # never before the gateway's retry-after
+        return base + max(top - base, base / 2) * draw  # never before the gateway's retry-after
 
 
 class Gate:

@@ -75,7 +75,10 @@ def _job_counts(tracker: Tracker, audit: dict[str, Any]) -> dict[str, int]:
     duplicated = sum(1 for j in tracker.jobs.values() if j.duplicated or j.job_id in twice)
     return {"submitted": sum(1 for j in tracker.jobs.values() if j.submitted_at is not None),
             "completed": outcomes["completed"], "failed": outcomes["failed"],
-            "lost": outcomes["lost"] + outcomes["pending"], "duplicated": duplicated}
+            "lost": outcomes["lost"] + outcomes["pending"], "duplicated": duplicated,
+            # busy answers are counted apart: a job its client gave up on (every gateway busy until its
+            # deadline) is rejected, not failed; busy_answers: every "busy" a gateway gave
+            "rejected": outcomes["rejected"], "busy_answers": sum(j.busy for j in tracker.jobs.values())}
 
 
 def recovery(faults: list[FaultTrace]) -> dict[str, Any]:

@@ -14,7 +14,8 @@ def format_report(report: dict[str, Any]) -> str:
                  f"{report['stages']}-stage jobs; {_cadence(report['adverts'])}"),
         ("formed", _formed(mesh)),
         ("jobs", f"submitted {jobs['submitted']}, completed {jobs['completed']}, failed {jobs['failed']}, "
-                 f"lost {jobs['lost']}, duplicated {jobs['duplicated']}"),
+                 f"lost {jobs['lost']}, duplicated {jobs['duplicated']}; rejected {jobs.get('rejected', 0)} "
+                 f"(every gateway busy until the client's deadline; {jobs.get('busy_answers', 0)} busy answers)"),
         ("latency p50/p95/p99/max", " / ".join(_s(lat[q]) for q in ("p50", "p95", "p99", "max"))),
         ("throughput", f"{_n(report['throughput_jobs_s'])} jobs/s"
                        + (f" (offered {report['offered_jobs_s']:g})" if report.get("offered_jobs_s") else "")),
