@@ -22,8 +22,10 @@ import trio
 from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.gateway import lease
 from hivemesh.gateway.admission import Gate
 from hivemesh.gateway.health import PeerHealth
+from hivemesh.gateway.looplag import LoopLag
 from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
 from hivemesh.gateway.store import JobStore
@@ -33,7 +35,6 @@ log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 10.0
 POLL_S = 0.25
-LEASE_TTL_S = 8.0  # a dead gateway's jobs are taken over this long after its last renewal
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Gateway:
         self.stats: Counter[str] = Counter()
         self.health = PeerHealth()  # stages that broke on each peer lately, across this gateway's jobs
         self.gate = Gate(self.settings.max_jobs)  # new jobs past its limit are answered busy
+        self.lag = LoopLag()  # this gateway's own slowness: its leases and stage timeouts allow for it
         self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
     @asynccontextmanager
@@ -83,6 +85,7 @@ class Gateway:
         self._set_role(True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self.lag.run)
             nursery.start_soon(self._health_loop)
             nursery.start_soon(self._scan_loop)
             try:
@@ -192,7 +195,7 @@ class Gateway:
         live.wake()
 
     async def _take(self, job_id: str) -> bool:
-        return bool(await blocking(self.store.acquire_lease, job_id, self.node.peer_id, LEASE_TTL_S))
+        return await lease.take(self.store, job_id, self.node.peer_id, self.lag)
 
     def _start(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         assert self._nursery is not None
@@ -239,7 +242,7 @@ class Gateway:
     async def _run_job(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         run = JobRun(self.node, self.store, self.planner, record,
                      lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats,
-                     self.health)
+                     self.health, self.lag)
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)
@@ -247,7 +250,8 @@ class Gateway:
         try:
             with live.scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._hold_lease, record.job_id, nursery.cancel_scope)
+                    nursery.start_soon(lease.hold, self.store, record.job_id, self.node.peer_id, self.lag,
+                                       nursery.cancel_scope)
                     result = await run.run()
                     nursery.cancel_scope.cancel()
             if live.cancelled and result is None:
@@ -313,19 +317,6 @@ class Gateway:
         await trio.sleep(60)  # late attachers read the events from the store after this
         if self.live.get(job_id) is live:
             self.live.pop(job_id, None)
-
-    async def _hold_lease(self, job_id: str, scope: trio.CancelScope) -> None:
-        while True:
-            await trio.sleep(LEASE_TTL_S / 4)
-            try:
-                ok = await blocking(self.store.renew_lease, job_id, self.node.peer_id, LEASE_TTL_S)
-            except HivemeshError as exc:
-                log.warning("cannot renew the lease of job %s: %s", job_id, exc)
-                continue
-            if not ok:
-                log.warning("lost the lease of job %s to another gateway; stopping it here", job_id)
-                scope.cancel()
-                return
 
     async def emit(self, job_id: str, kind: str, **fields: Any) -> JobEvent:
         """Store the job's next event, then hand it to the attached clients: a
