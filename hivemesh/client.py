@@ -189,13 +189,20 @@ async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
             except DecodeError as exc:
                 raise MeshError(f"gateway stream broke: {exc}") from None
             except Exception as exc:
-                raise MeshError(f"gateway stream broke: {type(exc).__name__}: {exc}") from None
+                raise MeshError(f"gateway stream broke: {_why(exc)}") from None
             yield event
             if event.terminal:
                 return
     finally:
         with trio.CancelScope(shield=True):
             await guard.close(stream)
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong, looking inside exception groups (a nursery's wrapper says nothing)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _next_event(node: MeshNode, gateway: str, stream: Any) -> JobEvent:

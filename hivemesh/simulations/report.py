@@ -9,6 +9,7 @@ divided by the number of peers, which the report says (``how``).
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Any
 
@@ -183,8 +184,14 @@ def _settings(s: SimSettings) -> dict[str, Any]:
     return out
 
 
+_GATEWAY = re.compile(r"(^|: |; )[1-9A-HJ-NP-Za-km-z]{8}: ")  # the client's "<gateway id tail>: why"
+_PEER_ID = re.compile(r"\b12D3Koo[1-9A-HJ-NP-Za-km-z]+")
+
+
 def _reason(error: str) -> str:
-    return (error or "?").splitlines()[0][:120]
+    """A failure's reason, peer ids left out so that the same cause is counted once."""
+    line = _GATEWAY.sub(r"\1<gateway>: ", (error or "?").splitlines()[0])
+    return _PEER_ID.sub("<peer>", line)[:160]
 
 
 def _r(value: Any) -> float:
