@@ -120,7 +120,7 @@ class Gateway:
 
     async def handle_stream(self, stream: Any) -> None:
         try:
-            with trio.fail_after(READ_TIMEOUT_S):
+            with self.lag.fail_after(READ_TIMEOUT_S):  # a slow client, not a slow gateway
                 submit = await wire.read_message(stream, JobSubmit)
         except (DecodeError, trio.TooSlowError) as exc:
             if guard.blames_sender(exc):
