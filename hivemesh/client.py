@@ -15,6 +15,7 @@ import logging
 import math
 import random
 import uuid
+import weakref
 from contextlib import aclosing
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -26,7 +27,7 @@ import trio
 from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, JobFailed, MeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.identity import generate
-from hivemesh.mesh.node import MeshConfig, MeshNode
+from hivemesh.mesh.node import MAX_STREAMS_PER_PEER, MeshConfig, MeshNode
 from hivemesh.gateway.admission import Backoff
 from hivemesh.gateway.election import DEFAULT_K, elect_from_view, route
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobResult, JobSubmit
@@ -99,6 +100,18 @@ REATTACH_S = 60.0
 
 
 BACKOFF = Backoff()
+#: job streams one client node keeps open to one gateway at once: well under
+#: what a gateway takes from one peer (past that it resets new streams, which
+#: a client cannot tell from a dead gateway); more jobs wait their turn here
+STREAMS_PER_GATEWAY = MAX_STREAMS_PER_PEER // 2
+_streams: weakref.WeakKeyDictionary[MeshNode, dict[str, trio.CapacityLimiter]] = weakref.WeakKeyDictionary()
+
+
+def _stream_slots(node: MeshNode, gateway: str) -> trio.CapacityLimiter:
+    per_node = _streams.setdefault(node, {})
+    if gateway not in per_node:
+        per_node[gateway] = trio.CapacityLimiter(STREAMS_PER_GATEWAY)
+    return per_node[gateway]
 
 
 async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEvent | None,
@@ -177,6 +190,12 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
 
 
 async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
+    async with _stream_slots(node, gateway), aclosing(_stream_events(node, gateway, submit)) as events:
+        async for event in events:
+            yield event
+
+
+async def _stream_events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
     stream = await node.open_stream(gateway, PROTOCOL)
     try:
         try:

@@ -74,3 +74,24 @@ async def test_a_client_whose_deadline_comes_first_gives_up_busy_and_no_job_is_m
         assert trio.current_time() - started < 3 and "busy" in str(caught.value)
     assert gateway.store.get_job("late") is None  # turned away before anything was stored
     assert gateway.store.get_job("long") is not None
+
+
+async def test_one_client_node_with_more_jobs_than_a_gateway_takes_streams_from_one_peer(
+        nursery, redis_server_url, monkeypatch):
+    from hivemesh import client
+    from hivemesh.mesh import node as mesh_node
+
+    monkeypatch.setattr(mesh_node, "MAX_STREAMS_PER_PEER", 4)  # past it, the gateway resets new streams
+    monkeypatch.setattr(client, "STREAMS_PER_GATEWAY", 2)
+    node, gateway = await busy_mesh(nursery, redis_server_url, max_jobs=2)
+    results = {}
+
+    async def one(jid):
+        results[jid] = await submit_via(node, JobSubmit(job_id=jid, text=f"job {jid}"), 1, None,
+                                        busy_until=trio.current_time() + 60)
+
+    async with trio.open_nursery() as jobs:
+        for i in range(12):
+            jobs.start_soon(one, f"many-{i}")
+    assert [r.status for r in results.values()] == ["done"] * 12
+    assert gateway.node.refused["stream_cap"] == 0  # the client waited its turn instead
