@@ -105,8 +105,10 @@ class Gate:
         return decide(len(self.running), self.limit(view, self_id),
                       self.job_s if self.job_s is not None else JOB_S_PRIOR)
 
-    def started(self, job_id: str) -> None:
+    def started(self, job_id: str) -> int:
+        """Count ``job_id`` as running here; returns how many run now."""
         self.running.add(job_id)
+        return len(self.running)
 
     def ended(self, job_id: str, seconds: float | None = None) -> None:
         self.running.discard(job_id)

@@ -184,7 +184,7 @@ class Gateway:
         creating, or both would run it (seen: a new job's lease not yet taken
         looked orphaned, and the job ran twice on one gateway)."""
         live = self.live[job_id] = LiveJob()
-        self.gate.started(job_id)
+        self.stats["jobs_peak"] = max(self.stats["jobs_peak"], self.gate.started(job_id))  # most run at once
         return live
 
     def _unclaim(self, job_id: str, live: LiveJob) -> None:

@@ -53,6 +53,10 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
         "mesh": _mesh(fleet, samples),
         "failures": dict(Counter(_reason(j.error) for j in jobs if j.outcome == "failed").most_common(10)),
         "refused_streams": dict(sum((p.stats.refused for p in fleet.peers), Counter())),
+        # busy answers as the peers counted them: new jobs past a gateway's limit, stages a full worker refused
+        "busy_answers": {"gateways": sum(p.stats.gateway["busy"] for p in fleet.peers),
+                         "workers": sum(p.stats.worker["busy"] for p in fleet.peers),
+                         "gateway_jobs_peak": max((p.stats.gateway["jobs_peak"] for p in fleet.peers), default=0)},
         "per_peer": [_peer_row(p, samples, end, tracker.finished_by[p.peer_id]) for p in fleet.peers],
         "store_audit": audit,
         "settings": _settings(s),

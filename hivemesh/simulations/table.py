@@ -33,6 +33,10 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if report.get("failures"):
         rows.append(("failures", "; ".join(f"{n}x {r}" for r, n in report["failures"].items())))
+    if report.get("busy_answers"):
+        rows.append(("busy answers", f"{report['busy_answers']['gateways']} by gateways (new jobs past their limit), "
+                                     f"{report['busy_answers']['workers']} by workers (stages when full); "
+                                     f"at most {report['busy_answers']['gateway_jobs_peak']} jobs at once on a gateway"))
     if report.get("refused_streams"):
         rows.append(("refused streams", ", ".join(f"{k}={v}" for k, v in report["refused_streams"].items())))
     rows.append(("files", ", ".join(report.get("files", [])) or "none"))
