@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", action="append", metavar="KEY", help="a bearer key the API takes (repeatable)")
     p.add_argument("--api-key-file", type=Path, metavar="FILE", help="bearer keys, one a line")
     p.add_argument("--http-max-jobs", type=int, metavar="N", help="API jobs in flight before 429 busy (default 32)")
+    p.add_argument("--max-jobs", type=int, metavar="N",
+                   help="jobs this gateway runs at once before it answers busy (default: 2 per worker slot in "
+                        "its view, shared among the gateways; at least 4)")
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics")
 
     p = sub.add_parser("keygen", help="write a new identity and/or private swarm key")
@@ -109,7 +112,7 @@ def _job_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 _SETTING_FLAGS = ("swarm_key", "bootstrap", "advert_interval", "advert_budget", "log_level", "listen", "identity", "slots",
                   "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model", "tools", "planner_preview",
-                  "http", "api_key", "api_key_file", "http_max_jobs", "metrics")
+                  "http", "api_key", "api_key_file", "http_max_jobs", "max_jobs", "metrics")
 
 
 def settings_from(args: argparse.Namespace) -> Any:

@@ -55,6 +55,7 @@ class Settings:
     api_key: list[str] = field(default_factory=list, repr=False)  # bearer keys the API takes (none: no key asked)
     api_key_file: Path | None = None  # more keys, one a line
     http_max_jobs: int = 32  # API jobs in flight on this gateway; past it, 429
+    max_jobs: int = 0  # jobs a gateway runs at once before it answers busy; 0: from the workers' slots in its view
     metrics: str | None = None  # HOST:PORT of the Prometheus /metrics endpoint
     log_level: str | None = None  # default: info for daemons, warning for one-shot commands
 
@@ -191,6 +192,7 @@ def check(settings: Settings) -> Settings:
     problems += [
         (settings.http is not None and not settings.gateway, "--http serves the gateway's API: it needs --gateway"),
         (settings.http_max_jobs < 1, f"http_max_jobs must be >= 1 (got {settings.http_max_jobs})"),
+        (settings.max_jobs < 0, f"max_jobs must be >= 0, 0 for the default (got {settings.max_jobs})"),
     ]
     for bind, flag in ((settings.http, "--http"), (settings.metrics, "--metrics")):
         if bind is not None:

@@ -24,7 +24,10 @@ line and an exit code.
     ├── PlanError                a plan is invalid or could not be made
     ├── StoreError               job store problems
     │   └── StoreUnavailable     Redis unreachable / lost
-    └── JobFailed                a job ended in failure (.reason)
+    ├── JobFailed                a job ended in failure (.reason)
+    └── GatewayBusy              a gateway (or, at the client, every elected
+                                 one until its deadline) did not take a new
+                                 job: not a failure (.retry_after_s)
 """
 
 from __future__ import annotations
@@ -129,6 +132,16 @@ class JobFailed(HivemeshError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class GatewayBusy(HivemeshError):
+    """A job was not taken: too much in flight. Try again after ``retry_after_s``."""
+
+    exit_code = 4
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.reason, self.retry_after_s = reason, retry_after_s
 
 
 def first_error(exc: BaseException, cls: type[HivemeshError] = HivemeshError) -> HivemeshError | None:

@@ -176,11 +176,12 @@ class Conductor:
                 return
             try:
                 await wire.write_message(stream, assign)
-                with trio.fail_after(ACK_TIMEOUT_S):
+                with self.run.lag.fail_after(ACK_TIMEOUT_S):  # not a broken stage just because we were slow
                     ack = await wire.read_message(stream, StageAck)
                 if not ack.ok:
                     await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
-                                                          reason=f"{ack.error_code}: {ack.error}"))
+                                                          reason=f"{ack.error_code}: {ack.error}",
+                                                          busy=ack.error_code == "busy"))
                     return
                 # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
                 done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))
@@ -231,7 +232,7 @@ class Conductor:
         if producer not in self.run.node.view.peers:
             return "lost"
         try:
-            with trio.fail_after(2 * ACK_TIMEOUT_S):  # opening the stream too: a dying peer may never answer
+            with self.run.lag.fail_after(2 * ACK_TIMEOUT_S):  # opening the stream too: a dying peer may never answer
                 stream = await self.run.node.open_stream(producer, RESEND)
                 try:
                     await wire.write_message(stream, Resend(self.run.record.job_id, dep, route))

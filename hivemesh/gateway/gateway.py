@@ -19,10 +19,13 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, first_error
+from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.gateway import lease
+from hivemesh.gateway.admission import Gate
 from hivemesh.gateway.health import PeerHealth
+from hivemesh.gateway.looplag import LoopLag
 from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
 from hivemesh.gateway.store import JobStore
@@ -32,7 +35,6 @@ log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 10.0
 POLL_S = 0.25
-LEASE_TTL_S = 8.0  # a dead gateway's jobs are taken over this long after its last renewal
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Gateway:
         self._nursery: trio.Nursery | None = None
         self.stats: Counter[str] = Counter()
         self.health = PeerHealth()  # stages that broke on each peer lately, across this gateway's jobs
+        self.gate = Gate(self.settings.max_jobs)  # new jobs past its limit are answered busy
+        self.lag = LoopLag()  # this gateway's own slowness: its leases and stage timeouts allow for it
         self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
     @asynccontextmanager
@@ -81,6 +85,7 @@ class Gateway:
         self._set_role(True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self.lag.run)
             nursery.start_soon(self._health_loop)
             nursery.start_soon(self._scan_loop)
             try:
@@ -115,7 +120,7 @@ class Gateway:
 
     async def handle_stream(self, stream: Any) -> None:
         try:
-            with trio.fail_after(READ_TIMEOUT_S):
+            with self.lag.fail_after(READ_TIMEOUT_S):  # a slow client, not a slow gateway
                 submit = await wire.read_message(stream, JobSubmit)
         except (DecodeError, trio.TooSlowError) as exc:
             if guard.blames_sender(exc):
@@ -125,7 +130,7 @@ class Gateway:
         try:
             await self.open_job(submit)
         except HivemeshError as exc:
-            await self._refuse(stream, submit.job_id, str(exc))
+            await self._refuse(stream, submit.job_id, str(exc), exc if isinstance(exc, GatewayBusy) else None)
             return
         if await self._stream_events(stream, submit.job_id, submit.from_event, submit.tokens):
             await stream.close()
@@ -135,6 +140,11 @@ class Gateway:
         this plan instead of asking the planner (the HTTP API's direct model)."""
         if not self.available:
             raise HivemeshError("gateway store unavailable; try another gateway")
+        if not submit.attach_only and submit.job_id not in self.live:  # a new job: past the limit, busy
+            busy = self.gate.check(submit.job_id, self.node.view, self.node.peer_id)
+            if busy is not None:
+                self.stats["busy"] += 1
+                raise GatewayBusy(busy.reason, busy.retry_after_s)
         try:
             await self._ensure_job(submit, plan_json, planner)
         except HivemeshError as exc:
@@ -174,16 +184,18 @@ class Gateway:
         creating, or both would run it (seen: a new job's lease not yet taken
         looked orphaned, and the job ran twice on one gateway)."""
         live = self.live[job_id] = LiveJob()
+        self.stats["jobs_peak"] = max(self.stats["jobs_peak"], self.gate.started(job_id))  # most run at once
         return live
 
     def _unclaim(self, job_id: str, live: LiveJob) -> None:
         if self.live.get(job_id) is live:
             self.live.pop(job_id)
+            self.gate.ended(job_id)
         live.stopped = True  # clients that attached meanwhile go elsewhere
         live.wake()
 
     async def _take(self, job_id: str) -> bool:
-        return bool(await blocking(self.store.acquire_lease, job_id, self.node.peer_id, LEASE_TTL_S))
+        return await lease.take(self.store, job_id, self.node.peer_id, self.lag)
 
     def _start(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         assert self._nursery is not None
@@ -230,7 +242,7 @@ class Gateway:
     async def _run_job(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         run = JobRun(self.node, self.store, self.planner, record,
                      lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats,
-                     self.health)
+                     self.health, self.lag)
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)
@@ -238,7 +250,8 @@ class Gateway:
         try:
             with live.scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._hold_lease, record.job_id, nursery.cancel_scope)
+                    nursery.start_soon(lease.hold, self.store, record.job_id, self.node.peer_id, self.lag,
+                                       nursery.cancel_scope)
                     result = await run.run()
                     nursery.cancel_scope.cancel()
             if live.cancelled and result is None:
@@ -252,6 +265,7 @@ class Gateway:
                 raise
             log.warning("job %s stopped here: %s", record.job_id, error)
         finally:
+            self.gate.ended(record.job_id, result.seconds if result is not None else None)
             if result is None:  # another gateway holds the job now, or will: let its clients go there
                 self._let_go(record.job_id)
             with trio.CancelScope(shield=True):
@@ -303,19 +317,6 @@ class Gateway:
         await trio.sleep(60)  # late attachers read the events from the store after this
         if self.live.get(job_id) is live:
             self.live.pop(job_id, None)
-
-    async def _hold_lease(self, job_id: str, scope: trio.CancelScope) -> None:
-        while True:
-            await trio.sleep(LEASE_TTL_S / 4)
-            try:
-                ok = await blocking(self.store.renew_lease, job_id, self.node.peer_id, LEASE_TTL_S)
-            except HivemeshError as exc:
-                log.warning("cannot renew the lease of job %s: %s", job_id, exc)
-                continue
-            if not ok:
-                log.warning("lost the lease of job %s to another gateway; stopping it here", job_id)
-                scope.cancel()
-                return
 
     async def emit(self, job_id: str, kind: str, **fields: Any) -> JobEvent:
         """Store the job's next event, then hand it to the attached clients: a
@@ -374,13 +375,15 @@ class Gateway:
             else:
                 await trio.sleep(POLL_S)
 
-    async def _refuse(self, stream: Any, job_id: str, reason: str) -> None:
-        log.info("job refused job=%s: %s", job_id or "?", reason)
+    async def _refuse(self, stream: Any, job_id: str, reason: str, busy: GatewayBusy | None = None) -> None:
+        """Answer a submission that was not taken: ``failed``, or ``busy`` (try again later)."""
+        log.info("job %s job=%s: %s", "not taken" if busy else "refused", job_id or "?", reason)
         result = JobResult(job_id=job_id, status="failed", answer="", error=reason, plan=None, subtasks=(),
                            accounting=None, gateway=self.node.peer_id, seconds=0.0)
+        event = (JobEvent(job_id=job_id, index=0, kind="busy", detail=reason, retry_after_s=busy.retry_after_s)
+                 if busy else JobEvent(job_id=job_id or "-", index=0, kind="failed", detail=reason, result=result))
         try:
-            await wire.write_message(stream, JobEvent(job_id=job_id or "-", index=0, kind="failed",
-                                                      detail=reason, result=result))
+            await wire.write_message(stream, event)
             await stream.close()
         except Exception as exc:
             log.debug("could not tell the client: %s", exc)

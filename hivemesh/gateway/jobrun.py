@@ -25,6 +25,7 @@ from hivemesh.gateway import jobstate
 from hivemesh.gateway.accounting import account
 from hivemesh.gateway.conductor import Conductor
 from hivemesh.gateway.health import PeerHealth
+from hivemesh.gateway.looplag import LoopLag
 from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
 from hivemesh.worker.protocol import TaskReply
 from hivemesh.gateway.store import JobStore, output_cache_key, plan_cache_key
@@ -47,11 +48,14 @@ class JobSettings:
     stall_grace_s: float = 30.0
     #: characters of each input's start the planner sees (0: none; at most 200)
     preview_chars: int = 200
+    #: jobs run at once before new ones are answered busy (0: from the view's capacity, see ``admission``)
+    max_jobs: int = 0
 
 
 def job_settings(settings: Any) -> JobSettings:
     """A gateway's job settings from the peer's ``Settings``."""
-    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview)
+    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview,
+                       max_jobs=settings.max_jobs)
 
 
 def quality_of(plan: Plan | None) -> Quality | None:
@@ -82,7 +86,8 @@ def find_aggregator(planner: Any) -> Any:
 class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
                  emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None,
-                 stats: Counter[str] | None = None, health: PeerHealth | None = None) -> None:
+                 stats: Counter[str] | None = None, health: PeerHealth | None = None,
+                 lag: LoopLag | None = None) -> None:
         self.node, self.store, self.planner = node, store, planner
         self.record, self.emit, self.settings = record, emit, settings
         self.subtasks: dict[str, SubtaskRecord] = subtasks or {}
@@ -91,6 +96,7 @@ class JobRun:
         self.conductor: Conductor | None = None
         self.stats: Counter[str] = Counter() if stats is None else stats  # shared with the gateway
         self.health = health or PeerHealth()  # shared with the gateway
+        self.lag = lag or LoopLag()  # the gateway's loop lag: stage timeouts allow for it
         #: where the answer stage's streamed tokens go (subtask id, attempt, text); None: not streamed
         self.on_token: Callable[[str, int, str], None] | None = None
 

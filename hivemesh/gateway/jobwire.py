@@ -1,7 +1,9 @@
 """``/hivemesh/job/1`` messages, and the job records kept in the store.
 
 A client writes one ``JobSubmit`` and reads ``JobEvent`` frames until one of
-kind ``done`` or ``failed``, which carries the ``JobResult``. Job ids come
+kind ``done`` or ``failed``, which carries the ``JobResult``, or a single
+``busy`` (index 0, not stored): the gateway did not take the job now; try
+another gateway, or this one after ``retry_after_s``. Job ids come
 from the client, so submitting the same id again attaches to the same job
 (its events are replayed from ``from_event``) instead of starting another.
 """
@@ -19,7 +21,8 @@ MAX_INPUTS = 32
 TERMINAL = ("done", "failed")
 #: every kind of job event; another kind is a decode error, not an event a client has to guess at
 EVENT_KINDS = frozenset({"accepted", "planned", "resumed", "subtask_started", "subtask_finished", "subtask_retry",
-                         "aggregated", "token", *TERMINAL})  # token: a piece of the answer as it streams (not stored)
+                         "aggregated", "token", "busy", *TERMINAL})  # token: a piece of the answer as it
+# streams (not stored); busy: the job was not taken (not stored; the stream ends after it)
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class JobEvent(wire.Message):
 
     job_id: str
     index: int
-    kind: str  # accepted planned subtask_started subtask_finished subtask_retry token done failed
+    kind: str  # accepted planned subtask_started subtask_finished subtask_retry token busy done failed
     subtask_id: str = ""
     capability: str = ""
     peer_id: str = ""
@@ -132,10 +135,14 @@ class JobEvent(wire.Message):
     #: a ``token`` event (not stored; ``index`` is the next stored event's):
     #: ``detail`` is the answer stage's text from character ``offset`` on
     offset: int = 0
+    #: a ``busy`` event: seconds to wait before submitting to this gateway again
+    retry_after_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
             raise ValueError(f"unknown job event kind {self.kind!r}")
+        if not 0.0 <= self.retry_after_s <= 3600.0:
+            raise ValueError(f"retry_after_s must be 0-3600 (got {self.retry_after_s})")
 
     @property
     def terminal(self) -> bool:

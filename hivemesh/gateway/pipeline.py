@@ -180,7 +180,7 @@ def _placed(w: _Work, e: Placed) -> None:
     sent = []
     for sid in mine:
         if sid in e.assigned:
-            if w.subs[sid].attempt >= MAX_ATTEMPTS:
+            if w.subs[sid].attempt - w.subs[sid].busy >= MAX_ATTEMPTS:
                 w.fail(f"subtask {sid} was placed {MAX_ATTEMPTS} times without a result")
                 return
             w.save(sid, jobstate.started(w.subs[sid].record, e.assigned[sid]))
@@ -257,6 +257,8 @@ def _stream_broke(w: _Work, e: StreamBroke) -> None:
 
 def _refused(w: _Work, e: StageRefused) -> None:
     if not w.stale(e, "refused"):
+        if e.busy:  # a full peer: place elsewhere, or wait (parked) until one has room
+            w.set(e.sid, busy=w.subs[e.sid].busy + 1)
         w.failed(e.sid, e.peer, e.reason, strike=False, now=e.now)
 
 

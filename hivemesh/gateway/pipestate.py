@@ -75,6 +75,7 @@ class Sub:
     runnable_since: float | None = None  # running with every input done, since
     used: Mapping[str, str] = field(default_factory=_empty)  # done: the dependency output hashes it was built on
     held: StageDone | None = None  # its report, waiting for the reports of the inputs it was built on
+    busy: int = 0  # placements a busy peer refused: they do not count toward ``MAX_ATTEMPTS``
 
     @property
     def status(self) -> str:
@@ -163,6 +164,7 @@ class StageRefused(StageEvent):
     """The stage never reached its peer: unreachable, busy, refused."""
 
     reason: str = ""
+    busy: bool = False  # the peer is full: not a strike, nor an attempt spent
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,10 @@ class StageRunner:
             return error_code(exc), str(exc)
         if len(self.stages) >= MAX_STAGES:
             return "busy", f"{MAX_STAGES} stages already assigned here"
+        if self.worker.admission.full():  # the gateway places it elsewhere, or waits: not a strike
+            self.worker.stats["busy"] += 1  # counted with the /task path's busy answers
+            a = self.worker.admission
+            return "busy", f"all {a.slots} slots and {a.max_queue} queue places taken"
         return None
 
     async def _cancel_when_closed(self, stream: Any, scope: trio.CancelScope, assign: StageAssign) -> None:

@@ -42,8 +42,11 @@ class Admission:
     running: int = 0
     waiting: int = 0
 
+    def full(self) -> bool:
+        return self.running + self.waiting >= self.slots + self.max_queue
+
     def admit(self) -> bool:
-        if self.running + self.waiting >= self.slots + self.max_queue:
+        if self.full():
             return False
         self.waiting += 1
         return True
