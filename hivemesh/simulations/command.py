@@ -62,7 +62,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                         "hivemesh's 10 for --processes, 40/N in one process, whose peers share a core; 0: fixed)")
     p.add_argument("--clients", type=int, default=DEFAULTS.clients, help="observer nodes submitting jobs")
     p.add_argument("--job-timeout", type=float, default=DEFAULTS.job_timeout, metavar="S",
-                   help="a job with no answer this long after submission counts as lost (default 60)")
+                   help="after the last arrival, wait this long for every job to end (the drain); "
+                        "a job with no final event then counts as lost (default 60)")
     p.add_argument("--join-timeout", type=float, default=DEFAULTS.join_timeout, metavar="S",
                    help="how long to wait for the mesh to form (default 60)")
 

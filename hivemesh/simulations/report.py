@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hivemesh.simulations.fleet import Fleet
+from hivemesh.simulations.honesty import verdict
 from hivemesh.simulations.peers import SimPeer
 from hivemesh.simulations.sampler import Samples
 from hivemesh.simulations.settings import SimSettings
@@ -34,7 +35,9 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
     latencies = [j.latency_s for j in jobs if j.outcome == "completed" and j.latency_s is not None]
     completed_at = [j.finished_at for j in jobs if j.outcome == "completed" and j.finished_at is not None]
     span = max(completed_at) if completed_at else 0.0
+    lag = pct(samples.loop_lag_s, 99)
     report = {
+        "harness": verdict(samples.harness_cpu_s, samples.harness_wall_s, lag, mode),
         "scenario": s.scenario, "mode": mode, "peers": s.peers, "workers": s.workers, "gateways": s.gateways,
         "stages": s.stages, "store": s.store, "seed": s.seed, "advert_interval_s": s.advert_interval,
         "adverts": _adverts(s, fleet.peers, end),

@@ -36,6 +36,8 @@ class Samples:
     harness: Usage = field(default_factory=Usage)  # this process (all in-process peers, the clients)
     loop_lag_s: list[float] = field(default_factory=list)
     view_missing: list[tuple[float, int]] = field(default_factory=list)  # (harness clock, peers missing)
+    harness_cpu_s: float = 0.0  # this process's CPU time (user + system, all threads) since the sampler began
+    harness_wall_s: float = 0.0  # wall time over the same span
 
 
 class Sampler:
@@ -45,6 +47,7 @@ class Sampler:
         self._procs: dict[int, psutil.Process] = {}
         self._me = psutil.Process(os.getpid())
         self._me.cpu_percent(None)
+        self._cpu0, self._wall0 = _cpu_s(self._me), time.monotonic()
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -55,6 +58,8 @@ class Sampler:
 
     def sample(self) -> None:
         self._measure(self._me, self.samples.harness)
+        self.samples.harness_cpu_s = _cpu_s(self._me) - self._cpu0
+        self.samples.harness_wall_s = time.monotonic() - self._wall0
         for peer in self.fleet.peers:
             if peer.alive and peer.pid is not None:
                 proc = self._proc(peer.pid)
@@ -90,3 +95,8 @@ class Sampler:
             start = time.monotonic()
             await trio.sleep(LAG_PROBE_S)
             self.samples.loop_lag_s.append(max(0.0, time.monotonic() - start - LAG_PROBE_S))
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system

@@ -59,7 +59,7 @@ class SimSettings:
     slow_fraction: float = 0.0
     slow_latency: str = "fixed:0s"  # added to every frame a slow peer writes on a direct stream
     clients: int = 1  # observer nodes submitting jobs
-    job_timeout: float = 60.0  # a job with no terminal event this long after submission is lost
+    job_timeout: float = 60.0  # the drain: a job with no final event this long after the last arrival is lost
     join_timeout: float = 60.0
     plots: bool = True
 

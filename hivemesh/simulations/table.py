@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hivemesh.simulations.honesty import headline
+
 
 def format_report(report: dict[str, Any]) -> str:
     jobs, lat, rec, gossip, res, mesh = (report["jobs"], report["latency_s"], report["recovery_s"],
@@ -38,7 +40,8 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("plots_skipped"):
         rows.append(("plots", report["plots_skipped"]))
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    warning = headline(report.get("harness", {}))
+    return "\n".join(([warning] if warning else []) + [f"{name:<{width}}  {value}" for name, value in rows])
 
 
 def _cadence(adverts: dict[str, Any]) -> str:
