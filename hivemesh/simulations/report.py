@@ -52,6 +52,7 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
         "faults_skipped": tracker.skipped_faults,
         "gossip_per_peer": gossip_per_peer(fleet.peers, end),
         "resources_per_peer": resources(fleet, samples),
+        "idle_per_peer": idle_usage(fleet, samples),
         "mesh": _mesh(fleet, samples),
         "failures": dict(Counter(_reason(j.error) for j in jobs if j.outcome == "failed").most_common(10)),
         "refused_streams": dict(sum((p.stats.refused for p in fleet.peers), Counter())),
@@ -143,6 +144,24 @@ def resources(fleet: Fleet, samples: Samples) -> dict[str, Any]:
         "harness_cpu_percent": _r(np.mean(harness.cpu_percent)) if harness.cpu_percent else None,
         "how": how,
     }
+
+
+def idle_usage(fleet: Fleet, samples: Samples) -> dict[str, Any] | None:
+    """CPU (% of one core, from CPU time) and RSS of each peer over the idle phase (``--idle``)."""
+    idle = samples.idle
+    if idle is None:
+        return None
+    if idle.cpu_percent:
+        cpu, rss = list(idle.cpu_percent.values()), [b / MB for b in idle.rss_bytes.values()]
+        how = "per peer process: CPU time over the idle phase, RSS at its end"
+    else:
+        n = max(1, len([p for p in fleet.peers if p.alive]) + len(fleet.clients))
+        cpu, rss = [idle.harness_cpu_percent / n], [idle.harness_rss_bytes / MB / n]
+        how = f"in-process: this process's CPU time and RSS divided by its {n} mesh nodes"
+    return {"seconds": _r(idle.seconds), "peers": len(cpu),
+            "cpu_percent": {"mean": _r(np.mean(cpu)), "p95": pct(cpu, 95), "max": _r(max(cpu))},
+            "rss_mb": {"mean": _r(np.mean(rss)), "max": _r(max(rss))},
+            "harness_cpu_percent": _r(idle.harness_cpu_percent), "how": how}
 
 
 def _mesh(fleet: Fleet, samples: Samples) -> dict[str, Any]:

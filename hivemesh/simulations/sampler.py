@@ -31,11 +31,23 @@ class Usage:
 
 
 @dataclass
+class IdleUsage:
+    """Each peer's share of a core and RSS over the idle phase, from its CPU time."""
+
+    seconds: float
+    cpu_percent: dict[str, float]  # peer name -> % of one core
+    rss_bytes: dict[str, int]
+    harness_cpu_percent: float  # this process (in-process: every peer, and the clients)
+    harness_rss_bytes: int
+
+
+@dataclass
 class Samples:
     per_peer: dict[str, Usage] = field(default_factory=dict)  # peer name -> usage (processes)
     harness: Usage = field(default_factory=Usage)  # this process (all in-process peers, the clients)
     loop_lag_s: list[float] = field(default_factory=list)
     view_missing: list[tuple[float, int]] = field(default_factory=list)  # (harness clock, peers missing)
+    idle: IdleUsage | None = None  # the idle phase (``--idle``), when there was one
     harness_cpu_s: float = 0.0  # this process's CPU time (user + system, all threads) since the sampler began
     harness_wall_s: float = 0.0  # wall time over the same span
 
@@ -90,11 +102,39 @@ class Sampler:
         usage.cpu_percent.append(cpu)
         usage.rss_bytes.append(rss)
 
+    async def measure_idle(self, seconds: float) -> IdleUsage:
+        """Sleep ``seconds`` and measure what every live peer (and this process) cost meanwhile."""
+        procs = {p.name: self._proc(p.pid) or self._procs.get(p.pid) for p in self.fleet.peers
+                 if p.alive and p.pid is not None}
+        before = {name: _cpu_s(proc) for name, proc in procs.items() if proc is not None and _alive(proc)}
+        me0, t0 = _cpu_s(self._me), time.monotonic()
+        await trio.sleep(seconds)
+        wall = time.monotonic() - t0
+        cpu, rss = {}, {}
+        for name, start in before.items():
+            proc = procs[name]
+            assert proc is not None
+            try:
+                with proc.oneshot():
+                    cpu[name], rss[name] = 100 * (_cpu_s(proc) - start) / wall, proc.memory_info().rss
+            except psutil.Error:
+                continue  # it died meanwhile
+        idle = IdleUsage(wall, cpu, rss, 100 * (_cpu_s(self._me) - me0) / wall, self._me.memory_info().rss)
+        self.samples.idle = idle
+        return idle
+
     async def _lag_loop(self) -> None:
         while True:
             start = time.monotonic()
             await trio.sleep(LAG_PROBE_S)
             self.samples.loop_lag_s.append(max(0.0, time.monotonic() - start - LAG_PROBE_S))
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running()
+    except psutil.Error:
+        return False
 
 
 def _cpu_s(proc: psutil.Process) -> float:

@@ -30,6 +30,7 @@ def format_report(report: dict[str, Any]) -> str:
         ("CPU per peer mean/max", f"{_n(res['cpu_percent']['mean'])}% / {_n(res['cpu_percent']['max'])}%"),
         ("RSS per peer mean/max", f"{_n(res['rss_mb']['mean'])} MB / {_n(res['rss_mb']['max'])} MB"),
         ("views complete", _views(mesh)),
+        *([("idle peer CPU / RSS", _idle(report["idle_per_peer"]))] if report.get("idle_per_peer") else []),
         ("wall time", f"{report['wall_s']:.1f} s from the first job"),
     ]
     if report.get("failures"):
@@ -76,6 +77,12 @@ def _views(mesh: dict[str, Any]) -> str:
     lag = mesh["harness_loop_lag_s"]
     return (f"{_pct(frac)} of samples (worst: {mesh['view_missing_max']} live peers missing); "
             f"harness loop lag p99 {_s(lag['p99'])}, max {_s(lag['max'])}")
+
+
+def _idle(idle: dict[str, Any]) -> str:
+    cpu, rss = idle["cpu_percent"], idle["rss_mb"]
+    return (f"{_n(cpu['mean'])}% of a core (max {_n(cpu['max'])}%) / {_n(rss['mean'])} MB (max {_n(rss['max'])} MB) "
+            f"over {idle['seconds']:.0f} s idle, {idle['peers']} peers")
 
 
 def _s(value: float | None) -> str:
