@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+import psutil
 
 from hivemesh.simulations.fleet import Fleet
 from hivemesh.simulations.honesty import verdict
@@ -37,7 +38,8 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
     span = max(completed_at) if completed_at else 0.0
     lag = pct(samples.loop_lag_s, 99)
     report = {
-        "harness": verdict(samples.harness_cpu_s, samples.harness_wall_s, lag, mode),
+        "harness": verdict(samples.harness_cpu_s, samples.harness_wall_s, lag, mode, samples.machine_busy,
+                           psutil.cpu_count() or 1),
         "scenario": s.scenario, "mode": mode, "peers": s.peers, "workers": s.workers, "gateways": s.gateways,
         "stages": s.stages, "store": s.store, "seed": s.seed, "advert_interval_s": s.advert_interval,
         "adverts": _adverts(s, fleet.peers, end),
@@ -153,14 +155,17 @@ def idle_usage(fleet: Fleet, samples: Samples) -> dict[str, Any] | None:
         return None
     if idle.cpu_percent:
         cpu, rss = list(idle.cpu_percent.values()), [b / MB for b in idle.rss_bytes.values()]
-        how = "per peer process: CPU time over the idle phase, RSS at its end"
+        uss = [b / MB for b in idle.uss_bytes.values()]
+        how = "per peer process: CPU time over the idle phase, RSS and USS (its own pages) at its end"
     else:
         n = max(1, len([p for p in fleet.peers if p.alive]) + len(fleet.clients))
         cpu, rss = [idle.harness_cpu_percent / n], [idle.harness_rss_bytes / MB / n]
+        uss = rss
         how = f"in-process: this process's CPU time and RSS divided by its {n} mesh nodes"
     return {"seconds": _r(idle.seconds), "peers": len(cpu),
             "cpu_percent": {"mean": _r(np.mean(cpu)), "p95": pct(cpu, 95), "max": _r(max(cpu))},
             "rss_mb": {"mean": _r(np.mean(rss)), "max": _r(max(rss))},
+            "uss_mb": {"mean": _r(np.mean(uss)), "max": _r(max(uss))},
             "harness_cpu_percent": _r(idle.harness_cpu_percent), "how": how}
 
 

@@ -37,6 +37,7 @@ class IdleUsage:
     seconds: float
     cpu_percent: dict[str, float]  # peer name -> % of one core
     rss_bytes: dict[str, int]
+    uss_bytes: dict[str, int]  # memory only this process holds (RSS counts shared libraries in every peer)
     harness_cpu_percent: float  # this process (in-process: every peer, and the clients)
     harness_rss_bytes: int
 
@@ -50,6 +51,7 @@ class Samples:
     idle: IdleUsage | None = None  # the idle phase (``--idle``), when there was one
     harness_cpu_s: float = 0.0  # this process's CPU time (user + system, all threads) since the sampler began
     harness_wall_s: float = 0.0  # wall time over the same span
+    machine_busy: float | None = None  # share of all the machine's cores busy over the same span (any process)
 
 
 class Sampler:
@@ -60,6 +62,7 @@ class Sampler:
         self._me = psutil.Process(os.getpid())
         self._me.cpu_percent(None)
         self._cpu0, self._wall0 = _cpu_s(self._me), time.monotonic()
+        self._machine0 = psutil.cpu_times()
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -72,6 +75,7 @@ class Sampler:
         self._measure(self._me, self.samples.harness)
         self.samples.harness_cpu_s = _cpu_s(self._me) - self._cpu0
         self.samples.harness_wall_s = time.monotonic() - self._wall0
+        self.samples.machine_busy = _busy(self._machine0, psutil.cpu_times())
         for peer in self.fleet.peers:
             if peer.alive and peer.pid is not None:
                 proc = self._proc(peer.pid)
@@ -110,16 +114,17 @@ class Sampler:
         me0, t0 = _cpu_s(self._me), time.monotonic()
         await trio.sleep(seconds)
         wall = time.monotonic() - t0
-        cpu, rss = {}, {}
+        cpu, rss, uss = {}, {}, {}
         for name, start in before.items():
             proc = procs[name]
             assert proc is not None
             try:
                 with proc.oneshot():
-                    cpu[name], rss[name] = 100 * (_cpu_s(proc) - start) / wall, proc.memory_info().rss
+                    cpu[name], memory = 100 * (_cpu_s(proc) - start) / wall, proc.memory_full_info()
+                    rss[name], uss[name] = memory.rss, memory.uss
             except psutil.Error:
                 continue  # it died meanwhile
-        idle = IdleUsage(wall, cpu, rss, 100 * (_cpu_s(self._me) - me0) / wall, self._me.memory_info().rss)
+        idle = IdleUsage(wall, cpu, rss, uss, 100 * (_cpu_s(self._me) - me0) / wall, self._me.memory_info().rss)
         self.samples.idle = idle
         return idle
 
@@ -128,6 +133,13 @@ class Sampler:
             start = time.monotonic()
             await trio.sleep(LAG_PROBE_S)
             self.samples.loop_lag_s.append(max(0.0, time.monotonic() - start - LAG_PROBE_S))
+
+
+def _busy(before: object, after: object) -> float | None:
+    """Share of the machine's CPU time between two ``psutil.cpu_times()`` that was not idle."""
+    total = sum(after) - sum(before)  # type: ignore[call-overload]
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))  # type: ignore[attr-defined]
+    return None if total <= 0 else max(0.0, min(1.0, 1 - idle / total))
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -81,8 +81,8 @@ def _views(mesh: dict[str, Any]) -> str:
 
 def _idle(idle: dict[str, Any]) -> str:
     cpu, rss = idle["cpu_percent"], idle["rss_mb"]
-    return (f"{_n(cpu['mean'])}% of a core (max {_n(cpu['max'])}%) / {_n(rss['mean'])} MB (max {_n(rss['max'])} MB) "
-            f"over {idle['seconds']:.0f} s idle, {idle['peers']} peers")
+    return (f"{_n(cpu['mean'])}% of a core (max {_n(cpu['max'])}%) / {_n(rss['mean'])} MB (max {_n(rss['max'])} MB; "
+            f"own pages {_n(idle['uss_mb']['mean'])} MB) over {idle['seconds']:.0f} s idle, {idle['peers']} peers")
 
 
 def _s(value: float | None) -> str:

@@ -19,3 +19,10 @@ def test_a_starved_loop_alone_is_saturation_and_process_mode_advice_differs():
     assert v["saturated"] and "350 ms late" in v["why"] and "--processes" not in v["advice"]
     assert verdict(cpu_s=0.0, wall_s=0.0, lag_p99_s=None, mode="processes")["saturated"] is False
 
+
+
+def test_a_busy_machine_is_named_as_the_cause_when_the_process_itself_was_not():
+    v = verdict(cpu_s=0.5, wall_s=30.0, lag_p99_s=0.7, mode="processes", machine_busy=0.99, cores=2)
+    assert v["saturated"] and "2 cores were 99% busy" in v["why"] and "idle machine" in v["advice"]
+    calm = verdict(cpu_s=0.5, wall_s=30.0, lag_p99_s=0.01, mode="processes", machine_busy=0.4, cores=2)
+    assert not calm["saturated"] and calm["machine_busy"] == 0.4

@@ -63,9 +63,12 @@ async def test_a_slow_job_is_not_lost_only_an_undrained_one():
     the 2 s timeout, and completes; job 1 arrives at 4 s and cannot end by 6 s."""
     report = await run_simulation(SimSettings(scenario="steady", peers=3, gateways=1, jobs=2, rate=0.25, stages=1,
                                               model_latency="fixed:3s", job_timeout=2.0, advert_interval=1.0,
-                                              plots=False))
+                                              idle=2.0, plots=False))
     assert report["jobs"]["completed"] == 1 and report["jobs"]["lost"] == 1 and report["jobs"]["failed"] == 0
     assert report["latency_s"]["max"] > 2.0
+    idle = report["idle_per_peer"]  # --idle: the formed mesh idled first, and what it cost was measured
+    assert idle["seconds"] >= 2.0 and idle["cpu_percent"]["mean"] > 0 and idle["rss_mb"]["mean"] > 20
+    assert "in-process" in idle["how"]
 
 
 async def test_burst_in_process_with_slow_peers():
