@@ -1,9 +1,10 @@
 """Whom a node dials, and when: bootstraps, peers from its view and from peer exchange.
 
 ``Dialer`` keeps a node near ``target_peers`` connections. It asks the
-bootstraps for peers when it has few (and every 10 rounds), backing off from
-a bootstrap that does not answer, and falls back to any neighbour for peer
-exchange once the bootstraps are gone. A bootstrap is a rendezvous, not a
+bootstraps for peers when it has few (and, well connected, every 60 rounds;
+a neighbour every 10: ``px_source``), backing off from a bootstrap that does
+not answer, and falls back to any neighbour for peer exchange once the
+bootstraps are gone. A bootstrap is a rendezvous, not a
 neighbour: it is hung up on once it has answered.
 """
 
@@ -24,6 +25,22 @@ log = logging.getLogger(__name__)
 
 DIAL_TIMEOUT_S = 5.0
 BOOTSTRAP_EVERY_ROUNDS = 10
+#: a well-connected node asks its bootstraps this seldom (a partitioned mesh heals through them)
+BOOTSTRAP_REFRESH_ROUNDS = 60
+
+
+def px_source(connected: int, target: int, rounds: int) -> str:
+    """Whom round ``rounds`` asks for peers: "bootstrap", "neighbour" or "" (nobody).
+
+    With fewer than ``target`` connections: the bootstraps, every round. Well
+    connected: a neighbour every ``BOOTSTRAP_EVERY_ROUNDS`` rounds, over a
+    connection it already has, and the bootstraps only every
+    ``BOOTSTRAP_REFRESH_ROUNDS``: each bootstrap contact is a new connection on
+    both sides (a handshake, identify, pubsub's stream attempts), which in an
+    idle mesh of 20 peer processes was a sixth of each peer's CPU."""
+    if connected < target or rounds % BOOTSTRAP_REFRESH_ROUNDS == 0:
+        return "bootstrap"
+    return "neighbour" if rounds % BOOTSTRAP_EVERY_ROUNDS == 0 else ""
 
 
 class Dialer:
@@ -64,10 +81,11 @@ class Dialer:
         """Ask bootstraps for peers when we have few, and every 10 rounds."""
         node = self.node
         connected = set(node.connected_peers())
-        if len(connected) >= node.config.target_peers and rounds % BOOTSTRAP_EVERY_ROUNDS:
+        source = px_source(len(connected), node.config.target_peers, rounds)
+        if not source:
             return
         reached = False
-        for text, info, backoff in self.bootstraps:
+        for text, info, backoff in self.bootstraps if source == "bootstrap" else ():
             now = node.config.clock()
             if not backoff.due(now):
                 continue
@@ -84,8 +102,8 @@ class Dialer:
             except Exception as exc:
                 wait = backoff.failed(now)
                 log.warning("bootstrap unreachable %s (%s); retry in %.0fs", text, short_error(exc), wait)
-        if not reached and connected and rounds % BOOTSTRAP_EVERY_ROUNDS == 0:
-            try:  # bootstraps gone: any peer serves peer exchange too
+        if not reached and connected and (source == "neighbour" or rounds % BOOTSTRAP_EVERY_ROUNDS == 0):
+            try:  # well connected, or the bootstraps are gone: any peer serves peer exchange too
                 await node.ask_px(random.choice(sorted(connected)))
             except Exception as exc:
                 log.debug("peer exchange with a neighbour failed: %s", exc)

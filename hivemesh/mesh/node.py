@@ -27,7 +27,7 @@ from libp2p.tools.anyio_service.context import background_trio_service
 
 from hivemesh.errors import PeerUnreachable
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import cadence, guard, px, wire
+from hivemesh.mesh import cadence, guard, px, tuning, wire
 from hivemesh.mesh.addrs import announce_addrs, parse_listen_addr
 from hivemesh.mesh.dialer import DIAL_TIMEOUT_S, Dialer, short_error
 from hivemesh.mesh.identity import peer_id_of
@@ -86,6 +86,7 @@ class MeshNode:
         self.px_table = px.ClockedPxTable(config.clock)
         # our dial loop decides whom to dial; py-libp2p's auto-connector would
         # redial every address in the peerstore, dead peers included
+        tuning.apply()  # py-libp2p settings of ours (Yamux window updates in batches)
         quiet = ConnectionConfig(min_connections=0, low_watermark=0)
         self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
         release_inbound_slots(self.host)  # py-libp2p 0.8.1 would refuse all inbound after 300

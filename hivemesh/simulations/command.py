@@ -62,7 +62,11 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                         "hivemesh's 10 for --processes, 40/N in one process, whose peers share a core; 0: fixed)")
     p.add_argument("--clients", type=int, default=DEFAULTS.clients, help="observer nodes submitting jobs")
     p.add_argument("--job-timeout", type=float, default=DEFAULTS.job_timeout, metavar="S",
-                   help="a job with no answer this long after submission counts as lost (default 60)")
+                   help="after the last arrival, wait this long for every job to end (the drain); "
+                        "a job with no final event then counts as lost (default 60)")
+    p.add_argument("--idle", type=float, default=DEFAULTS.idle, metavar="S",
+                   help="let the formed mesh idle this long before the first job and report each idle "
+                        "peer's CPU and memory (default 0: no idle phase)")
     p.add_argument("--join-timeout", type=float, default=DEFAULTS.join_timeout, metavar="S",
                    help="how long to wait for the mesh to form (default 60)")
 
@@ -119,7 +123,8 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         kill_target=args.kill_target, respawn_delay=args.respawn_delay, slow_death=args.slow_death, churn_rate=args.churn_rate,
         burst_size=args.burst_size, burst_every=args.burst_every, slow_fraction=args.slow_fraction,
         slow_latency=args.slow_latency if args.slow_fraction > 0 else "fixed:0s", clients=args.clients,
-        job_timeout=args.job_timeout, join_timeout=args.join_timeout, plots=not args.no_plots,
+        job_timeout=args.job_timeout, join_timeout=args.join_timeout, idle=args.idle,
+        plots=not args.no_plots,
     )
 
 

@@ -77,10 +77,12 @@ async def _run(s: SimSettings, stores: Stores, workdir: Path) -> tuple[dict[str,
         fleet = Fleet(cluster, s, ncaps)
         try:
             await fleet.start()
-            origin = time.monotonic()
-            sampler = Sampler(fleet, origin)
+            sampler = Sampler(fleet, time.monotonic())
             samples = sampler.samples
             nursery.start_soon(sampler.run)
+            if s.idle > 0:
+                await sampler.measure_idle(s.idle)
+            origin = sampler.origin = time.monotonic()
             await Driver(fleet, tracker, s).run(schedule)
             end = time.monotonic()
             sampler.sample()

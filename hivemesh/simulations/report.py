@@ -14,8 +14,10 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+import psutil
 
 from hivemesh.simulations.fleet import Fleet
+from hivemesh.simulations.honesty import verdict
 from hivemesh.simulations.peers import SimPeer
 from hivemesh.simulations.sampler import Samples
 from hivemesh.simulations.settings import SimSettings
@@ -35,7 +37,10 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
     latencies = [j.latency_s for j in jobs if j.outcome == "completed" and j.latency_s is not None]
     completed_at = [j.finished_at for j in jobs if j.outcome == "completed" and j.finished_at is not None]
     span = max(completed_at) if completed_at else 0.0
+    lag = pct(samples.loop_lag_s, 99)
     report = {
+        "harness": verdict(samples.harness_cpu_s, samples.harness_wall_s, lag, mode, samples.machine_busy,
+                           psutil.cpu_count() or 1),
         "scenario": s.scenario, "mode": mode, "peers": s.peers, "workers": s.workers, "gateways": s.gateways,
         "stages": s.stages, "store": s.store, "seed": s.seed, "advert_interval_s": s.advert_interval,
         "adverts": _adverts(s, fleet.peers, end),
@@ -50,6 +55,7 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
         "faults_skipped": tracker.skipped_faults,
         "gossip_per_peer": gossip_per_peer(fleet.peers, end),
         "resources_per_peer": resources(fleet, samples),
+        "idle_per_peer": idle_usage(fleet, samples),
         "mesh": _mesh(fleet, samples),
         "failures": dict(Counter(_reason(j.error) for j in jobs if j.outcome == "failed").most_common(10)),
         "refused_streams": dict(sum((p.stats.refused for p in fleet.peers), Counter())),
@@ -148,6 +154,27 @@ def resources(fleet: Fleet, samples: Samples) -> dict[str, Any]:
         "harness_cpu_percent": _r(np.mean(harness.cpu_percent)) if harness.cpu_percent else None,
         "how": how,
     }
+
+
+def idle_usage(fleet: Fleet, samples: Samples) -> dict[str, Any] | None:
+    """CPU (% of one core, from CPU time) and RSS of each peer over the idle phase (``--idle``)."""
+    idle = samples.idle
+    if idle is None:
+        return None
+    if idle.cpu_percent:
+        cpu, rss = list(idle.cpu_percent.values()), [b / MB for b in idle.rss_bytes.values()]
+        uss = [b / MB for b in idle.uss_bytes.values()]
+        how = "per peer process: CPU time over the idle phase, RSS and USS (its own pages) at its end"
+    else:
+        n = max(1, len([p for p in fleet.peers if p.alive]) + len(fleet.clients))
+        cpu, rss = [idle.harness_cpu_percent / n], [idle.harness_rss_bytes / MB / n]
+        uss = rss
+        how = f"in-process: this process's CPU time and RSS divided by its {n} mesh nodes"
+    return {"seconds": _r(idle.seconds), "peers": len(cpu),
+            "cpu_percent": {"mean": _r(np.mean(cpu)), "p95": pct(cpu, 95), "max": _r(max(cpu))},
+            "rss_mb": {"mean": _r(np.mean(rss)), "max": _r(max(rss))},
+            "uss_mb": {"mean": _r(np.mean(uss)), "max": _r(max(uss))},
+            "harness_cpu_percent": _r(idle.harness_cpu_percent), "how": how}
 
 
 def _mesh(fleet: Fleet, samples: Samples) -> dict[str, Any]:

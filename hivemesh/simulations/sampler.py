@@ -31,11 +31,27 @@ class Usage:
 
 
 @dataclass
+class IdleUsage:
+    """Each peer's share of a core and RSS over the idle phase, from its CPU time."""
+
+    seconds: float
+    cpu_percent: dict[str, float]  # peer name -> % of one core
+    rss_bytes: dict[str, int]
+    uss_bytes: dict[str, int]  # memory only this process holds (RSS counts shared libraries in every peer)
+    harness_cpu_percent: float  # this process (in-process: every peer, and the clients)
+    harness_rss_bytes: int
+
+
+@dataclass
 class Samples:
     per_peer: dict[str, Usage] = field(default_factory=dict)  # peer name -> usage (processes)
     harness: Usage = field(default_factory=Usage)  # this process (all in-process peers, the clients)
     loop_lag_s: list[float] = field(default_factory=list)
     view_missing: list[tuple[float, int]] = field(default_factory=list)  # (harness clock, peers missing)
+    idle: IdleUsage | None = None  # the idle phase (``--idle``), when there was one
+    harness_cpu_s: float = 0.0  # this process's CPU time (user + system, all threads) since the sampler began
+    harness_wall_s: float = 0.0  # wall time over the same span
+    machine_busy: float | None = None  # share of all the machine's cores busy over the same span (any process)
 
 
 class Sampler:
@@ -45,6 +61,8 @@ class Sampler:
         self._procs: dict[int, psutil.Process] = {}
         self._me = psutil.Process(os.getpid())
         self._me.cpu_percent(None)
+        self._cpu0, self._wall0 = _cpu_s(self._me), time.monotonic()
+        self._machine0 = psutil.cpu_times()
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -55,6 +73,9 @@ class Sampler:
 
     def sample(self) -> None:
         self._measure(self._me, self.samples.harness)
+        self.samples.harness_cpu_s = _cpu_s(self._me) - self._cpu0
+        self.samples.harness_wall_s = time.monotonic() - self._wall0
+        self.samples.machine_busy = _busy(self._machine0, psutil.cpu_times())
         for peer in self.fleet.peers:
             if peer.alive and peer.pid is not None:
                 proc = self._proc(peer.pid)
@@ -85,8 +106,49 @@ class Sampler:
         usage.cpu_percent.append(cpu)
         usage.rss_bytes.append(rss)
 
+    async def measure_idle(self, seconds: float) -> IdleUsage:
+        """Sleep ``seconds`` and measure what every live peer (and this process) cost meanwhile."""
+        procs = {p.name: self._proc(p.pid) or self._procs.get(p.pid) for p in self.fleet.peers
+                 if p.alive and p.pid is not None}
+        before = {name: _cpu_s(proc) for name, proc in procs.items() if proc is not None and _alive(proc)}
+        me0, t0 = _cpu_s(self._me), time.monotonic()
+        await trio.sleep(seconds)
+        wall = time.monotonic() - t0
+        cpu, rss, uss = {}, {}, {}
+        for name, start in before.items():
+            proc = procs[name]
+            assert proc is not None
+            try:
+                with proc.oneshot():
+                    cpu[name], memory = 100 * (_cpu_s(proc) - start) / wall, proc.memory_full_info()
+                    rss[name], uss[name] = memory.rss, memory.uss
+            except psutil.Error:
+                continue  # it died meanwhile
+        idle = IdleUsage(wall, cpu, rss, uss, 100 * (_cpu_s(self._me) - me0) / wall, self._me.memory_info().rss)
+        self.samples.idle = idle
+        return idle
+
     async def _lag_loop(self) -> None:
         while True:
             start = time.monotonic()
             await trio.sleep(LAG_PROBE_S)
             self.samples.loop_lag_s.append(max(0.0, time.monotonic() - start - LAG_PROBE_S))
+
+
+def _busy(before: object, after: object) -> float | None:
+    """Share of the machine's CPU time between two ``psutil.cpu_times()`` that was not idle."""
+    total = sum(after) - sum(before)  # type: ignore[call-overload]
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))  # type: ignore[attr-defined]
+    return None if total <= 0 else max(0.0, min(1.0, 1 - idle / total))
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running()
+    except psutil.Error:
+        return False
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system

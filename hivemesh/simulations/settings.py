@@ -59,8 +59,9 @@ class SimSettings:
     slow_fraction: float = 0.0
     slow_latency: str = "fixed:0s"  # added to every frame a slow peer writes on a direct stream
     clients: int = 1  # observer nodes submitting jobs
-    job_timeout: float = 60.0  # a job with no terminal event this long after submission is lost
+    job_timeout: float = 60.0  # the drain: a job with no final event this long after the last arrival is lost
     join_timeout: float = 60.0
+    idle: float = 0.0  # seconds the formed mesh idles, measured (CPU, memory per peer), before the first job
     plots: bool = True
 
     @property
@@ -141,6 +142,7 @@ def check_basic(s: SimSettings) -> None:
         (s.clients < 1, f"--clients must be >= 1 (got {s.clients})"),
         (not _pos(s.job_timeout), f"--job-timeout must be > 0 s (got {s.job_timeout})"),
         (not _pos(s.join_timeout), f"--join-timeout must be > 0 s (got {s.join_timeout})"),
+        (not (math.isfinite(s.idle) and s.idle >= 0), f"--idle must be >= 0 s (got {s.idle})"),
         (not (math.isfinite(s.respawn_delay) and s.respawn_delay >= 0), "--respawn-delay must be >= 0 s"),
         (not (math.isfinite(s.slow_death) and s.slow_death >= 0), "--slow-death must be >= 0 s"),
         (s.slow_death > 0 and s.processes, "--slow-death is for in-process peers (a process is killed with -9)"),

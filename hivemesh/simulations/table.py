@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hivemesh.simulations.honesty import headline
+
 
 def format_report(report: dict[str, Any]) -> str:
     jobs, lat, rec, gossip, res, mesh = (report["jobs"], report["latency_s"], report["recovery_s"],
@@ -29,6 +31,7 @@ def format_report(report: dict[str, Any]) -> str:
         ("CPU per peer mean/max", f"{_n(res['cpu_percent']['mean'])}% / {_n(res['cpu_percent']['max'])}%"),
         ("RSS per peer mean/max", f"{_n(res['rss_mb']['mean'])} MB / {_n(res['rss_mb']['max'])} MB"),
         ("views complete", _views(mesh)),
+        *([("idle peer CPU / RSS", _idle(report["idle_per_peer"]))] if report.get("idle_per_peer") else []),
         ("wall time", f"{report['wall_s']:.1f} s from the first job"),
     ]
     if report.get("failures"):
@@ -43,7 +46,8 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("plots_skipped"):
         rows.append(("plots", report["plots_skipped"]))
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    warning = headline(report.get("harness", {}))
+    return "\n".join(([warning] if warning else []) + [f"{name:<{width}}  {value}" for name, value in rows])
 
 
 def _cadence(adverts: dict[str, Any]) -> str:
@@ -78,6 +82,12 @@ def _views(mesh: dict[str, Any]) -> str:
     lag = mesh["harness_loop_lag_s"]
     return (f"{_pct(frac)} of samples (worst: {mesh['view_missing_max']} live peers missing); "
             f"harness loop lag p99 {_s(lag['p99'])}, max {_s(lag['max'])}")
+
+
+def _idle(idle: dict[str, Any]) -> str:
+    cpu, rss = idle["cpu_percent"], idle["rss_mb"]
+    return (f"{_n(cpu['mean'])}% of a core (max {_n(cpu['max'])}%) / {_n(rss['mean'])} MB (max {_n(rss['max'])} MB; "
+            f"own pages {_n(idle['uss_mb']['mean'])} MB) over {idle['seconds']:.0f} s idle, {idle['peers']} peers")
 
 
 def _s(value: float | None) -> str:

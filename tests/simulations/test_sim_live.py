@@ -52,6 +52,23 @@ async def test_steady_in_process_writes_its_files(tmp_path):
     assert report["gossip_per_peer"]["rpcs_out_s"] > report["gossip_per_peer"]["msgs_out_s"] > 0
     table = format_report(report)
     assert "submitted 20, completed 20, failed 0, lost 0, duplicated 0" in table and "jobs/s" in table
+    harness = report["harness"]  # the harness measured itself; its table says first when it was saturated
+    assert 0 < harness["cpu_fraction"] and harness["loop_lag_p99_s"] is not None
+    assert table.startswith("WARNING: the harness was saturated") == harness["saturated"]
+
+
+async def test_a_slow_job_is_not_lost_only_an_undrained_one():
+    """Lost means no final event once the run drained (``job_timeout`` after the
+    last arrival), not a job slower than ``job_timeout``: job 0 takes ~3 s, over
+    the 2 s timeout, and completes; job 1 arrives at 4 s and cannot end by 6 s."""
+    report = await run_simulation(SimSettings(scenario="steady", peers=3, gateways=1, jobs=2, rate=0.25, stages=1,
+                                              model_latency="fixed:3s", job_timeout=2.0, advert_interval=1.0,
+                                              idle=2.0, plots=False))
+    assert report["jobs"]["completed"] == 1 and report["jobs"]["lost"] == 1 and report["jobs"]["failed"] == 0
+    assert report["latency_s"]["max"] > 2.0
+    idle = report["idle_per_peer"]  # --idle: the formed mesh idled first, and what it cost was measured
+    assert idle["seconds"] >= 2.0 and idle["cpu_percent"]["mean"] > 0 and idle["rss_mb"]["mean"] > 20
+    assert "in-process" in idle["how"]
 
 
 async def test_burst_in_process_with_slow_peers():

@@ -1,0 +1,53 @@
+"""What an idle peer spends: whom the dialer asks for peers, and Yamux credit in batches."""
+
+import os
+
+import trio
+
+from hivemesh.mesh import tuning, wire
+from hivemesh.mesh.dialer import BOOTSTRAP_EVERY_ROUNDS, BOOTSTRAP_REFRESH_ROUNDS, px_source
+from tests.meshutil import peer_config, start, start_bootstrap, wait_until
+
+BULK = "/test/bulk/1"
+
+
+def test_few_connections_ask_the_bootstraps_every_round():
+    assert [px_source(3, 8, r) for r in range(1, 4)] == ["bootstrap"] * 3
+
+
+def test_a_well_connected_node_asks_a_neighbour_and_seldom_the_bootstraps():
+    rounds = range(1, 2 * BOOTSTRAP_REFRESH_ROUNDS + 1)
+    asked = [px_source(8, 8, r) for r in rounds]
+    assert asked.count("bootstrap") == 2 and px_source(8, 8, 0) == "bootstrap"  # the first round too
+    assert asked.count("neighbour") == 2 * BOOTSTRAP_REFRESH_ROUNDS // BOOTSTRAP_EVERY_ROUNDS - 2
+    assert asked.count("") == len(asked) - asked.count("bootstrap") - asked.count("neighbour")
+
+
+async def test_yamux_credit_in_batches_still_carries_more_than_a_window(nursery):
+    """With window updates only at half the window (``tuning``), a stream read
+    in small pieces still carries several windows' worth (256 KiB each) in order."""
+    tuning.apply()
+    assert os.environ["PY_YAMUX_RELEASE_ON_READ"] == "0"
+    boot = await start_bootstrap(nursery)
+    addr = boot.node.full_addrs()[0]
+    received = bytearray()
+    done = trio.Event()
+
+    async def sink(stream):
+        while len(received) < len(payload):
+            received.extend(await stream.read(1000))
+        await stream.write(wire.frame(b"ok"))
+        done.set()
+
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    a = await start(nursery, peer_config([addr]))
+    b = await start(nursery, peer_config([addr]))
+    b.node.handle(BULK, sink)
+    await wait_until(lambda: b.node.peer_id in a.node.view.peers, 15, "a to see b")
+    stream = await a.node.open_stream(b.node.peer_id, BULK)
+    with trio.fail_after(20):
+        for i in range(0, len(payload), 16384):
+            await stream.write(payload[i:i + 16384])
+        assert await wire.read_frame(stream, 16) == b"ok"
+        await done.wait()
+    assert bytes(received) == payload
