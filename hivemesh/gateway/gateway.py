@@ -22,8 +22,9 @@ import trio
 from hivemesh.errors import DecodeError, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.gateway import lease
 from hivemesh.gateway.health import PeerHealth
-from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
+from hivemesh.gateway.jobrun import JobMoved, JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
 from hivemesh.gateway.store import JobStore
 from hivemesh.planner.base import Planner
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 10.0
 POLL_S = 0.25
-LEASE_TTL_S = 8.0  # a dead gateway's jobs are taken over this long after its last renewal
 
 
 @dataclass
@@ -56,10 +56,6 @@ class LiveJob:
     def wake(self) -> None:
         self.changed.set()
         self.changed = trio.Event()
-
-
-class JobMoved(HivemeshError):
-    """The job moved off this gateway (another one holds it now)."""
 
 
 class Gateway:
@@ -183,7 +179,10 @@ class Gateway:
         live.wake()
 
     async def _take(self, job_id: str) -> bool:
-        return bool(await blocking(self.store.acquire_lease, job_id, self.node.peer_id, LEASE_TTL_S))
+        return bool(await blocking(self.store.acquire_lease, job_id, self.node.peer_id, lease.LEASE_TTL_S))
+
+    async def _renew(self, job_id: str) -> bool:
+        return bool(await blocking(self.store.renew_lease, job_id, self.node.peer_id, lease.LEASE_TTL_S))
 
     def _start(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         assert self._nursery is not None
@@ -234,11 +233,17 @@ class Gateway:
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)
+        run.holds_lease = partial(self._renew, record.job_id)  # asked before the job's end is told
         result: JobResult | None = None
         try:
             with live.scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._hold_lease, record.job_id, nursery.cancel_scope)
+                    def lost(reason: str) -> None:  # the pipeline stops itself; anything else is cancelled
+                        if not run.lease_lost(reason):
+                            nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(lease.hold, record.job_id, partial(self._renew, record.job_id), lost,
+                                       lease.LEASE_TTL_S)
                     result = await run.run()
                     nursery.cancel_scope.cancel()
             if live.cancelled and result is None:
@@ -303,19 +308,6 @@ class Gateway:
         await trio.sleep(60)  # late attachers read the events from the store after this
         if self.live.get(job_id) is live:
             self.live.pop(job_id, None)
-
-    async def _hold_lease(self, job_id: str, scope: trio.CancelScope) -> None:
-        while True:
-            await trio.sleep(LEASE_TTL_S / 4)
-            try:
-                ok = await blocking(self.store.renew_lease, job_id, self.node.peer_id, LEASE_TTL_S)
-            except HivemeshError as exc:
-                log.warning("cannot renew the lease of job %s: %s", job_id, exc)
-                continue
-            if not ok:
-                log.warning("lost the lease of job %s to another gateway; stopping it here", job_id)
-                scope.cancel()
-                return
 
     async def emit(self, job_id: str, kind: str, **fields: Any) -> JobEvent:
         """Store the job's next event, then hand it to the attached clients: a
