@@ -47,6 +47,7 @@ class Conductor:
         self.scopes: dict[str, trio.CancelScope] = {}
         self._send, self._receive = trio.open_memory_channel[ps.Event](1000)
         self._nursery: trio.Nursery | None = None
+        self._lease_lost = ""  # why this gateway may no longer act for the job
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -77,11 +78,26 @@ class Conductor:
         placement is answered at once (its ``Placed`` is stepped in turn)."""
         queue: list[ps.Event] = [event]
         while queue:
-            self.state, actions = step(self.state, queue.pop(0))
+            event = queue.pop(0)
+            if self._lease_lost:  # nothing more is done for the job here, whatever was under way
+                event, queue = ps.LeaseLost(trio.current_time()), []
+            self.state, actions = step(self.state, event)
             for action in actions:
+                if self._lease_lost and not isinstance(event, ps.LeaseLost):
+                    queue = [ps.LeaseLost(trio.current_time())]  # lost while carrying out this step
+                    break
                 answer = await self._do(action)
                 if answer is not None:
                     queue.append(answer)
+
+    def lease_lost(self, reason: str) -> None:
+        """The gateway's lease on the job is gone: feed ``LeaseLost`` before any other event."""
+        log.info("pipeline stops here job=%s: %s", self.run.record.job_id, reason)
+        self._lease_lost = reason
+        try:
+            self._send.send_nowait(ps.LeaseLost(trio.current_time()))
+        except trio.WouldBlock:  # a full queue: the next event read turns into LeaseLost
+            pass
 
     async def _do(self, action: ps.Action) -> ps.Event | None:
         run = self.run

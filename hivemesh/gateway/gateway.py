@@ -26,7 +26,7 @@ from hivemesh.gateway import lease
 from hivemesh.gateway.admission import Gate
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.looplag import LoopLag
-from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
+from hivemesh.gateway.jobrun import JobMoved, JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
 from hivemesh.gateway.store import JobStore
 from hivemesh.planner.base import Planner
@@ -58,10 +58,6 @@ class LiveJob:
     def wake(self) -> None:
         self.changed.set()
         self.changed = trio.Event()
-
-
-class JobMoved(HivemeshError):
-    """The job moved off this gateway (another one holds it now)."""
 
 
 class Gateway:
@@ -197,6 +193,9 @@ class Gateway:
     async def _take(self, job_id: str) -> bool:
         return await lease.take(self.store, job_id, self.node.peer_id, self.lag)
 
+    async def _renew(self, job_id: str) -> bool:
+        return await lease.renew(self.store, job_id, self.node.peer_id, self.lag)
+
     def _start(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         assert self._nursery is not None
         self._nursery.start_soon(self._run_job, record, subtasks)
@@ -246,12 +245,17 @@ class Gateway:
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)
+        run.holds_lease = partial(self._renew, record.job_id)  # asked before the job's end is told
         result: JobResult | None = None
         try:
             with live.scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(lease.hold, self.store, record.job_id, self.node.peer_id, self.lag,
-                                       nursery.cancel_scope)
+                    def lost(reason: str) -> None:  # the pipeline stops itself; anything else is cancelled
+                        if not run.lease_lost(reason):
+                            nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(lease.hold, record.job_id, partial(self._renew, record.job_id), lost,
+                                       lease.LEASE_TTL_S)
                     result = await run.run()
                     nursery.cancel_scope.cancel()
             if live.cancelled and result is None:

@@ -83,6 +83,10 @@ def find_aggregator(planner: Any) -> Any:
     return None
 
 
+class JobMoved(HivemeshError):
+    """The job moved off this gateway (another one holds it now)."""
+
+
 class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
                  emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None,
@@ -99,6 +103,8 @@ class JobRun:
         self.lag = lag or LoopLag()  # the gateway's loop lag: stage timeouts allow for it
         #: where the answer stage's streamed tokens go (subtask id, attempt, text); None: not streamed
         self.on_token: Callable[[str, int, str], None] | None = None
+        #: asks the store whether this gateway still holds the job's lease; None: no lease (tests)
+        self.holds_lease: Callable[[], Awaitable[bool]] | None = None
 
     # --- the whole job ------------------------------------------------------------
 
@@ -111,13 +117,28 @@ class JobRun:
                 await self._cache_answer(plan)
             answer = await self.aggregate(plan) if self.record.aggregate else None
             result = self.result(plan, "done", "", answer)
-            await self.emit("done", result=result)
+            await self._end("done", result=result)
         except JobFailed as exc:
             log.info("✗ job failed job=%s: %s", self.record.job_id, exc.reason)
             result = self.result(self._plan_or_none(), "failed", exc.reason)
-            await self.emit("failed", detail=exc.reason, result=result)
+            await self._end("failed", detail=exc.reason, result=result)
         await self._save_status(result.status)
         return result
+
+    def lease_lost(self, reason: str) -> bool:
+        """Another gateway may hold the job now: the pipeline stops acting for
+        it. False when no pipeline is running (the caller stops the job)."""
+        if self.conductor is None or self.conductor.state.outcome != "running":
+            return False
+        self.conductor.lease_lost(reason)
+        return True
+
+    async def _end(self, kind: str, **fields: Any) -> None:
+        """Tell the job's end, only while this gateway still holds the job: a
+        gateway that lost the lease must not end a job another one runs."""
+        if self.holds_lease is not None and not await self.holds_lease():
+            raise JobMoved(f"job {self.record.job_id} is held by another gateway now; not ending it here")
+        await self.emit(kind, **fields)
 
     # --- planning -----------------------------------------------------------------
 

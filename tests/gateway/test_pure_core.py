@@ -126,3 +126,12 @@ def test_a_job_event_of_an_unknown_kind_does_not_decode():
     forged = raw.replace(b"subtask_started", b"subtask_stolen_")
     with pytest.raises(DecodeError, match="unknown job event kind"):
         wire.decode(JobEvent, forged)
+
+
+def test_a_lease_is_lost_to_another_holder_or_after_a_whole_ttl_without_renewal():
+    from hivemesh.gateway.lease import verdict
+
+    assert verdict(True, last_ok=0.0, now=100.0, ttl_s=8.0) == "held"  # renewed: held, however late
+    assert verdict(False, last_ok=10.0, now=10.5, ttl_s=8.0) == "lost"  # another gateway holds it
+    assert verdict(None, last_ok=10.0, now=17.9, ttl_s=8.0) == "unsure"  # the store failed; it cannot have lapsed
+    assert verdict(None, last_ok=10.0, now=18.0, ttl_s=8.0) == "lost"  # it may have lapsed and been taken
