@@ -22,6 +22,7 @@ import trio
 from hivemesh.errors import DecodeError, HivemeshError, first_error
 from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
@@ -72,6 +73,7 @@ class Gateway:
         self._nursery: trio.Nursery | None = None
         self.stats: Counter[str] = Counter()
         self.health = PeerHealth()  # stages that broke on each peer lately, across this gateway's jobs
+        self.checks = CheckDesk(self.settings.trust) if self.settings.trust is not None else None
         self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
     @asynccontextmanager
@@ -230,7 +232,7 @@ class Gateway:
     async def _run_job(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         run = JobRun(self.node, self.store, self.planner, record,
                      lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats,
-                     self.health)
+                     self.health, self.checks)
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)

@@ -24,8 +24,10 @@ from hivemesh.mesh.node import MeshNode
 from hivemesh.gateway import jobstate
 from hivemesh.gateway.accounting import account
 from hivemesh.gateway.conductor import Conductor
+from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
+from hivemesh.gateway.trust import TrustSettings
 from hivemesh.worker.protocol import TaskReply
 from hivemesh.gateway.store import JobStore, output_cache_key, plan_cache_key
 from hivemesh.planner.base import Planner, PlanRequest
@@ -47,6 +49,8 @@ class JobSettings:
     stall_grace_s: float = 30.0
     #: characters of each input's start the planner sees (0: none; at most 200)
     preview_chars: int = 200
+    #: checking workers' outputs (``gateway.checking``); None: no checks
+    trust: TrustSettings | None = None
 
 
 def job_settings(settings: Any) -> JobSettings:
@@ -82,7 +86,8 @@ def find_aggregator(planner: Any) -> Any:
 class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
                  emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None,
-                 stats: Counter[str] | None = None, health: PeerHealth | None = None) -> None:
+                 stats: Counter[str] | None = None, health: PeerHealth | None = None,
+                 checks: CheckDesk | None = None) -> None:
         self.node, self.store, self.planner = node, store, planner
         self.record, self.emit, self.settings = record, emit, settings
         self.subtasks: dict[str, SubtaskRecord] = subtasks or {}
@@ -91,6 +96,7 @@ class JobRun:
         self.conductor: Conductor | None = None
         self.stats: Counter[str] = Counter() if stats is None else stats  # shared with the gateway
         self.health = health or PeerHealth()  # shared with the gateway
+        self.checks = checks  # the gateway's check desk (shared); None: outputs are not checked
         #: where the answer stage's streamed tokens go (subtask id, attempt, text); None: not streamed
         self.on_token: Callable[[str, int, str], None] | None = None
 

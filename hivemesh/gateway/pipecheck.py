@@ -40,7 +40,10 @@ def hold(w: _Work, e: StageDone) -> bool:
     """Hold ``e`` (a finished, verified report whose inputs are all done) for
     its check when its stage was to be checked; True when held."""
     sub = w.subs[e.sid]
-    if not sub.checked or sub.checking is not None:
+    if sub.checking is not None:  # the same report again, while its check runs
+        w.actions.append(Ignored("done", e.sid, e.attempt))
+        return True
+    if not sub.checked:
         return False
     w.set(e.sid, checking=e, check_deadline=e.now + w.t.check_wait_s, runnable_since=None)
     w.actions.append(AskCheck(e.sid, e.attempt, e.peer, e.output_hash, MappingProxyType(dict(e.used))))
@@ -48,13 +51,13 @@ def hold(w: _Work, e: StageDone) -> bool:
 
 
 def check_done(w: _Work, e: CheckDone, done: Callable[[_Work, StageDone], None]) -> None:
+    for peer, offence in e.penalize:  # proven whatever became of the stage since
+        w.actions.append(Penalize(peer, offence))
     sub = w.subs[e.sid]
     held = sub.checking
     if held is None or sub.attempt != e.attempt or sub.peer != e.peer or sub.status != "running":
         w.actions.append(Ignored("check", e.sid, e.attempt))
         return
-    for peer, offence in e.penalize:
-        w.actions.append(Penalize(peer, offence))
     w.set(e.sid, **CLEARED)
     if e.verdict == "rejected":
         w.failed(e.sid, e.peer, f"output failed its check: {e.detail}"[:300], strike=False, now=e.now)
