@@ -55,7 +55,9 @@ class JobSettings:
 
 def job_settings(settings: Any) -> JobSettings:
     """A gateway's job settings from the peer's ``Settings``."""
-    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview)
+    trust = TrustSettings(trusted_share=settings.check_share) if settings.check_share >= 0 else None
+    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview,
+                       trust=trust)
 
 
 def quality_of(plan: Plan | None) -> Quality | None:
