@@ -19,6 +19,7 @@ import trio
 
 from hivemesh.errors import DecodeError, HivemeshError, JobFailed, first_error
 from hivemesh.gateway import pipestate as ps
+from hivemesh.gateway.checking import Produced
 from hivemesh.gateway.pipeline import step
 from hivemesh.worker.tokens import read_stage_end, token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
@@ -46,6 +47,8 @@ class Conductor:
         self.state = ps.initial(plan, run.subtasks, timing)
         self.scopes: dict[str, trio.CancelScope] = {}
         self._send, self._receive = trio.open_memory_channel[ps.Event](1000)
+        self.pins: dict[str, str] = {}  # subtask -> the weights its checked stage is pinned to
+        self.produced: dict[tuple[str, int], Produced] = {}  # checked stages' outputs, for their checks
         self._nursery: trio.Nursery | None = None
         self._lease_lost = ""  # why this gateway may no longer act for the job
 
@@ -112,6 +115,9 @@ class Conductor:
             case ps.AskResend():
                 assert self._nursery is not None
                 self._nursery.start_soon(self._resend, action)
+            case ps.AskCheck():
+                assert self._nursery is not None
+                self._nursery.start_soon(self._check, action)
             case ps.Notify(kind, sid, peer, detail):
                 await self._notify(kind, sid, peer, detail)
             case ps.Penalize(peer, reason):
@@ -153,7 +159,16 @@ class Conductor:
             recent = node.view.recent_capabilities(node.config.clock())
             unknown = frozenset(cap for cap in schedule.missing.values() if cap not in recent)
         return ps.Placed(trio.current_time(), schedule.assigned, tuple(schedule.waiting), schedule.missing, unknown,
-                         action.initial)
+                         action.initial, self._to_check(schedule.assigned))
+
+    def _to_check(self, assigned: dict[str, str]) -> frozenset[str]:
+        """Of the new placements, those whose output the gateway's check desk samples (their weights pinned)."""
+        desk = self.run.checks
+        if desk is None:
+            return frozenset()
+        for sid, peer in assigned.items():
+            self.pins[sid] = desk.should_check(self.run.node, peer, self.plan.subtask(sid).capability)
+        return frozenset(sid for sid in assigned if self.pins[sid])
 
     def _assignment(self, action: ps.SendAssignment) -> StageAssign:
         sid = action.sid
@@ -169,6 +184,7 @@ class Conductor:
             deadline_s=self.run.settings.subtask_deadline_s, answer=sid == self.plan.answer,
             chat=s.format == "chat", stop=s.stop,
             tokens=wants_tokens(self.run, sid == self.plan.answer),  # streaming hook (issue 15)
+            checked=action.checked, model_hash=self.pins.get(sid, "") if action.checked else "",
         )
 
     def _launch(self, action: ps.SendAssignment) -> None:
@@ -221,9 +237,12 @@ class Conductor:
             return ps.StageFailed(now, sid, attempt, peer, reason=done.error)
         self.run.health.succeeded(peer)
         claim = done.claim
+        back = assign.answer or assign.checked  # the text came back: it must be the claimed output
         verified = (claim is not None and claim.producer == peer and claim.subtask_id == sid
                     and claim.attempt == attempt
-                    and verify_claim(claim, done.sig, done.text if assign.answer else None))
+                    and verify_claim(claim, done.sig, done.text if back else None))
+        if assign.checked and verified:
+            self.produced[(sid, attempt)] = Produced(assign, done.text, dict(done.inputs))
         reply = TaskReply(task_id=sid, ok=True, text=done.text if assign.answer else "", peer_id=peer,
                           model=done.model, prompt_tokens=done.prompt_tokens,
                           completion_tokens=done.completion_tokens, run_s=done.run_s)
@@ -231,6 +250,14 @@ class Conductor:
         return ps.StageDone(now, sid, attempt, peer, reply=reply, output_hash=claim.output_hash if claim else "",
                             verified=verified, delivered=delivered, used=dict(done.input_hashes),
                             detail=f"{done.model}, {done.output_bytes} bytes to {len(done.deliveries)} peer(s)")
+
+    async def _check(self, ask: ps.AskCheck) -> None:
+        assert self.run.checks is not None
+        out = self.produced.pop((ask.sid, ask.attempt), None)
+        event = await self.run.checks.verdict(self.run.node, ask, out, trio.current_time())
+        log.info("check of %s (attempt %d) by %s: %s %s job=%s", ask.sid, ask.attempt, ask.producer[-8:],
+                 event.verdict, event.detail, self.run.record.job_id)
+        await self._send.send(event)
 
     # --- inputs ----------------------------------------------------------------------------
 

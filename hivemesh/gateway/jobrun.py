@@ -24,9 +24,11 @@ from hivemesh.mesh.node import MeshNode
 from hivemesh.gateway import jobstate
 from hivemesh.gateway.accounting import account
 from hivemesh.gateway.conductor import Conductor
+from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.looplag import LoopLag
 from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
+from hivemesh.gateway.trust import TrustSettings
 from hivemesh.worker.protocol import TaskReply
 from hivemesh.gateway.store import JobStore, output_cache_key, plan_cache_key
 from hivemesh.planner.base import Planner, PlanRequest
@@ -50,12 +52,15 @@ class JobSettings:
     preview_chars: int = 200
     #: jobs run at once before new ones are answered busy (0: from the view's capacity, see ``admission``)
     max_jobs: int = 0
+    #: checking workers' outputs (``gateway.checking``); None: no checks
+    trust: TrustSettings | None = None
 
 
 def job_settings(settings: Any) -> JobSettings:
     """A gateway's job settings from the peer's ``Settings``."""
+    trust = TrustSettings(trusted_share=settings.check_share) if settings.check_share >= 0 else None
     return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview,
-                       max_jobs=settings.max_jobs)
+                       max_jobs=settings.max_jobs, trust=trust)
 
 
 def quality_of(plan: Plan | None) -> Quality | None:
@@ -91,7 +96,7 @@ class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
                  emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None,
                  stats: Counter[str] | None = None, health: PeerHealth | None = None,
-                 lag: LoopLag | None = None) -> None:
+                 lag: LoopLag | None = None, checks: CheckDesk | None = None) -> None:
         self.node, self.store, self.planner = node, store, planner
         self.record, self.emit, self.settings = record, emit, settings
         self.subtasks: dict[str, SubtaskRecord] = subtasks or {}
@@ -101,6 +106,7 @@ class JobRun:
         self.stats: Counter[str] = Counter() if stats is None else stats  # shared with the gateway
         self.health = health or PeerHealth()  # shared with the gateway
         self.lag = lag or LoopLag()  # the gateway's loop lag: stage timeouts allow for it
+        self.checks = checks  # the gateway's check desk (shared); None: outputs are not checked
         #: where the answer stage's streamed tokens go (subtask id, attempt, text); None: not streamed
         self.on_token: Callable[[str, int, str], None] | None = None
         #: asks the store whether this gateway still holds the job's lease; None: no lease (tests)

@@ -63,6 +63,7 @@ class StageAssign(wire.Message):
     stop: tuple[str, ...] = ()
     tokens: bool = False  # send the output as it is generated, in StageToken frames before StageDone
     model_hash: str = ""  # the weights this stage must run on (SHA-256); "" takes any for the capability
+    checked: bool = False  # the gateway checks this output: send its text and the inputs it used back in StageDone
 
     def __post_init__(self) -> None:
         if len(self.stop) > 4 or any(not s or len(s) > 32 for s in self.stop):
@@ -113,19 +114,20 @@ class Delivery(wire.Message):
 
 @dataclass(frozen=True)
 class StageDone(wire.Message):
-    MAX_BYTES = MAX_TEXT + 16 * 1024
+    MAX_BYTES = 2 * MAX_TEXT + 16 * 1024
 
     ok: bool
     claim: Claim | None = None
     sig: bytes = b""
     output_bytes: int = 0
-    text: str = ""  # only for the answer subtask
+    text: str = ""  # only for the answer subtask, or a checked one
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     run_s: float = 0.0
     deliveries: tuple[Delivery, ...] = ()
     input_hashes: dict[str, str] = field(default_factory=dict)  # the upstream outputs it used
+    inputs: dict[str, str] = field(default_factory=dict)  # a checked stage's: the texts of those outputs
     error_code: str = ""
     error: str = ""
 

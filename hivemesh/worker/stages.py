@@ -23,7 +23,7 @@ from hivemesh.mesh import guard, wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.models.base import ChatMessage, CompletionRequest
 from hivemesh.worker.pipewire import (
-    DOWNSTREAM_UNREACHABLE,
+    DOWNSTREAM_UNREACHABLE, MAX_TEXT,
     OUTPUT, RESEND, STAGE, Claim, Delivery, Output, OutputAck, Resend, ResendAck, Route,
     StageAck, StageAssign, StageDone, digest, sign_claim, verify_claim,
 )
@@ -268,10 +268,11 @@ class StageRunner:
         self.stats["completed"] += 1
         return StageDone(
             ok=True, claim=claim, sig=sig, output_bytes=len(completion.text.encode()),
-            text=completion.text if a.answer else "", model=model.name,
+            text=completion.text if a.answer or a.checked else "", model=model.name,
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
             run_s=round(completion.seconds, 4), deliveries=deliveries,
             input_hashes={dep: out.claim.output_hash for dep, out in stage.inputs.items()},
+            inputs=_checked_inputs(outputs) if a.checked else {},
         )
 
     # --- outputs, worker to worker ---------------------------------------------------
@@ -371,3 +372,8 @@ class StageRunner:
                                     route.peer_id)
             await wire.write_message(stream, ResendAck(ok, "" if ok else DOWNSTREAM_UNREACHABLE))
             await stream.close()
+
+
+def _checked_inputs(outputs: dict[str, str]) -> dict[str, str]:
+    """A checked stage's inputs for the gateway's check (none when too big to send: it goes unchecked)."""
+    return outputs if sum(len(t.encode()) for t in outputs.values()) <= MAX_TEXT else {}
