@@ -13,7 +13,8 @@ import trio
 
 from hivemesh.client import submit_via
 from hivemesh.errors import HivemeshError
-from hivemesh.mesh import guard, wire
+from hivemesh.mesh import wire
+from hivemesh.mesh.stream import Stream
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
@@ -86,7 +87,7 @@ async def fuzz(attacker, victim_id, protocol: str, count: int, rnd: random.Rando
                 await stream.close()
             except Exception:
                 pass  # the victim may reset us (its per-peer stream cap, a bad frame): its right
-            await guard.finish(stream, grace_s=0.05)  # read what it says, then free the stream
+            await Stream(stream).finish(grace_s=0.05)  # read what it says, then free the stream
 
     async with trio.open_nursery() as nursery:
         for _ in range(4 * count):  # streams that cannot even be opened do not count

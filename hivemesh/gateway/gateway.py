@@ -19,9 +19,10 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, first_error
-from hivemesh.mesh import guard, wire
+from hivemesh.errors import HivemeshError, StreamBroken, first_error
+from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.mesh.stream import Stream
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
@@ -113,19 +114,18 @@ class Gateway:
 
     # --- the protocol -------------------------------------------------------------
 
-    async def handle_stream(self, stream: Any) -> None:
-        try:
-            with trio.fail_after(READ_TIMEOUT_S):
-                submit = await wire.read_message(stream, JobSubmit)
-        except (DecodeError, trio.TooSlowError) as exc:
-            if guard.blames_sender(exc):
-                self.node.penalize(guard.remote_peer(stream), "malformed")
-            await self._refuse(stream, "", f"bad job submission: {exc}")
+    async def handle_stream(self, stream: Stream) -> None:
+        submit = await stream.request(JobSubmit, READ_TIMEOUT_S, self.node.penalize,
+                                      lambda why: self._refusal("", f"bad job submission: {why}"))
+        if submit is None:
             return
         try:
             await self.open_job(submit)
         except HivemeshError as exc:
-            await self._refuse(stream, submit.job_id, str(exc))
+            try:
+                await stream.send(self._refusal(submit.job_id, str(exc)))
+            except StreamBroken:
+                log.debug("could not tell the client of job %s: it is gone", submit.job_id)
             return
         if await self._stream_events(stream, submit.job_id, submit.from_event, submit.tokens):
             await stream.close()
@@ -328,12 +328,12 @@ class Gateway:
             live.wake()
         return event
 
-    async def _stream_events(self, stream: Any, job_id: str, start: int, tokens: bool = False) -> bool:
+    async def _stream_events(self, stream: Stream, job_id: str, start: int, tokens: bool = False) -> bool:
         """Send the job's events from ``start`` until a terminal one (True), or
         until the job moves off this gateway (False: the stream is reset)."""
         try:
             async for event in self.follow(job_id, start, tokens=tokens):
-                await wire.write_message(stream, event)
+                await stream.send(event)
         except JobMoved:
             await stream.reset()  # not an end: the client re-attaches elsewhere
             return False
@@ -374,13 +374,9 @@ class Gateway:
             else:
                 await trio.sleep(POLL_S)
 
-    async def _refuse(self, stream: Any, job_id: str, reason: str) -> None:
+    def _refusal(self, job_id: str, reason: str) -> JobEvent:
+        """The one event a refused submission gets (the guard closes the stream after it)."""
         log.info("job refused job=%s: %s", job_id or "?", reason)
         result = JobResult(job_id=job_id, status="failed", answer="", error=reason, plan=None, subtasks=(),
                            accounting=None, gateway=self.node.peer_id, seconds=0.0)
-        try:
-            await wire.write_message(stream, JobEvent(job_id=job_id or "-", index=0, kind="failed",
-                                                      detail=reason, result=result))
-            await stream.close()
-        except Exception as exc:
-            log.debug("could not tell the client: %s", exc)
+        return JobEvent(job_id=job_id or "-", index=0, kind="failed", detail=reason, result=result)

@@ -20,9 +20,9 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, DeadlineExceeded, HivemeshError, WorkerBusy
+from hivemesh.errors import DeadlineExceeded, HivemeshError, WorkerBusy
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import guard, wire
+from hivemesh.mesh.stream import Stream
 from hivemesh.models.base import ChatMessage, Completion, CompletionRequest, ModelBackend
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.worker.protocol import BAD_REQUEST, TaskReply, TaskRequest, check_pinned, error_code
@@ -30,7 +30,6 @@ from hivemesh.worker.protocol import BAD_REQUEST, TaskReply, TaskRequest, check_
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 10.0
-MAX_TRAILING_BYTES = 64 * 1024
 
 
 @dataclass
@@ -116,17 +115,9 @@ class Worker:
 
     # --- the stream shell -------------------------------------------------------
 
-    async def handle_stream(self, stream: Any) -> None:
-        try:
-            with trio.fail_after(READ_TIMEOUT_S):
-                request = await wire.read_message(stream, TaskRequest)
-        except (DecodeError, trio.TooSlowError) as exc:
-            self.stats["bad_request"] += 1
-            if guard.blames_sender(exc):
-                self.penalize(guard.remote_peer(stream), "malformed")
-            reply = TaskReply(task_id="", ok=False, error_code=BAD_REQUEST, error=str(exc)[:500],
-                              peer_id=self.peer_id)
-            await wire.write_message(stream, reply)
+    async def handle_stream(self, stream: Stream) -> None:
+        request = await stream.request(TaskRequest, READ_TIMEOUT_S, self.penalize, self._bad_request)
+        if request is None:
             await stream.close()
             return
         reply = None
@@ -135,11 +126,15 @@ class Worker:
             reply = await self.execute(request)
             nursery.cancel_scope.cancel()
         if reply is not None:
-            await wire.write_message(stream, reply)
+            await stream.send(reply)
             await stream.close()
 
-    async def _watch_caller(self, stream: Any, task_id: str, scope: trio.CancelScope) -> None:
-        await watch_stream(stream)
+    def _bad_request(self, reason: str) -> TaskReply:
+        self.stats[BAD_REQUEST] += 1
+        return TaskReply(task_id="", ok=False, error_code=BAD_REQUEST, error=reason, peer_id=self.peer_id)
+
+    async def _watch_caller(self, stream: Stream, task_id: str, scope: trio.CancelScope) -> None:
+        await stream.wait_closed()
         log.info("subtask cancelled: caller went away task=%s", task_id)
         self.stats["cancelled"] += 1
         scope.cancel()
@@ -227,20 +222,6 @@ class Worker:
     def _error(self, request: TaskRequest, exc: Exception) -> TaskReply:
         return TaskReply(task_id=request.task_id, ok=False, error_code=error_code(exc),
                          error=str(exc)[:500], peer_id=self.peer_id)
-
-
-async def watch_stream(stream: Any) -> None:
-    """Return when the other side closes or resets ``stream`` (trailing bytes,
-    up to a bound, are read and dropped)."""
-    extra = 0
-    try:
-        while extra <= MAX_TRAILING_BYTES:
-            data = await stream.read(4096)
-            if not data:
-                return
-            extra += len(data)
-    except Exception:
-        return
 
 
 def to_completion_request(request: TaskRequest) -> CompletionRequest:
