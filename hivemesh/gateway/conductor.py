@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from hivemesh.errors import HivemeshError, JobFailed, first_error
+from hivemesh.errors import HivemeshError, JobFailed, TaskError, first_error
 from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.pipeline import step
-from hivemesh.worker.tokens import read_stage_end, token_sink, wants_tokens
+from hivemesh.worker.stagecall import run_stage
+from hivemesh.worker.tokens import token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
 from hivemesh.mesh.stream import describe
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
 from hivemesh.worker.pipewire import (
-    DOWNSTREAM_UNREACHABLE, RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
+    DOWNSTREAM_UNREACHABLE, RESEND, STAGE, Resend, ResendAck, Route, StageAssign, StageDone, verify_claim,
 )
 from hivemesh.worker.protocol import TaskReply
 
@@ -175,15 +176,13 @@ class Conductor:
                                                       self._broke(peer, assign), str(exc)))
                 return
             try:
-                await stream.send(assign)
-                ack = await stream.receive(StageAck, ACK_TIMEOUT_S)
-                if not ack.ok:
-                    await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
-                                                          reason=f"{ack.error_code}: {ack.error}"))
-                    return
                 # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
-                done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))
+                done = await run_stage(stream, assign, token_sink(self.run, sid, assign.attempt, assign.answer),
+                                       ACK_TIMEOUT_S)
                 await self._send.send(self._report(peer, assign, done))
+            except TaskError as exc:  # the peer refused the assignment
+                await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
+                                                      reason=f"{exc.code}: {exc}"))
             except (HivemeshError, trio.TooSlowError) as exc:  # broken, bad frames, too slow: all ours now
                 await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
                                                      self._broke(peer, assign), describe(exc)))

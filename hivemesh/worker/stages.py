@@ -158,8 +158,7 @@ class StageRunner:
     # --- a stage, on the gateway's stream -------------------------------------------
 
     async def handle_stage(self, stream: Stream) -> None:
-        assign = await stream.request(StageAssign, IO_TIMEOUT_S, self.node.penalize,
-                                      lambda why: StageAck(False, BAD_REQUEST, why))
+        assign = await stream.request(StageAssign, IO_TIMEOUT_S, self.node.penalize, self._bad_request)
         if assign is None:
             return
         refusal = self._refusal(assign)
@@ -193,6 +192,10 @@ class StageRunner:
         if done is not None:
             await stream.send(done)
             await stream.close()
+
+    def _bad_request(self, reason: str) -> StageAck:
+        self.stats[BAD_REQUEST] += 1
+        return StageAck(False, BAD_REQUEST, reason)
 
     def _refusal(self, assign: StageAssign) -> tuple[str, str] | None:
         try:
