@@ -166,9 +166,9 @@ class JobResponse(Response):
     async def _run(self, send: Any) -> None:
         chat, gateway = self.chat, self.api.gateway
         submit = JobSubmit(job_id=self.job_id, text=chat.job_text(), tokens=chat.stream)
-        plan = direct_plan(self.capability, chat.max_tokens, chat.stop) if self.capability else ""
+        plan = direct_plan(self.capability, chat.max_tokens, chat.stop) if self.capability else None
         try:
-            await gateway.open_job(submit, plan, DIRECT_PLANNER if plan else "")
+            await gateway.open_job(submit, plan, DIRECT_PLANNER if plan is not None else "")
         except HivemeshError as exc:
             exc_ = ApiError(503, str(exc), "server_error", code="unavailable",
                             headers={"Retry-After": str(self.api.settings.retry_after_s)})

@@ -25,9 +25,10 @@ from hivemesh.mesh.node import MeshNode
 from hivemesh.mesh.stream import Stream
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
-from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
+from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, StoredPlan, SubtaskRecord
 from hivemesh.gateway.store import JobStore
 from hivemesh.planner.base import Planner
+from hivemesh.planner.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -130,22 +131,22 @@ class Gateway:
         if await self._stream_events(stream, submit.job_id, submit.from_event, submit.tokens):
             await stream.close()
 
-    async def open_job(self, submit: JobSubmit, plan_json: str = "", planner: str = "") -> None:
-        """Start ``submit``'s job here (or attach to it). ``plan_json``: run
-        this plan instead of asking the planner (the HTTP API's direct model)."""
+    async def open_job(self, submit: JobSubmit, plan: Plan | None = None, planner: str = "") -> None:
+        """Start ``submit``'s job here (or attach to it). ``plan``: run this
+        plan instead of asking the planner (the HTTP API's direct model)."""
         if not self.available:
             raise HivemeshError("gateway store unavailable; try another gateway")
         try:
-            await self._ensure_job(submit, plan_json, planner)
+            await self._ensure_job(submit, plan, planner)
         except HivemeshError as exc:
             raise HivemeshError(f"gateway could not take the job: {exc}") from None
 
-    async def _ensure_job(self, submit: JobSubmit, plan_json: str = "", planner: str = "") -> None:
+    async def _ensure_job(self, submit: JobSubmit, plan: Plan | None = None, planner: str = "") -> None:
         if submit.job_id in self.live:
             return
         record = JobRecord(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
                            aggregate=submit.aggregate, created=time.time(), status="planning",
-                           plan_json=plan_json, planner_model=planner)
+                           plan=StoredPlan.of(plan) if plan is not None else None, planner_model=planner)
         if not submit.attach_only:
             live = self._claim(submit.job_id)
             live.tokens = submit.tokens

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hivemesh.mesh import wire
+from hivemesh.planner.plan import FORMATS, MAX_STOPS, Plan, Subtask
 
 PROTOCOL = "/hivemesh/job/1"
 MAX_JOB_TEXT = 16 * 1024
@@ -146,6 +147,46 @@ class JobEvent(wire.Message):
 
 
 @dataclass(frozen=True)
+class PlanStep(wire.Message):
+    """One subtask of a stored plan, in full (``PlannedSubtask`` is its summary)."""
+
+    id: str
+    capability: str
+    prompt: str
+    depends_on: tuple[str, ...]
+    max_tokens: int
+    format: str = "chat"
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}")
+        if len(self.stop) > MAX_STOPS:
+            raise ValueError(f"at most {MAX_STOPS} stop strings")
+
+
+@dataclass(frozen=True)
+class StoredPlan(wire.Message):
+    """A job's plan as the store keeps it (in its ``JobRecord`` and the plan
+    cache): the same strict codec as every other message, no JSON inside."""
+
+    MAX_BYTES = 256 * 1024
+
+    subtasks: tuple[PlanStep, ...]
+    answer: str
+    planner: str
+
+    @classmethod
+    def of(cls, plan: Plan) -> StoredPlan:
+        return cls(tuple(PlanStep(s.id, s.capability, s.prompt, s.depends_on, s.max_tokens, s.format, s.stop)
+                         for s in plan.subtasks), plan.answer, plan.planner)
+
+    def to_plan(self) -> Plan:
+        return Plan(tuple(Subtask(s.id, s.capability, s.prompt, s.depends_on, s.max_tokens, s.format, s.stop)
+                          for s in self.subtasks), self.answer, self.planner)
+
+
+@dataclass(frozen=True)
 class JobRecord(wire.Message):
     MAX_BYTES = MAX_INPUT_BYTES + MAX_JOB_TEXT + 256 * 1024
 
@@ -155,7 +196,7 @@ class JobRecord(wire.Message):
     aggregate: bool
     created: float
     status: str  # "planning" | "running" | "done" | "failed"
-    plan_json: str = ""
+    plan: StoredPlan | None = None
     planner_model: str = ""
     cloud_input_tokens: int = 0
     cloud_output_tokens: int = 0
