@@ -8,7 +8,7 @@ from the client, so submitting the same id again attaches to the same job
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from hivemesh.mesh import wire
 from hivemesh.planner.plan import FORMATS, MAX_STOPS, Plan, Subtask
@@ -18,9 +18,22 @@ MAX_JOB_TEXT = 16 * 1024
 MAX_INPUT_BYTES = 1024 * 1024
 MAX_INPUTS = 32
 TERMINAL = ("done", "failed")
-#: every kind of job event; another kind is a decode error, not an event a client has to guess at
-EVENT_KINDS = frozenset({"accepted", "planned", "resumed", "subtask_started", "subtask_finished", "subtask_retry",
-                         "aggregated", "token", *TERMINAL})  # token: a piece of the answer as it streams (not stored)
+_SUBTASK = frozenset({"subtask_id", "capability", "peer_id", "detail"})
+#: every kind of job event and the fields it carries besides job_id, index and kind: another
+#: kind, or a field its kind does not carry, is a decode error, not an event a client has to guess at
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "accepted": frozenset({"peer_id"}),
+    "planned": frozenset({"plan", "detail"}),
+    "resumed": frozenset({"peer_id", "detail"}),
+    "subtask_started": _SUBTASK,
+    "subtask_finished": _SUBTASK,
+    "subtask_retry": _SUBTASK,
+    "aggregated": frozenset({"detail"}),
+    "token": frozenset({"subtask_id", "detail", "offset"}),  # a piece of the answer as it streams (not stored)
+    "done": frozenset({"detail", "result"}),  # terminal kinds carry their result, always
+    "failed": frozenset({"detail", "result"}),
+}
+EVENT_KINDS = frozenset(KIND_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,11 @@ class JobEvent(wire.Message):
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
             raise ValueError(f"unknown job event kind {self.kind!r}")
+        carried = {f.name for f in fields(self)[3:] if getattr(self, f.name) != f.default}
+        if carried - KIND_FIELDS[self.kind]:
+            raise ValueError(f"a {self.kind} event carries no {sorted(carried - KIND_FIELDS[self.kind])}")
+        if self.terminal and self.result is None:
+            raise ValueError(f"a {self.kind} event carries the job's result")
 
     @property
     def terminal(self) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import trio
 
 from hivemesh.errors import DecodeError, HivemeshError, StreamBroken
+from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.mesh.stream import Stream, blames_sender
 from hivemesh.models.base import ChatMessage, CompletionRequest
@@ -190,7 +191,7 @@ class StageRunner:
                 while len(self.finished) > MAX_FINISHED:
                     self.finished.popitem(last=False)
         if done is not None:
-            await stream.send(done)
+            await wire.write_kind(stream, done)  # after the ack, frames are tagged (token or done)
             await stream.close()
 
     def _bad_request(self, reason: str) -> StageAck:
