@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, JobFailed, MeshError, first_error
-from hivemesh.mesh import guard, wire
+from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, JobFailed, MeshError, StreamBroken, first_error
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MAX_STREAMS_PER_PEER, MeshConfig, MeshNode
+from hivemesh.mesh.stream import Stream
 from hivemesh.gateway.admission import Backoff
 from hivemesh.gateway.election import DEFAULT_K, elect_from_view, route
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobResult, JobSubmit
@@ -199,38 +199,30 @@ async def _stream_events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any
     stream = await node.open_stream(gateway, PROTOCOL)
     try:
         try:
-            await wire.write_message(stream, submit)
-        except Exception as exc:  # py-libp2p's StreamReset and friends
-            raise MeshError(f"gateway stream broke: {type(exc).__name__}: {exc}") from None
+            await stream.send(submit)
+        except StreamBroken as exc:
+            raise MeshError(f"gateway stream broke: {exc}") from None
         while True:
-            try:
-                event = await _next_event(node, gateway, stream)
-            except DecodeError as exc:
-                raise MeshError(f"gateway stream broke: {exc}") from None
-            except Exception as exc:
-                raise MeshError(f"gateway stream broke: {_why(exc)}") from None
+            event = await _next_event(node, gateway, stream)
             yield event
             if event.terminal:
                 return
     finally:
-        with trio.CancelScope(shield=True):
-            await guard.close(stream)
+        await stream.close()
 
 
-def _why(exc: BaseException) -> str:
-    """What went wrong, looking inside exception groups (a nursery's wrapper says nothing)."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return f"{type(exc).__name__}: {exc}"
-
-
-async def _next_event(node: MeshNode, gateway: str, stream: Any) -> JobEvent:
-    """The next event, or MeshError when the gateway leaves the mesh meanwhile
-    (a dead gateway's connection may be half-open and never break)."""
+async def _next_event(node: MeshNode, gateway: str, stream: Stream) -> JobEvent:
+    """The next event, or MeshError when the stream breaks or the gateway
+    leaves the mesh meanwhile (a dead gateway's connection may be half-open
+    and never break)."""
     event: list[JobEvent] = []
+    broke: list[HivemeshError] = []
     async with trio.open_nursery() as nursery:
         async def read() -> None:
-            event.append(await wire.read_message(stream, JobEvent))
+            try:
+                event.append(await stream.receive(JobEvent))
+            except (StreamBroken, DecodeError) as exc:
+                broke.append(exc)
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(read)
@@ -242,6 +234,8 @@ async def _next_event(node: MeshNode, gateway: str, stream: Any) -> JobEvent:
                 nursery.cancel_scope.cancel()
                 break
             seen = seen or here
+    if broke:
+        raise MeshError(f"gateway stream broke: {broke[0]}")
     if not event:
         raise MeshError(f"gateway {gateway[-8:]} left the mesh")
     return event[0]

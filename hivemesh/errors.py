@@ -11,7 +11,8 @@ line and an exit code.
     │   └── FrameTooLarge        wrong type, unknown field, over its size limit)
     ├── AdvertRejected           a signed advert failed verification (.reason)
     ├── MeshError                networking: dial failures, no bootstrap
-    │   └── PeerUnreachable
+    │   ├── PeerUnreachable
+    │   └── StreamBroken         a stream was reset or failed under us
     ├── ModelError               model backends
     │   ├── ModelNotFound        missing model file / package
     │   ├── BackendUnavailable   optional dependency not installed
@@ -69,6 +70,11 @@ class MeshError(HivemeshError):
 
 class PeerUnreachable(MeshError):
     pass
+
+
+class StreamBroken(MeshError):
+    """A stream was reset, or its connection failed, while we used it: the
+    other side went away (or hung up on us), which is no proof of misbehaviour."""
 
 
 class ModelError(HivemeshError):

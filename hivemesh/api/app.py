@@ -167,9 +167,9 @@ class JobResponse(Response):
     async def _run(self, send: Any) -> None:
         chat, gateway = self.chat, self.api.gateway
         submit = JobSubmit(job_id=self.job_id, text=chat.job_text(), tokens=chat.stream)
-        plan = direct_plan(self.capability, chat.max_tokens, chat.stop) if self.capability else ""
+        plan = direct_plan(self.capability, chat.max_tokens, chat.stop) if self.capability else None
         try:
-            await gateway.open_job(submit, plan, DIRECT_PLANNER if plan else "")
+            await gateway.open_job(submit, plan, DIRECT_PLANNER if plan is not None else "")
         except GatewayBusy as exc:  # the gateway runs all it can: 429 with its retry-after
             exc_ = ApiError(429, f"busy: {exc.reason}; retry later", "rate_limit_error", code="busy",
                             headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})

@@ -17,17 +17,18 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, JobFailed, first_error
+from hivemesh.errors import HivemeshError, JobFailed, TaskError, first_error
 from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.checking import Produced
 from hivemesh.gateway.pipeline import step
-from hivemesh.worker.tokens import read_stage_end, token_sink, wants_tokens
+from hivemesh.worker.stagecall import run_stage
+from hivemesh.worker.tokens import token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
-from hivemesh.mesh import guard, wire
+from hivemesh.mesh.stream import describe
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
 from hivemesh.worker.pipewire import (
-    DOWNSTREAM_UNREACHABLE, RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
+    DOWNSTREAM_UNREACHABLE, RESEND, STAGE, Resend, ResendAck, Route, StageAssign, StageDone, verify_claim,
 )
 from hivemesh.worker.protocol import TaskReply
 
@@ -207,23 +208,18 @@ class Conductor:
                                                       self._broke(peer, assign), str(exc)))
                 return
             try:
-                await wire.write_message(stream, assign)
-                with self.run.lag.fail_after(ACK_TIMEOUT_S):  # not a broken stage just because we were slow
-                    ack = await wire.read_message(stream, StageAck)
-                if not ack.ok:
-                    await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
-                                                          reason=f"{ack.error_code}: {ack.error}",
-                                                          busy=ack.error_code == "busy"))
-                    return
                 # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
-                done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))
+                done = await run_stage(stream, assign, token_sink(self.run, sid, assign.attempt, assign.answer),
+                                       ACK_TIMEOUT_S + self.run.lag.allowance())  # not broken just because we were slow
                 await self._send.send(self._report(peer, assign, done))
-            except (DecodeError, trio.TooSlowError, Exception) as exc:
+            except TaskError as exc:  # the peer refused the assignment (busy: full, not a strike)
+                await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
+                                                      reason=f"{exc.code}: {exc}", busy=exc.code == "busy"))
+            except (HivemeshError, trio.TooSlowError) as exc:  # broken, bad frames, too slow: all ours now
                 await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
-                                                     self._broke(peer, assign), str(exc) or type(exc).__name__))
+                                                     self._broke(peer, assign), describe(exc)))
             finally:
-                with trio.CancelScope(shield=True):
-                    await guard.close(stream)
+                await stream.close()
 
     def _broke(self, peer: str, assign: StageAssign) -> bool:
         """Count a broken stage against ``peer``; is the peer a suspect now?"""
@@ -278,13 +274,12 @@ class Conductor:
             with self.run.lag.fail_after(2 * ACK_TIMEOUT_S):  # opening the stream too: a dying peer may never answer
                 stream = await self.run.node.open_stream(producer, RESEND)
                 try:
-                    await wire.write_message(stream, Resend(self.run.record.job_id, dep, route))
-                    ack = await wire.read_message(stream, ResendAck)
+                    await stream.send(Resend(self.run.record.job_id, dep, route))
+                    ack = await stream.receive(ResendAck)
                 finally:
-                    with trio.CancelScope(shield=True):
-                        await guard.close(stream)
-        except Exception as exc:
-            log.info("resend of %s via %s failed: %s", dep, producer[-8:], exc)
+                    await stream.close()
+        except (HivemeshError, trio.TooSlowError) as exc:
+            log.info("resend of %s via %s failed: %s", dep, producer[-8:], describe(exc))
             return "lost"
         if ack.ok:
             return "ok"

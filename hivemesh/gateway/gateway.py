@@ -19,18 +19,20 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, first_error
-from hivemesh.mesh import guard, wire
+from hivemesh.errors import GatewayBusy, HivemeshError, StreamBroken, first_error
+from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.mesh.stream import Stream
 from hivemesh.gateway import lease
 from hivemesh.gateway.admission import Gate
 from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.looplag import LoopLag
 from hivemesh.gateway.jobrun import JobMoved, JobRun, JobSettings, blocking
-from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
+from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, StoredPlan, SubtaskRecord
 from hivemesh.gateway.store import JobStore
 from hivemesh.planner.base import Planner
+from hivemesh.planner.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -116,26 +118,26 @@ class Gateway:
 
     # --- the protocol -------------------------------------------------------------
 
-    async def handle_stream(self, stream: Any) -> None:
-        try:
-            with self.lag.fail_after(READ_TIMEOUT_S):  # a slow client, not a slow gateway
-                submit = await wire.read_message(stream, JobSubmit)
-        except (DecodeError, trio.TooSlowError) as exc:
-            if guard.blames_sender(exc):
-                self.node.penalize(guard.remote_peer(stream), "malformed")
-            await self._refuse(stream, "", f"bad job submission: {exc}")
+    async def handle_stream(self, stream: Stream) -> None:
+        submit = await stream.request(JobSubmit, READ_TIMEOUT_S, self.node.penalize,
+                                      lambda why: self._refusal("", f"bad job submission: {why}"))
+        if submit is None:
             return
         try:
             await self.open_job(submit)
         except HivemeshError as exc:
-            await self._refuse(stream, submit.job_id, str(exc), exc if isinstance(exc, GatewayBusy) else None)
+            try:
+                await stream.send(self._refusal(submit.job_id, str(exc),
+                                                  exc if isinstance(exc, GatewayBusy) else None))
+            except StreamBroken:
+                log.debug("could not tell the client of job %s: it is gone", submit.job_id)
             return
         if await self._stream_events(stream, submit.job_id, submit.from_event, submit.tokens):
             await stream.close()
 
-    async def open_job(self, submit: JobSubmit, plan_json: str = "", planner: str = "") -> None:
-        """Start ``submit``'s job here (or attach to it). ``plan_json``: run
-        this plan instead of asking the planner (the HTTP API's direct model)."""
+    async def open_job(self, submit: JobSubmit, plan: Plan | None = None, planner: str = "") -> None:
+        """Start ``submit``'s job here (or attach to it). ``plan``: run this
+        plan instead of asking the planner (the HTTP API's direct model)."""
         if not self.available:
             raise HivemeshError("gateway store unavailable; try another gateway")
         if not submit.attach_only and submit.job_id not in self.live:  # a new job: past the limit, busy
@@ -144,16 +146,16 @@ class Gateway:
                 self.stats["busy"] += 1
                 raise GatewayBusy(busy.reason, busy.retry_after_s)
         try:
-            await self._ensure_job(submit, plan_json, planner)
+            await self._ensure_job(submit, plan, planner)
         except HivemeshError as exc:
             raise HivemeshError(f"gateway could not take the job: {exc}") from None
 
-    async def _ensure_job(self, submit: JobSubmit, plan_json: str = "", planner: str = "") -> None:
+    async def _ensure_job(self, submit: JobSubmit, plan: Plan | None = None, planner: str = "") -> None:
         if submit.job_id in self.live:
             return
         record = JobRecord(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
                            aggregate=submit.aggregate, created=time.time(), status="planning",
-                           plan_json=plan_json, planner_model=planner)
+                           plan=StoredPlan.of(plan) if plan is not None else None, planner_model=planner)
         if not submit.attach_only:
             live = self._claim(submit.job_id)
             live.tokens = submit.tokens
@@ -335,12 +337,12 @@ class Gateway:
             live.wake()
         return event
 
-    async def _stream_events(self, stream: Any, job_id: str, start: int, tokens: bool = False) -> bool:
+    async def _stream_events(self, stream: Stream, job_id: str, start: int, tokens: bool = False) -> bool:
         """Send the job's events from ``start`` until a terminal one (True), or
         until the job moves off this gateway (False: the stream is reset)."""
         try:
             async for event in self.follow(job_id, start, tokens=tokens):
-                await wire.write_message(stream, event)
+                await stream.send(event)
         except JobMoved:
             await stream.reset()  # not an end: the client re-attaches elsewhere
             return False
@@ -381,15 +383,12 @@ class Gateway:
             else:
                 await trio.sleep(POLL_S)
 
-    async def _refuse(self, stream: Any, job_id: str, reason: str, busy: GatewayBusy | None = None) -> None:
-        """Answer a submission that was not taken: ``failed``, or ``busy`` (try again later)."""
+    def _refusal(self, job_id: str, reason: str, busy: GatewayBusy | None = None) -> JobEvent:
+        """The one event a submission that was not taken gets: ``failed``, or
+        ``busy`` (try again later). The guard closes the stream after it."""
         log.info("job %s job=%s: %s", "not taken" if busy else "refused", job_id or "?", reason)
+        if busy is not None:
+            return JobEvent(job_id=job_id, index=0, kind="busy", detail=reason, retry_after_s=busy.retry_after_s)
         result = JobResult(job_id=job_id, status="failed", answer="", error=reason, plan=None, subtasks=(),
                            accounting=None, gateway=self.node.peer_id, seconds=0.0)
-        event = (JobEvent(job_id=job_id, index=0, kind="busy", detail=reason, retry_after_s=busy.retry_after_s)
-                 if busy else JobEvent(job_id=job_id or "-", index=0, kind="failed", detail=reason, result=result))
-        try:
-            await wire.write_message(stream, event)
-            await stream.close()
-        except Exception as exc:
-            log.debug("could not tell the client: %s", exc)
+        return JobEvent(job_id=job_id or "-", index=0, kind="failed", detail=reason, result=result)

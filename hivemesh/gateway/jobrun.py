@@ -8,7 +8,6 @@ keep them, or recomputed if those peers are gone.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -18,7 +17,7 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import HivemeshError, JobFailed, PlanError
+from hivemesh.errors import DecodeError, HivemeshError, JobFailed, PlanError
 from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.gateway import jobstate
@@ -27,13 +26,13 @@ from hivemesh.gateway.conductor import Conductor
 from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.looplag import LoopLag
-from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
+from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, StoredPlan, SubtaskRecord
 from hivemesh.gateway.trust import TrustSettings
 from hivemesh.worker.protocol import TaskReply
 from hivemesh.gateway.store import JobStore, output_cache_key, plan_cache_key
 from hivemesh.planner.base import Planner, PlanRequest
 from hivemesh.planner.chunking import approx_tokens, chunk_inputs
-from hivemesh.planner.plan import Plan, PlanLimits, plan_from_dict, plan_to_dict, render
+from hivemesh.planner.plan import Plan, PlanLimits, render
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +149,9 @@ class JobRun:
 
     async def resume_plan(self) -> Plan | None:
         """The plan of a job another gateway started, with its subtask records."""
-        if not self.record.plan_json:
+        if self.record.plan is None:
             return None
-        plan = plan_from_dict(json.loads(self.record.plan_json))
+        plan = self.record.plan.to_plan()
         fresh = jobstate.initial(plan)
         self.subtasks = {sid: self.subtasks.get(sid, rec) for sid, rec in fresh.items()}
         done = sum(r.status == "done" for r in self.subtasks.values())
@@ -179,8 +178,8 @@ class JobRun:
                                   cloud_input_tokens=result.cloud_input_tokens,
                                   cloud_output_tokens=result.cloud_output_tokens,
                                   plan_seconds=round(time.monotonic() - started, 3))
-            await blocking(self.store.put_plan, key, json.dumps(plan_to_dict(plan)).encode(), PLAN_TTL_S)
-        self.record = replace(self.record, status="running", plan_json=json.dumps(plan_to_dict(plan)))
+            await blocking(self.store.put_plan, key, wire.encode(StoredPlan.of(plan)), PLAN_TTL_S)
+        self.record = replace(self.record, status="running", plan=StoredPlan.of(plan))
         await blocking(self.store.put_job, self.record.job_id, wire.encode(self.record))
         self.subtasks = jobstate.initial(plan)
         await self.emit("planned", plan=jobstate.plan_info(plan, self.record.plan_seconds),
@@ -201,8 +200,8 @@ class JobRun:
         if raw is None:
             return None
         try:
-            plan = request.check(plan_from_dict(json.loads(raw)))
-        except (PlanError, ValueError) as exc:
+            plan = request.check(wire.decode(StoredPlan, raw).to_plan())
+        except (PlanError, DecodeError) as exc:
             log.info("cached plan no longer fits the mesh (%s); planning again", exc)
             return None
         log.info("plan cache hit job=%s", self.record.job_id)
@@ -210,7 +209,7 @@ class JobRun:
         return plan
 
     def _plan_or_none(self) -> Plan | None:
-        return plan_from_dict(json.loads(self.record.plan_json)) if self.record.plan_json else None
+        return self.record.plan.to_plan() if self.record.plan is not None else None
 
     # --- the output cache (single-subtask plans: the gateway sees that prompt) -----
 

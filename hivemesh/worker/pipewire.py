@@ -4,7 +4,8 @@
 ``StageAssign``, then ``StageAck``; when the assignment asks for ``tokens``
 (the answer stage of a job whose clients follow its tokens), ``StageToken``
 frames as the model generates; when the stage ends, ``StageDone`` on the
-same stream. Closing the stream cancels the stage.
+same stream. After the ack every frame is tagged with its kind (``token`` or
+``done``: ``wire.encode_kind``). Closing the stream cancels the stage.
 ``/hivemesh/output/1`` (worker -> worker): ``Output``, answered by ``OutputAck``.
 ``/hivemesh/resend/1`` (gateway -> worker): ``Resend``, answered by ``ResendAck``.
 
@@ -84,6 +85,7 @@ class StageToken(wire.Message):
 
     MAX_BYTES = 8 * 1024
     MAX_CHARS = 2048
+    KIND = "token"
 
     token: str
     seq: int
@@ -115,6 +117,7 @@ class Delivery(wire.Message):
 @dataclass(frozen=True)
 class StageDone(wire.Message):
     MAX_BYTES = 2 * MAX_TEXT + 16 * 1024
+    KIND = "done"
 
     ok: bool
     claim: Claim | None = None

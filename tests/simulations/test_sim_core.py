@@ -15,7 +15,7 @@ from hivemesh.planner.base import PlanRequest
 from hivemesh.simulations import command
 from hivemesh.simulations.audit import audit_store
 from hivemesh.simulations.dists import parse_latency_dist, parse_rate_dist
-from hivemesh.simulations.netdelay import DelayedStream
+from hivemesh.mesh.stream import Stream as EdgeStream
 from hivemesh.simulations.schedule import Fault, build_schedule, pick
 from hivemesh.simulations.settings import SimSettings, resolve
 from hivemesh.simulations.tracker import Tracker
@@ -246,7 +246,7 @@ async def test_a_slow_peer_delays_each_frame_it_writes(autojump_clock):
             return b"x"
 
     inner = Stream()
-    slow = DelayedStream(inner, 0.25)
+    slow = EdgeStream(inner, delay_s=0.25)  # what ``netdelay`` sets on a slow peer's streams
     start = trio.current_time()
     await slow.write(b"a")
     await slow.write(b"b")
