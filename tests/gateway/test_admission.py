@@ -100,6 +100,17 @@ def test_a_busy_worker_is_neither_a_strike_nor_an_attempt_spent():
     assert state.outcome == "failed" and "placed 16 times" in state.reason
 
 
+def test_a_mesh_that_stays_full_fails_the_job_in_the_end_and_says_so():
+    state = chain()
+    for attempt in range(1, ps.MAX_BUSY + 1):
+        state, _ = step(state, ps.StageRefused(1.0, "a", attempt, state.sub("a").peer, reason="busy: full", busy=True))
+        if state.outcome != "running":
+            break
+        state, _ = step(state, ps.Placed(1.0, {"a": f"P{attempt}"}))
+    assert attempt == ps.MAX_BUSY and state.outcome == "failed"
+    assert state.reason == f"subtask a was refused by busy peers {ps.MAX_BUSY} times: the mesh stayed full"
+
+
 def test_when_every_capable_peer_is_busy_the_subtask_waits_and_tries_them_again():
     state = chain()
     state, _ = step(state, ps.StageRefused(1.0, "a", 1, "P", reason="busy: full", busy=True))
