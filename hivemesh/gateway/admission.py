@@ -10,8 +10,9 @@ The limit is ``--max-jobs`` when set; otherwise it follows the capacity the
 gateway sees in its view: a job's stages run one after another and wait for
 their inputs without a slot, so a job holds at most about one worker slot at
 a time. ``JOBS_PER_SLOT`` jobs per slot keep every slot fed (one running, one
-whose next stage is on its way) without a queue; the mesh's slots are shared
-by its gateways, so each takes its share.
+in the worker's queue, whose default depth is one per slot) with no queue
+beyond; the mesh's slots are shared by its gateways, so each takes its share.
+``Backoff`` is the client's side: how long to wait when every gateway is busy.
 """
 
 from __future__ import annotations

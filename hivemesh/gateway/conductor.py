@@ -293,11 +293,13 @@ class Conductor:
         joined it."""
         view = self.run.node.view
         known = set(view.peers)
+        missing: dict[str, float] = {}  # peer -> since when; on a lagging loop, adverts expire late-read
         while True:
             await trio.sleep(VIEW_CHECK_S)
             now, peers = trio.current_time(), set(view.peers)
             running = {s.peer for s in self.state.subs.values() if s.status == "running"}
-            for peer in sorted(running - peers):
+            missing = {p: missing.get(p, now) for p in running - peers}
+            for peer in sorted(p for p, since in missing.items() if now - since >= self.run.lag.allowance()):
                 await self._send.send(ps.PeerGone(now, peer))
             for peer in sorted(peers - known):
                 caps = frozenset(c for m in view.peers[peer].advert.models for c in m.capabilities)

@@ -11,6 +11,7 @@ from hivemesh.planner.plan import Plan
 
 MAX_ATTEMPTS = 16  # placements of one subtask, whatever went wrong
 MAX_STRIKES = 4  # failures that count against the subtask itself (see ``pipeline``)
+MAX_BUSY = 256  # placements of one subtask that busy peers refused (not counted in MAX_ATTEMPTS): the mesh stayed full
 
 
 def initial(plan: Plan) -> dict[str, SubtaskRecord]:

@@ -27,7 +27,8 @@ from types import MappingProxyType
 
 from hivemesh.gateway import jobstate, pipecheck
 from hivemesh.gateway.pipestate import (
-    MAX_ATTEMPTS, MAX_STRIKES, Action, AskResend, CheckDone, DeadlinePassed, Event, Fail, Finish, Ignored, LeaseLost,
+    MAX_ATTEMPTS, MAX_BUSY, MAX_STRIKES, Action, AskResend, CheckDone, DeadlinePassed, Event, Fail, Finish, Ignored,
+    LeaseLost,
     Notify, OutputLost, OutputUndeliverable, Park, PeerGone, PeerJoined, Penalize, Place, Placed, Recompute,
     Route, Save, SendAssignment, StageDone, StageEvent, StageFailed, StageRefused, Start, State, Stop, StreamBroke,
     Sub,
@@ -262,7 +263,9 @@ def _stream_broke(w: _Work, e: StreamBroke) -> None:
 def _refused(w: _Work, e: StageRefused) -> None:
     if not w.stale(e, "refused"):
         if e.busy:  # a full peer: place elsewhere, or wait (parked) until one has room
-            w.set(e.sid, busy=w.subs[e.sid].busy + 1)
+            if w.set(e.sid, busy=w.subs[e.sid].busy + 1).busy >= MAX_BUSY:
+                w.fail(f"subtask {e.sid} was refused by busy peers {MAX_BUSY} times: the mesh stayed full")
+                return
         w.failed(e.sid, e.peer, e.reason, strike=False, now=e.now)
 
 

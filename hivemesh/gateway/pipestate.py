@@ -16,7 +16,7 @@ from hivemesh.gateway.jobwire import SubtaskRecord
 from hivemesh.planner.plan import Plan
 from hivemesh.worker.protocol import TaskReply
 
-from hivemesh.gateway.jobstate import MAX_ATTEMPTS, MAX_STRIKES  # noqa: F401  (their one home)
+from hivemesh.gateway.jobstate import MAX_ATTEMPTS, MAX_BUSY, MAX_STRIKES  # noqa: F401  (their one home)
 
 def _empty() -> Mapping:
     return MappingProxyType({})

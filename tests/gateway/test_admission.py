@@ -100,6 +100,17 @@ def test_a_busy_worker_is_neither_a_strike_nor_an_attempt_spent():
     assert state.outcome == "failed" and "placed 16 times" in state.reason
 
 
+def test_a_mesh_that_stays_full_fails_the_job_in_the_end_and_says_so():
+    state = chain()
+    for attempt in range(1, ps.MAX_BUSY + 1):
+        state, _ = step(state, ps.StageRefused(1.0, "a", attempt, state.sub("a").peer, reason="busy: full", busy=True))
+        if state.outcome != "running":
+            break
+        state, _ = step(state, ps.Placed(1.0, {"a": f"P{attempt}"}))
+    assert attempt == ps.MAX_BUSY and state.outcome == "failed"
+    assert state.reason == f"subtask a was refused by busy peers {ps.MAX_BUSY} times: the mesh stayed full"
+
+
 def test_when_every_capable_peer_is_busy_the_subtask_waits_and_tries_them_again():
     state = chain()
     state, _ = step(state, ps.StageRefused(1.0, "a", 1, "P", reason="busy: full", busy=True))
@@ -110,3 +121,32 @@ def test_when_every_capable_peer_is_busy_the_subtask_waits_and_tries_them_again(
     assert place and place[0].exclude["a"] == frozenset()  # the busy peer gets another try
     state, _ = step(state, ps.Placed(4.0, {"a": "P"}))
     assert state.sub("a").status == "running" and state.outcome == "running"
+
+
+def test_hivemesh_submit_shows_each_busy_answer_and_each_wait(capsys):
+    from hivemesh import progress
+    from hivemesh.gateway.jobwire import JobEvent
+
+    progress.print_event(JobEvent(job_id="j", index=0, kind="busy", peer_id="12D3KooWabcdefXYZ123",
+                                  detail="gateway busy: 12 jobs in flight here (limit 12)", retry_after_s=0.5))
+    progress.print_event(JobEvent(job_id="j", index=0, kind="busy", detail="2 gateway(s) busy; trying again in 1.3s",
+                                  retry_after_s=1.3))
+    err = capsys.readouterr().err.splitlines()
+    assert "gateway on …XYZ123 busy (gateway busy: 12 jobs in flight here (limit 12)); trying another" in err[0]
+    assert "waiting: 2 gateway(s) busy; trying again in 1.3s" in err[1]
+
+
+def test_a_busy_answer_is_typed_and_checked_on_the_wire():
+    import msgpack
+    import pytest
+
+    from hivemesh.errors import DecodeError
+    from hivemesh.gateway.jobwire import JobEvent
+    from hivemesh.mesh import wire
+
+    busy = JobEvent(job_id="j", index=0, kind="busy", detail="gateway busy", retry_after_s=0.75)
+    assert wire.decode(JobEvent, wire.encode(busy)) == busy and not busy.terminal
+    for bad in (-1.0, float("nan"), 1e9):
+        raw = msgpack.packb({**busy.to_wire(), "retry_after_s": bad})
+        with pytest.raises(DecodeError):
+            wire.decode(JobEvent, raw)
