@@ -7,7 +7,8 @@ the peer writes its counters (gossip, worker, gateway, refused streams) as
 JSON to ``--stats`` every two seconds, so they survive its death. Like
 ``hivemesh peer`` it prints its multiaddr first and stops on SIGTERM/SIGINT.
 
-With ``HIVEMESH_SIM_PROFILE=DIR`` in its environment a peer runs under
+With ``PEERPROC_PROFILE=DIR`` in its environment (not a ``HIVEMESH_`` name: those are
+settings) a peer runs under
 cProfile, timed by its own CPU time (``time.process_time``, so a busy machine
 does not skew it), and writes ``DIR/<name>-<pid>.prof`` when it stops (SIGTERM).
 """
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    where = os.environ.get("HIVEMESH_SIM_PROFILE")
+    where = os.environ.get("PEERPROC_PROFILE")
     if not where:
         trio.run(serve, args)
         return
