@@ -1,9 +1,10 @@
 """Tokens/s of raw llama-cpp-python vs the same model behind a hivemesh worker.
 
 One run, same model file, prompts, threads and greedy settings. The worker
-path is a real subtask over py-libp2p on loopback: a caller peer sends
-``/hivemesh/task/1`` to a worker peer and waits for the reply, so its time
-includes framing, the stream, queueing and the thread hop. Raw and worker
+path is the one jobs take: a caller peer sends each prompt as a one-stage
+pipeline on ``/hivemesh/stage/1`` to a worker peer (assignment, ack, the
+signed ``StageDone`` with the answer's text), so its time includes framing,
+the stream, the slot, the thread hop and signing the output. Raw and worker
 rounds alternate so that machine noise hits both alike; medians are reported.
 
     .venv/bin/python bench/inference.py [--model bundled] [--rounds 3] [--max-tokens 64]
@@ -25,8 +26,8 @@ from hivemesh.mesh.node import MeshConfig
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.peer.inprocess import start_bootstrap, start_node, start_worker
 from hivemesh.models.sources import gguf_path, load_model, parse_spec
-from hivemesh.worker.protocol import TaskRequest
-from hivemesh.worker.tasks import call_task
+from hivemesh.worker.pipewire import StageAssign
+from hivemesh.worker.stagecall import call_stage
 
 PROMPTS = [
     "The history of the printing press begins",
@@ -47,10 +48,11 @@ def raw_round(llm, max_tokens: int) -> tuple[int, float]:
 async def worker_round(caller, worker_id: str, max_tokens: int, rnd: int) -> tuple[int, float]:
     tokens, started = 0, time.perf_counter()
     for i, prompt in enumerate(PROMPTS):
-        request = TaskRequest(task_id=f"r{rnd}-{i}", job_id="bench", capability="general", prompt=prompt,
-                              max_tokens=max_tokens, temperature=0.0, seed=0, chat=False)
-        reply = await call_task(caller, worker_id, request)
-        tokens += reply.completion_tokens
+        assign = StageAssign(job_id=f"bench-r{rnd}", subtask_id=f"p{i}", attempt=1, capability="general",
+                             template=prompt, job_text="", inputs={}, chunks={}, depends_on=(), downstream=(),
+                             max_tokens=max_tokens, deadline_s=600.0, answer=True, chat=False)
+        done = await call_stage(caller, worker_id, assign)
+        tokens += done.completion_tokens
     return tokens, time.perf_counter() - started
 
 
@@ -104,6 +106,8 @@ def main() -> None:
     parser.add_argument("--ctx", type=int, default=512)
     args = parser.parse_args()
     result = trio.run(run, args)
+    print(f"median over {args.rounds} rounds: raw {result['raw_tok_s']} tok/s, worker {result['worker_tok_s']} tok/s "
+          f"(/hivemesh/stage/1), ratio {result['ratio']}", flush=True)
     print(json.dumps(result))
 
 

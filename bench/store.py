@@ -23,6 +23,8 @@ The last line is JSON: {"us_per_call": {...}, "ratio_to_single": {...}, ...}.
 server: redis-py (sync) in ``trio.to_thread`` as the store does, and coredis
 natively on trio (``pip install coredis`` first; it is not a dependency):
 GET, SET and a two-key Lua script, in alternating slices, paired ratios.
+
+``--replication`` asks where a replicated primary's extra latency goes.
 """
 
 from __future__ import annotations
@@ -116,12 +118,61 @@ def compare_clients(url: str, port: int, turns: int, calls: int = 100) -> dict:
     return trio.run(run)
 
 
+def replication_costs(turns: int, jobs: int) -> dict:
+    """Where a replicated primary's extra latency goes: paired ratios of the
+    Sentinel primary (asked directly) to one Redis, with the replica running,
+    with the replica stopped (SIGSTOP: it reads nothing), with the sentinels
+    stopped, and with ``repl-disable-tcp-nodelay yes`` (the primary's writes
+    to its replica coalesced by the kernel)."""
+    import os
+    import signal
+
+    from tests.store.topology import client
+
+    out = {}
+    with throwaway_redis() as one, sentinel_setup() as s:
+        single = RedisStore.from_url(one.url, "bench:", finished_ttl_s=60)
+        primary = RedisStore.from_url(f"redis://127.0.0.1:{s.primary.port}/0", "bench:", finished_ttl_s=60)
+        round_us(single, 20), round_us(primary, 20)
+
+        def ratio(label: str) -> None:
+            pairs = []
+            for turn in range(turns):
+                a, b = (single, primary) if turn % 2 else (primary, single)
+                x, y = round_us(a, jobs), round_us(b, jobs)
+                pairs.append(x / y if a is primary else y / x)
+            out[label] = round(statistics.median(pairs), 2)
+            print(f"{label:28s} {out[label]:.2f}x one Redis", flush=True)
+
+        def pause(pids: list[int], sig: int) -> None:
+            for pid in pids:
+                os.kill(pid, sig)
+
+        ratio("replica running")
+        pause([s.replica.process.pid], signal.SIGSTOP)
+        ratio("replica stopped")
+        pause([s.replica.process.pid], signal.SIGCONT)
+        ratio("replica running again")
+        pause([x.process.pid for x in s.sentinels], signal.SIGSTOP)
+        ratio("sentinels stopped")
+        pause([x.process.pid for x in s.sentinels], signal.SIGCONT)
+        client(s.primary.port).config_set("repl-disable-tcp-nodelay", "yes")
+        ratio("repl-disable-tcp-nodelay yes")
+        single.close(), primary.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--turns", type=int, default=60)
     ap.add_argument("--jobs", type=int, default=5, help="jobs per slice (14 store calls each)")
     ap.add_argument("--clients", action="store_true", help="redis-py in threads vs coredis on trio")
+    ap.add_argument("--replication", action="store_true",
+                    help="where a replicated primary's extra latency goes (replica/sentinels paused, Nagle)")
     args = ap.parse_args()
+    if args.replication:
+        print(json.dumps({"replication_ratio_to_single": replication_costs(args.turns, args.jobs)}))
+        return
     if args.clients:
         with throwaway_redis() as server:
             print(json.dumps({"clients_us_per_call": compare_clients(server.url, server.port, args.turns)}))
@@ -148,10 +199,16 @@ def main() -> None:
     paired = {name: [a / b for a, b in zip(v, slices["single"])] for name, v in slices.items()}
     ratio = {name: round(statistics.median(v), 2) for name, v in paired.items()}
     iqr = {name: quartiles(v) for name, v in paired.items()}
+    # What the Sentinel and Cluster clients cost over a primary that feeds a
+    # replica too: the same work on the server, so the difference is the client path.
+    over = {name: round(statistics.median([a / b for a, b in zip(slices[name], slices["replicated"])]), 2)
+            for name in ("sentinel", "cluster")}
     for name in us:
         print(f"{name:17s} {us[name]:7.1f} us/call  {ratio[name]:.2f}x single  (quartiles {iqr[name][0]}-"
               f"{iqr[name][1]}x)")
+    print(f"client path: sentinel {over['sentinel']:.2f}x, cluster {over['cluster']:.2f}x the replicated primary")
     print(json.dumps({"us_per_call": us, "ratio_to_single": ratio, "ratio_quartiles": iqr,
+                      "ratio_to_replicated": over,
                       "short_waits": short, "turns": args.turns, "jobs_per_slice": args.jobs,
                       "calls_per_job": CALLS_PER_JOB}))
 

@@ -58,10 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--planner-model", help="gateway's offline planner model spec, or none (default: rules)")
     p.add_argument("--planner-preview", type=int, metavar="CHARS",
                    help="characters of each input the planner may see (0-200, default 200)")
+    p.add_argument("--check-share", type=float, metavar="F",
+                   help="check workers' outputs: every one of a new worker's, this share of a trusted one's "
+                        "(0-1, e.g. 0.05; default: no checks)")
     p.add_argument("--http", metavar="HOST:PORT", help="serve the OpenAI-compatible API here (needs --gateway)")
     p.add_argument("--api-key", action="append", metavar="KEY", help="a bearer key the API takes (repeatable)")
     p.add_argument("--api-key-file", type=Path, metavar="FILE", help="bearer keys, one a line")
     p.add_argument("--http-max-jobs", type=int, metavar="N", help="API jobs in flight before 429 busy (default 32)")
+    p.add_argument("--max-jobs", type=int, metavar="N",
+                   help="jobs this gateway runs at once before it answers busy (default: 2 per worker slot in "
+                        "its view, shared among the gateways; at least 4)")
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics")
 
     p = sub.add_parser("keygen", help="write a new identity and/or private swarm key")
@@ -109,7 +115,7 @@ def _job_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 _SETTING_FLAGS = ("swarm_key", "bootstrap", "advert_interval", "advert_budget", "log_level", "listen", "identity", "slots",
                   "threads", "n_ctx", "n_gpu_layers", "gateway", "redis", "gateways", "planner_model", "tools", "planner_preview",
-                  "http", "api_key", "api_key_file", "http_max_jobs", "metrics")
+                  "check_share", "http", "api_key", "api_key_file", "http_max_jobs", "max_jobs", "metrics")
 
 
 def settings_from(args: argparse.Namespace) -> Any:

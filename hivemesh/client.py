@@ -2,25 +2,33 @@
 
 The client joins the mesh as an observer, elects the gateways from its own
 view exactly as the peers do, and tries them in the job's rendezvous order.
-If the gateway it is talking to goes away mid-job, it re-attaches to the next
-one with the same job id and the index of the next event it needs.
+A gateway that is busy (it runs all it can) says so at once: the client
+tries the next one, and when every elected gateway is busy it waits (backing
+off, with jitter) and tries again, until its own deadline. If the gateway it
+is talking to goes away mid-job, it re-attaches to the next one with the
+same job id and the index of the next event it needs.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import random
 import uuid
+import weakref
 from contextlib import aclosing
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, JobFailed, MeshError, first_error
-from hivemesh.mesh import guard, wire
+from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, JobFailed, MeshError, StreamBroken, first_error
 from hivemesh.mesh.identity import generate
-from hivemesh.mesh.node import MeshConfig, MeshNode
+from hivemesh.mesh.node import MAX_STREAMS_PER_PEER, MeshConfig, MeshNode
+from hivemesh.mesh.stream import Stream
+from hivemesh.gateway.admission import Backoff
 from hivemesh.gateway.election import DEFAULT_K, elect_from_view, route
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobResult, JobSubmit
 
@@ -65,7 +73,8 @@ class Client:
             async with node.run():
                 await self.wait_for_gateways(node)
                 with trio.fail_after(self.job_timeout):
-                    return await submit_via(node, submit, self.k, on_event)
+                    return await submit_via(node, submit, self.k, on_event,
+                                            busy_until=trio.current_time() + self.job_timeout)
         except BaseExceptionGroup as group:  # errors from inside the node's nursery
             error = first_error(group)
             if error is None:
@@ -90,19 +99,39 @@ class Client:
 REATTACH_S = 60.0
 
 
+BACKOFF = Backoff()
+#: job streams one client node keeps open to one gateway at once: well under
+#: what a gateway takes from one peer (past that it resets new streams, which
+#: a client cannot tell from a dead gateway); more jobs wait their turn here
+STREAMS_PER_GATEWAY = MAX_STREAMS_PER_PEER // 2
+_streams: weakref.WeakKeyDictionary[MeshNode, dict[str, trio.CapacityLimiter]] = weakref.WeakKeyDictionary()
+
+
+def _stream_slots(node: MeshNode, gateway: str) -> trio.CapacityLimiter:
+    per_node = _streams.setdefault(node, {})
+    if gateway not in per_node:
+        per_node[gateway] = trio.CapacityLimiter(STREAMS_PER_GATEWAY)
+    return per_node[gateway]
+
+
 async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEvent | None,
-                     reattach_s: float = REATTACH_S) -> JobResult:
+                     reattach_s: float = REATTACH_S, busy_until: float = math.inf) -> JobResult:
     """Try the elected gateways in rendezvous order until one gives a result.
 
     Before a gateway accepts the job, the elected gateways get a few tries in
     all; after, the client re-attaches for up to ``reattach_s`` since it last
     heard of the job (a lost job is worse than a late one). While its view
     holds no gateway (adverts flap under load and churn) it waits, up to
-    ``reattach_s`` in all, without spending tries."""
+    ``reattach_s`` in all, without spending tries. A ``busy`` answer spends
+    no try either: when every elected gateway is busy the client backs off
+    and tries again, and raises ``GatewayBusy`` when its next try would come
+    after ``busy_until`` (trio time). ``on_event`` sees each busy answer
+    (``peer_id``: the gateway) and each wait (``peer_id`` empty)."""
     next_event, accepted = 0, False
     tried: list[str] = []
     errors: list[str] = []
-    tries, heard = 0, trio.current_time()
+    busy: dict[str, JobEvent] = {}  # this round's busy answers, by gateway
+    tries, heard, rounds = 0, trio.current_time(), 0
 
     def go_on() -> bool:
         recent = trio.current_time() - heard < reattach_s
@@ -110,6 +139,20 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
 
     while go_on():
         gateways = [g for g in route(submit.job_id, elect_from_view(node.view, k)) if g not in tried]
+        if not gateways and busy:  # every gateway tried this round was busy: wait, then try them again
+            rounds += 1
+            delay = BACKOFF.delay(min(e.retry_after_s for e in busy.values()), rounds, random.random())
+            if trio.current_time() + delay > busy_until:
+                raise GatewayBusy(f"every gateway busy until the client's deadline ({rounds} rounds); last: "
+                                  + next(reversed(busy.values())).detail, delay)
+            if on_event is not None:
+                on_event(JobEvent(job_id=submit.job_id, index=0, kind="busy", retry_after_s=round(delay, 3),
+                                  detail=f"{len(busy)} gateway(s) busy; trying again in {delay:.1f}s"))
+            await trio.sleep(delay)
+            busy.clear()
+            tried.clear()
+            heard = trio.current_time()
+            continue
         if not gateways:  # a view without (untried) gateways costs time, not tries: it changes
             await trio.sleep(node.config.advert_interval)
             tried.clear()
@@ -123,6 +166,11 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
         try:
             async with aclosing(_events(node, gateway, attempt)) as events:
                 async for event in events:
+                    if event.kind == "busy" and not accepted:  # not taken now: no try spent
+                        busy[gateway], tries, heard = event, tries - 1, trio.current_time()
+                        if on_event is not None:
+                            on_event(replace(event, peer_id=gateway))
+                        break
                     if event.kind == "failed" and not accepted and event.index == 0:
                         errors.append(f"{gateway[-8:]}: {event.detail}")
                         break  # refused before accepting: try the next gateway
@@ -142,34 +190,39 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
 
 
 async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
+    async with _stream_slots(node, gateway), aclosing(_stream_events(node, gateway, submit)) as events:
+        async for event in events:
+            yield event
+
+
+async def _stream_events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
     stream = await node.open_stream(gateway, PROTOCOL)
     try:
         try:
-            await wire.write_message(stream, submit)
-        except Exception as exc:  # py-libp2p's StreamReset and friends
-            raise MeshError(f"gateway stream broke: {type(exc).__name__}: {exc}") from None
+            await stream.send(submit)
+        except StreamBroken as exc:
+            raise MeshError(f"gateway stream broke: {exc}") from None
         while True:
-            try:
-                event = await _next_event(node, gateway, stream)
-            except DecodeError as exc:
-                raise MeshError(f"gateway stream broke: {exc}") from None
-            except Exception as exc:
-                raise MeshError(f"gateway stream broke: {type(exc).__name__}: {exc}") from None
+            event = await _next_event(node, gateway, stream)
             yield event
             if event.terminal:
                 return
     finally:
-        with trio.CancelScope(shield=True):
-            await guard.close(stream)
+        await stream.close()
 
 
-async def _next_event(node: MeshNode, gateway: str, stream: Any) -> JobEvent:
-    """The next event, or MeshError when the gateway leaves the mesh meanwhile
-    (a dead gateway's connection may be half-open and never break)."""
+async def _next_event(node: MeshNode, gateway: str, stream: Stream) -> JobEvent:
+    """The next event, or MeshError when the stream breaks or the gateway
+    leaves the mesh meanwhile (a dead gateway's connection may be half-open
+    and never break)."""
     event: list[JobEvent] = []
+    broke: list[HivemeshError] = []
     async with trio.open_nursery() as nursery:
         async def read() -> None:
-            event.append(await wire.read_message(stream, JobEvent))
+            try:
+                event.append(await stream.receive(JobEvent))
+            except (StreamBroken, DecodeError) as exc:
+                broke.append(exc)
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(read)
@@ -181,6 +234,8 @@ async def _next_event(node: MeshNode, gateway: str, stream: Any) -> JobEvent:
                 nursery.cancel_scope.cancel()
                 break
             seen = seen or here
+    if broke:
+        raise MeshError(f"gateway stream broke: {broke[0]}")
     if not event:
         raise MeshError(f"gateway {gateway[-8:]} left the mesh")
     return event[0]

@@ -51,10 +51,12 @@ class Settings:
     planner_timeout: float = 5.0  # the local planner gives way to the rule-based plan after this
     planner_preview: int = 200  # characters of each input the planner may see (0: none, at most 200)
     subtask_deadline: float = 300.0
+    check_share: float = -1.0  # gateways: share of a trusted worker's outputs checked (new ones: all); < 0: no checks
     http: str | None = None  # HOST:PORT of the OpenAI-compatible API (gateway peers)
     api_key: list[str] = field(default_factory=list, repr=False)  # bearer keys the API takes (none: no key asked)
     api_key_file: Path | None = None  # more keys, one a line
     http_max_jobs: int = 32  # API jobs in flight on this gateway; past it, 429
+    max_jobs: int = 0  # jobs a gateway runs at once before it answers busy; 0: from the workers' slots in its view
     metrics: str | None = None  # HOST:PORT of the Prometheus /metrics endpoint
     log_level: str | None = None  # default: info for daemons, warning for one-shot commands
 
@@ -185,12 +187,15 @@ def check(settings: Settings) -> Settings:
          f"advert_interval must be > 0 s (got {settings.advert_interval})"),
         (not 0 <= settings.planner_preview <= 200,
          f"planner_preview must be 0-200 characters (got {settings.planner_preview})"),
+        (not (math.isfinite(settings.check_share) and settings.check_share <= 1),
+         f"check_share must be at most 1 (a share; below 0: no checks; got {settings.check_share})"),
         (not (math.isfinite(settings.advert_budget) and settings.advert_budget >= 0),
          f"advert_budget must be >= 0 adverts/s, 0 for a fixed interval (got {settings.advert_budget})"),
     ]
     problems += [
         (settings.http is not None and not settings.gateway, "--http serves the gateway's API: it needs --gateway"),
         (settings.http_max_jobs < 1, f"http_max_jobs must be >= 1 (got {settings.http_max_jobs})"),
+        (settings.max_jobs < 0, f"max_jobs must be >= 0, 0 for the default (got {settings.max_jobs})"),
     ]
     for bind, flag in ((settings.http, "--http"), (settings.metrics, "--metrics")):
         if bind is not None:

@@ -11,7 +11,8 @@ line and an exit code.
     │   └── FrameTooLarge        wrong type, unknown field, over its size limit)
     ├── AdvertRejected           a signed advert failed verification (.reason)
     ├── MeshError                networking: dial failures, no bootstrap
-    │   └── PeerUnreachable
+    │   ├── PeerUnreachable
+    │   └── StreamBroken         a stream was reset or failed under us
     ├── ModelError               model backends
     │   ├── ModelNotFound        missing model file / package
     │   ├── BackendUnavailable   optional dependency not installed
@@ -24,7 +25,10 @@ line and an exit code.
     ├── PlanError                a plan is invalid or could not be made
     ├── StoreError               job store problems
     │   └── StoreUnavailable     Redis unreachable / lost
-    └── JobFailed                a job ended in failure (.reason)
+    ├── JobFailed                a job ended in failure (.reason)
+    └── GatewayBusy              a gateway (or, at the client, every elected
+                                 one until its deadline) did not take a new
+                                 job: not a failure (.retry_after_s)
 """
 
 from __future__ import annotations
@@ -66,6 +70,11 @@ class MeshError(HivemeshError):
 
 class PeerUnreachable(MeshError):
     pass
+
+
+class StreamBroken(MeshError):
+    """A stream was reset, or its connection failed, while we used it: the
+    other side went away (or hung up on us), which is no proof of misbehaviour."""
 
 
 class ModelError(HivemeshError):
@@ -129,6 +138,16 @@ class JobFailed(HivemeshError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class GatewayBusy(HivemeshError):
+    """A job was not taken: too much in flight. Try again after ``retry_after_s``."""
+
+    exit_code = 4
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.reason, self.retry_after_s = reason, retry_after_s
 
 
 def first_error(exc: BaseException, cls: type[HivemeshError] = HivemeshError) -> HivemeshError | None:

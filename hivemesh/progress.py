@@ -54,6 +54,10 @@ def print_event(event: JobEvent) -> None:
         say(f"<- {event.subtask_id} [{event.capability}] done{peer} ({event.detail})")
     elif event.kind == "subtask_retry":
         say(f"!! {event.subtask_id} failed{peer}, retrying elsewhere: {event.detail}")
+    elif event.kind == "busy" and event.peer_id:
+        say(f"gateway{peer} busy ({event.detail}); trying another")
+    elif event.kind == "busy":
+        say(f"waiting: {event.detail}")
     elif event.kind in ("done", "failed"):
         say(f"job {event.kind}")
 

@@ -42,6 +42,5 @@ def sees_all(nodes: list[MeshNode]) -> bool:
 
 
 
-async def start_worker(nursery: trio.Nursery, bootstrap: list[str], registry, slots: int = 1,
-                       max_queue: int | None = None, **kw) -> Running:
-    return await inprocess.start_worker(nursery, peer_config(bootstrap, **kw), registry, slots, max_queue)
+async def start_worker(nursery: trio.Nursery, bootstrap: list[str], registry, slots: int = 1, **kw) -> Running:
+    return await inprocess.start_worker(nursery, peer_config(bootstrap, **kw), registry, slots)

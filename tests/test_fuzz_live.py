@@ -13,16 +13,16 @@ import trio
 
 from hivemesh.client import submit_via
 from hivemesh.errors import HivemeshError
-from hivemesh.mesh import guard, wire
+from hivemesh.mesh import wire
+from hivemesh.mesh.stream import Stream
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
 from hivemesh.gateway.jobwire import JobSubmit
 from hivemesh.worker.pipewire import Claim, Output, Resend, Route, StageAssign
 from hivemesh.worker.checkwire import CheckRequest
-from hivemesh.worker.protocol import TaskRequest
 from hivemesh.gateway.store import MemoryStore
-from hivemesh.worker.tasks import call_task
+from hivemesh.worker.stagecall import call_stage
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from tests.meshutil import peer_config, start, start_bootstrap, wait_until
@@ -32,7 +32,6 @@ CONCURRENCY = 16
 ONE = Plan((Subtask("a", "general", "Do {{job}}", (), 16),), "a", "scripted")
 
 VALID = [
-    wire.encode(TaskRequest(task_id="t", job_id="j", capability="general", prompt="hi")),
     wire.encode(JobSubmit(job_id="fz", text="hello")),
     wire.encode(StageAssign(job_id="j", subtask_id="s", attempt=1, capability="general", template="x", job_text="",
                             inputs={}, chunks={}, depends_on=(), downstream=(), max_tokens=4, deadline_s=5,
@@ -86,7 +85,7 @@ async def fuzz(attacker, victim_id, protocol: str, count: int, rnd: random.Rando
                 await stream.close()
             except Exception:
                 pass  # the victim may reset us (its per-peer stream cap, a bad frame): its right
-            await guard.finish(stream, grace_s=0.05)  # read what it says, then free the stream
+            await Stream(stream).finish(grace_s=0.05)  # read what it says, then free the stream
 
     async with trio.open_nursery() as nursery:
         for _ in range(4 * count):  # streams that cannot even be opened do not count
@@ -98,8 +97,8 @@ async def fuzz(attacker, victim_id, protocol: str, count: int, rnd: random.Rando
     return sent
 
 
-PROTOCOLS = ["/hivemesh/check/1", "/hivemesh/job/1", "/hivemesh/output/1", "/hivemesh/px/1", "/hivemesh/resend/1", "/hivemesh/stage/1",
-             "/hivemesh/task/1", "/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0", "/meshsub/1.1.0"]
+PROTOCOLS = ["/hivemesh/check/1", "/hivemesh/job/1", "/hivemesh/output/1", "/hivemesh/px/1", "/hivemesh/resend/1",
+             "/hivemesh/stage/1", "/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0", "/meshsub/1.1.0"]
 #: py-libp2p's ping service refuses more than a couple of concurrent streams per peer (its own defence)
 CONCURRENCY_FOR = {"/ipfs/ping/1.0.0": 1}
 
@@ -147,17 +146,18 @@ async def test_a_fuzzing_peer_is_banned_and_refused(nursery):
     victim = await start_gateway(nursery, peer_config(addr), MemoryStore(), ScriptedPlanner([ONE]), registry=registry)
     attacker = await start(nursery, peer_config(addr))
     await wait_until(lambda: victim.node.peer_id in attacker.node.view.peers, 10, "the mesh")
-    await fuzz(attacker.node, victim.node.host.get_id(), "/hivemesh/task/1", 200, random.Random(1))
+    await fuzz(attacker.node, victim.node.host.get_id(), "/hivemesh/stage/1", 200, random.Random(1))
     assert attacker.node.peer_id in victim.node.banned()
     # it is hung up on, and a well-formed request it sends after that is refused
     await wait_until(lambda: attacker.node.peer_id not in victim.node.connected_peers(), 5, "the hang-up")
     # it dials back by address (a banned peer gets none of the victim's gossip, and
     # its own pending hang-up may cut a first new connection); every try fails, and
     # the victim refuses its stream as banned
-    request = TaskRequest(task_id="t", job_id="j", capability="general", prompt="hi")
+    request = StageAssign(job_id="j", subtask_id="s", attempt=1, capability="general", template="hi", job_text="",
+                          inputs={}, chunks={}, depends_on=(), downstream=(), max_tokens=4, deadline_s=5, answer=True)
     with trio.fail_after(30):
         while not victim.node.refused["banned"]:
             await attacker.node.dialer.dial_any(victim.node.peer_id, victim.node.listen_addrs())
             with pytest.raises(HivemeshError):
-                await call_task(attacker.node, victim.node.peer_id, request)
+                await call_stage(attacker.node, victim.node.peer_id, request)
             await trio.sleep(0.2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from starlette.routing import Route
 from hivemesh.api import schema
 from hivemesh.api.models import DIRECT_PLANNER, Offer, direct_plan
 from hivemesh.api.schema import ApiError, ChatRequest
-from hivemesh.errors import HivemeshError
+from hivemesh.errors import GatewayBusy, HivemeshError
 from hivemesh.gateway.jobwire import JobResult, JobSubmit
 from hivemesh.streaming import AnswerStream
 
@@ -166,9 +167,13 @@ class JobResponse(Response):
     async def _run(self, send: Any) -> None:
         chat, gateway = self.chat, self.api.gateway
         submit = JobSubmit(job_id=self.job_id, text=chat.job_text(), tokens=chat.stream)
-        plan = direct_plan(self.capability, chat.max_tokens, chat.stop) if self.capability else ""
+        plan = direct_plan(self.capability, chat.max_tokens, chat.stop) if self.capability else None
         try:
-            await gateway.open_job(submit, plan, DIRECT_PLANNER if plan else "")
+            await gateway.open_job(submit, plan, DIRECT_PLANNER if plan is not None else "")
+        except GatewayBusy as exc:  # the gateway runs all it can: 429 with its retry-after
+            exc_ = ApiError(429, f"busy: {exc.reason}; retry later", "rate_limit_error", code="busy",
+                            headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
+            return await error_response(exc_)({"type": "http"}, _nothing, send)
         except HivemeshError as exc:
             exc_ = ApiError(503, str(exc), "server_error", code="unavailable",
                             headers={"Retry-After": str(self.api.settings.retry_after_s)})

@@ -8,12 +8,11 @@ first capability; placement is by capability, as for every subtask).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from hivemesh.api.schema import ApiError
-from hivemesh.planner.plan import Plan, Subtask, plan_to_dict
+from hivemesh.planner.plan import Plan, Subtask
 
 PLANNED = "hivemesh"
 DIRECT_PLANNER = "direct"
@@ -54,8 +53,7 @@ class Offer:
                             f"(GET /v1/models lists what is)", code="model_not_found", param="model")
 
 
-def direct_plan(capability: str, max_tokens: int, stop: tuple[str, ...]) -> str:
-    """The one-subtask plan of a job sent to ``capability``, as the store keeps plans."""
-    plan = Plan(subtasks=(Subtask(id="answer", capability=capability, prompt="{{job}}", max_tokens=max_tokens,
+def direct_plan(capability: str, max_tokens: int, stop: tuple[str, ...]) -> Plan:
+    """The one-subtask plan of a job sent to ``capability``."""
+    return Plan(subtasks=(Subtask(id="answer", capability=capability, prompt="{{job}}", max_tokens=max_tokens,
                                   stop=stop),), answer="answer", planner=DIRECT_PLANNER)
-    return json.dumps(plan_to_dict(plan))

@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, JobFailed, first_error
+from hivemesh.errors import HivemeshError, JobFailed, TaskError, first_error
 from hivemesh.gateway import pipestate as ps
+from hivemesh.gateway.checking import Produced
 from hivemesh.gateway.pipeline import step
-from hivemesh.worker.tokens import read_stage_end, token_sink, wants_tokens
+from hivemesh.worker.stagecall import run_stage
+from hivemesh.worker.tokens import token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
-from hivemesh.mesh import guard, wire
+from hivemesh.mesh.stream import describe
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
 from hivemesh.worker.pipewire import (
-    DOWNSTREAM_UNREACHABLE, RESEND, STAGE, Resend, ResendAck, Route, StageAck, StageAssign, StageDone, verify_claim,
+    DOWNSTREAM_UNREACHABLE, RESEND, STAGE, Resend, ResendAck, Route, StageAssign, StageDone, verify_claim,
 )
 from hivemesh.worker.protocol import TaskReply
 
@@ -46,7 +48,10 @@ class Conductor:
         self.state = ps.initial(plan, run.subtasks, timing)
         self.scopes: dict[str, trio.CancelScope] = {}
         self._send, self._receive = trio.open_memory_channel[ps.Event](1000)
+        self.pins: dict[str, str] = {}  # subtask -> the weights its checked stage is pinned to
+        self.produced: dict[tuple[str, int], Produced] = {}  # checked stages' outputs, for their checks
         self._nursery: trio.Nursery | None = None
+        self._lease_lost = ""  # why this gateway may no longer act for the job
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -77,11 +82,26 @@ class Conductor:
         placement is answered at once (its ``Placed`` is stepped in turn)."""
         queue: list[ps.Event] = [event]
         while queue:
-            self.state, actions = step(self.state, queue.pop(0))
+            event = queue.pop(0)
+            if self._lease_lost:  # nothing more is done for the job here, whatever was under way
+                event, queue = ps.LeaseLost(trio.current_time()), []
+            self.state, actions = step(self.state, event)
             for action in actions:
+                if self._lease_lost and not isinstance(event, ps.LeaseLost):
+                    queue = [ps.LeaseLost(trio.current_time())]  # lost while carrying out this step
+                    break
                 answer = await self._do(action)
                 if answer is not None:
                     queue.append(answer)
+
+    def lease_lost(self, reason: str) -> None:
+        """The gateway's lease on the job is gone: feed ``LeaseLost`` before any other event."""
+        log.info("pipeline stops here job=%s: %s", self.run.record.job_id, reason)
+        self._lease_lost = reason
+        try:
+            self._send.send_nowait(ps.LeaseLost(trio.current_time()))
+        except trio.WouldBlock:  # a full queue: the next event read turns into LeaseLost
+            pass
 
     async def _do(self, action: ps.Action) -> ps.Event | None:
         run = self.run
@@ -96,6 +116,9 @@ class Conductor:
             case ps.AskResend():
                 assert self._nursery is not None
                 self._nursery.start_soon(self._resend, action)
+            case ps.AskCheck():
+                assert self._nursery is not None
+                self._nursery.start_soon(self._check, action)
             case ps.Notify(kind, sid, peer, detail):
                 await self._notify(kind, sid, peer, detail)
             case ps.Penalize(peer, reason):
@@ -137,7 +160,16 @@ class Conductor:
             recent = node.view.recent_capabilities(node.config.clock())
             unknown = frozenset(cap for cap in schedule.missing.values() if cap not in recent)
         return ps.Placed(trio.current_time(), schedule.assigned, tuple(schedule.waiting), schedule.missing, unknown,
-                         action.initial)
+                         action.initial, self._to_check(schedule.assigned))
+
+    def _to_check(self, assigned: dict[str, str]) -> frozenset[str]:
+        """Of the new placements, those whose output the gateway's check desk samples (their weights pinned)."""
+        desk = self.run.checks
+        if desk is None:
+            return frozenset()
+        for sid, peer in assigned.items():
+            self.pins[sid] = desk.should_check(self.run.node, peer, self.plan.subtask(sid).capability)
+        return frozenset(sid for sid in assigned if self.pins[sid])
 
     def _assignment(self, action: ps.SendAssignment) -> StageAssign:
         sid = action.sid
@@ -153,6 +185,7 @@ class Conductor:
             deadline_s=self.run.settings.subtask_deadline_s, answer=sid == self.plan.answer,
             chat=s.format == "chat", stop=s.stop,
             tokens=wants_tokens(self.run, sid == self.plan.answer),  # streaming hook (issue 15)
+            checked=action.checked, model_hash=self.pins.get(sid, "") if action.checked else "",
         )
 
     def _launch(self, action: ps.SendAssignment) -> None:
@@ -175,22 +208,18 @@ class Conductor:
                                                       self._broke(peer, assign), str(exc)))
                 return
             try:
-                await wire.write_message(stream, assign)
-                with trio.fail_after(ACK_TIMEOUT_S):
-                    ack = await wire.read_message(stream, StageAck)
-                if not ack.ok:
-                    await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
-                                                          reason=f"{ack.error_code}: {ack.error}"))
-                    return
                 # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
-                done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))
+                done = await run_stage(stream, assign, token_sink(self.run, sid, assign.attempt, assign.answer),
+                                       ACK_TIMEOUT_S + self.run.lag.allowance())  # not broken just because we were slow
                 await self._send.send(self._report(peer, assign, done))
-            except (DecodeError, trio.TooSlowError, Exception) as exc:
+            except TaskError as exc:  # the peer refused the assignment (busy: full, not a strike)
+                await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
+                                                      reason=f"{exc.code}: {exc}", busy=exc.code == "busy"))
+            except (HivemeshError, trio.TooSlowError) as exc:  # broken, bad frames, too slow: all ours now
                 await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
-                                                     self._broke(peer, assign), str(exc) or type(exc).__name__))
+                                                     self._broke(peer, assign), describe(exc)))
             finally:
-                with trio.CancelScope(shield=True):
-                    await guard.close(stream)
+                await stream.close()
 
     def _broke(self, peer: str, assign: StageAssign) -> bool:
         """Count a broken stage against ``peer``; is the peer a suspect now?"""
@@ -204,9 +233,12 @@ class Conductor:
             return ps.StageFailed(now, sid, attempt, peer, reason=done.error)
         self.run.health.succeeded(peer)
         claim = done.claim
+        back = assign.answer or assign.checked  # the text came back: it must be the claimed output
         verified = (claim is not None and claim.producer == peer and claim.subtask_id == sid
                     and claim.attempt == attempt
-                    and verify_claim(claim, done.sig, done.text if assign.answer else None))
+                    and verify_claim(claim, done.sig, done.text if back else None))
+        if assign.checked and verified:
+            self.produced[(sid, attempt)] = Produced(assign, done.text, dict(done.inputs))
         reply = TaskReply(task_id=sid, ok=True, text=done.text if assign.answer else "", peer_id=peer,
                           model=done.model, prompt_tokens=done.prompt_tokens,
                           completion_tokens=done.completion_tokens, run_s=done.run_s)
@@ -214,6 +246,14 @@ class Conductor:
         return ps.StageDone(now, sid, attempt, peer, reply=reply, output_hash=claim.output_hash if claim else "",
                             verified=verified, delivered=delivered, used=dict(done.input_hashes),
                             detail=f"{done.model}, {done.output_bytes} bytes to {len(done.deliveries)} peer(s)")
+
+    async def _check(self, ask: ps.AskCheck) -> None:
+        assert self.run.checks is not None
+        out = self.produced.pop((ask.sid, ask.attempt), None)
+        event = await self.run.checks.verdict(self.run.node, ask, out, trio.current_time())
+        log.info("check of %s (attempt %d) by %s: %s %s job=%s", ask.sid, ask.attempt, ask.producer[-8:],
+                 event.verdict, event.detail, self.run.record.job_id)
+        await self._send.send(event)
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -231,16 +271,15 @@ class Conductor:
         if producer not in self.run.node.view.peers:
             return "lost"
         try:
-            with trio.fail_after(2 * ACK_TIMEOUT_S):  # opening the stream too: a dying peer may never answer
+            with self.run.lag.fail_after(2 * ACK_TIMEOUT_S):  # opening the stream too: a dying peer may never answer
                 stream = await self.run.node.open_stream(producer, RESEND)
                 try:
-                    await wire.write_message(stream, Resend(self.run.record.job_id, dep, route))
-                    ack = await wire.read_message(stream, ResendAck)
+                    await stream.send(Resend(self.run.record.job_id, dep, route))
+                    ack = await stream.receive(ResendAck)
                 finally:
-                    with trio.CancelScope(shield=True):
-                        await guard.close(stream)
-        except Exception as exc:
-            log.info("resend of %s via %s failed: %s", dep, producer[-8:], exc)
+                    await stream.close()
+        except (HivemeshError, trio.TooSlowError) as exc:
+            log.info("resend of %s via %s failed: %s", dep, producer[-8:], describe(exc))
             return "lost"
         if ack.ok:
             return "ok"

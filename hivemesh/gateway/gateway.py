@@ -19,20 +19,25 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, first_error
-from hivemesh.mesh import guard, wire
+from hivemesh.errors import GatewayBusy, HivemeshError, StreamBroken, first_error
+from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.mesh.stream import Stream
+from hivemesh.gateway import lease
+from hivemesh.gateway.admission import Gate
+from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.health import PeerHealth
-from hivemesh.gateway.jobrun import JobRun, JobSettings, blocking
-from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, SubtaskRecord
+from hivemesh.gateway.looplag import LoopLag
+from hivemesh.gateway.jobrun import JobMoved, JobRun, JobSettings, blocking
+from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, StoredPlan, SubtaskRecord
 from hivemesh.gateway.store import JobStore
 from hivemesh.planner.base import Planner
+from hivemesh.planner.plan import Plan
 
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 10.0
 POLL_S = 0.25
-LEASE_TTL_S = 8.0  # a dead gateway's jobs are taken over this long after its last renewal
 
 
 @dataclass
@@ -58,10 +63,6 @@ class LiveJob:
         self.changed = trio.Event()
 
 
-class JobMoved(HivemeshError):
-    """The job moved off this gateway (another one holds it now)."""
-
-
 class Gateway:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner,
                  settings: JobSettings | None = None) -> None:
@@ -72,6 +73,9 @@ class Gateway:
         self._nursery: trio.Nursery | None = None
         self.stats: Counter[str] = Counter()
         self.health = PeerHealth()  # stages that broke on each peer lately, across this gateway's jobs
+        self.gate = Gate(self.settings.max_jobs)  # new jobs past its limit are answered busy
+        self.lag = LoopLag()  # this gateway's own slowness: its leases and stage timeouts allow for it
+        self.checks = CheckDesk(self.settings.trust) if self.settings.trust is not None else None
         self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
     @asynccontextmanager
@@ -81,6 +85,7 @@ class Gateway:
         self._set_role(True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self.lag.run)
             nursery.start_soon(self._health_loop)
             nursery.start_soon(self._scan_loop)
             try:
@@ -113,39 +118,44 @@ class Gateway:
 
     # --- the protocol -------------------------------------------------------------
 
-    async def handle_stream(self, stream: Any) -> None:
-        try:
-            with trio.fail_after(READ_TIMEOUT_S):
-                submit = await wire.read_message(stream, JobSubmit)
-        except (DecodeError, trio.TooSlowError) as exc:
-            if guard.blames_sender(exc):
-                self.node.penalize(guard.remote_peer(stream), "malformed")
-            await self._refuse(stream, "", f"bad job submission: {exc}")
+    async def handle_stream(self, stream: Stream) -> None:
+        submit = await stream.request(JobSubmit, READ_TIMEOUT_S, self.node.penalize,
+                                      lambda why: self._refusal("", f"bad job submission: {why}"))
+        if submit is None:
             return
         try:
             await self.open_job(submit)
         except HivemeshError as exc:
-            await self._refuse(stream, submit.job_id, str(exc))
+            try:
+                await stream.send(self._refusal(submit.job_id, str(exc),
+                                                  exc if isinstance(exc, GatewayBusy) else None))
+            except StreamBroken:
+                log.debug("could not tell the client of job %s: it is gone", submit.job_id)
             return
         if await self._stream_events(stream, submit.job_id, submit.from_event, submit.tokens):
             await stream.close()
 
-    async def open_job(self, submit: JobSubmit, plan_json: str = "", planner: str = "") -> None:
-        """Start ``submit``'s job here (or attach to it). ``plan_json``: run
-        this plan instead of asking the planner (the HTTP API's direct model)."""
+    async def open_job(self, submit: JobSubmit, plan: Plan | None = None, planner: str = "") -> None:
+        """Start ``submit``'s job here (or attach to it). ``plan``: run this
+        plan instead of asking the planner (the HTTP API's direct model)."""
         if not self.available:
             raise HivemeshError("gateway store unavailable; try another gateway")
+        if not submit.attach_only and submit.job_id not in self.live:  # a new job: past the limit, busy
+            busy = self.gate.check(submit.job_id, self.node.view, self.node.peer_id)
+            if busy is not None:
+                self.stats["busy"] += 1
+                raise GatewayBusy(busy.reason, busy.retry_after_s)
         try:
-            await self._ensure_job(submit, plan_json, planner)
+            await self._ensure_job(submit, plan, planner)
         except HivemeshError as exc:
             raise HivemeshError(f"gateway could not take the job: {exc}") from None
 
-    async def _ensure_job(self, submit: JobSubmit, plan_json: str = "", planner: str = "") -> None:
+    async def _ensure_job(self, submit: JobSubmit, plan: Plan | None = None, planner: str = "") -> None:
         if submit.job_id in self.live:
             return
         record = JobRecord(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
                            aggregate=submit.aggregate, created=time.time(), status="planning",
-                           plan_json=plan_json, planner_model=planner)
+                           plan=StoredPlan.of(plan) if plan is not None else None, planner_model=planner)
         if not submit.attach_only:
             live = self._claim(submit.job_id)
             live.tokens = submit.tokens
@@ -174,16 +184,21 @@ class Gateway:
         creating, or both would run it (seen: a new job's lease not yet taken
         looked orphaned, and the job ran twice on one gateway)."""
         live = self.live[job_id] = LiveJob()
+        self.stats["jobs_peak"] = max(self.stats["jobs_peak"], self.gate.started(job_id))  # most run at once
         return live
 
     def _unclaim(self, job_id: str, live: LiveJob) -> None:
         if self.live.get(job_id) is live:
             self.live.pop(job_id)
+            self.gate.ended(job_id)
         live.stopped = True  # clients that attached meanwhile go elsewhere
         live.wake()
 
     async def _take(self, job_id: str) -> bool:
-        return bool(await blocking(self.store.acquire_lease, job_id, self.node.peer_id, LEASE_TTL_S))
+        return await lease.take(self.store, job_id, self.node.peer_id, self.lag)
+
+    async def _renew(self, job_id: str) -> bool:
+        return await lease.renew(self.store, job_id, self.node.peer_id, self.lag)
 
     def _start(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         assert self._nursery is not None
@@ -230,15 +245,21 @@ class Gateway:
     async def _run_job(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         run = JobRun(self.node, self.store, self.planner, record,
                      lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats,
-                     self.health)
+                     self.health, self.lag, self.checks)
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)
+        run.holds_lease = partial(self._renew, record.job_id)  # asked before the job's end is told
         result: JobResult | None = None
         try:
             with live.scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._hold_lease, record.job_id, nursery.cancel_scope)
+                    def lost(reason: str) -> None:  # the pipeline stops itself; anything else is cancelled
+                        if not run.lease_lost(reason):
+                            nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(lease.hold, record.job_id, partial(self._renew, record.job_id), lost,
+                                       lease.LEASE_TTL_S)
                     result = await run.run()
                     nursery.cancel_scope.cancel()
             if live.cancelled and result is None:
@@ -252,6 +273,7 @@ class Gateway:
                 raise
             log.warning("job %s stopped here: %s", record.job_id, error)
         finally:
+            self.gate.ended(record.job_id, result.seconds if result is not None else None)
             if result is None:  # another gateway holds the job now, or will: let its clients go there
                 self._let_go(record.job_id)
             with trio.CancelScope(shield=True):
@@ -304,19 +326,6 @@ class Gateway:
         if self.live.get(job_id) is live:
             self.live.pop(job_id, None)
 
-    async def _hold_lease(self, job_id: str, scope: trio.CancelScope) -> None:
-        while True:
-            await trio.sleep(LEASE_TTL_S / 4)
-            try:
-                ok = await blocking(self.store.renew_lease, job_id, self.node.peer_id, LEASE_TTL_S)
-            except HivemeshError as exc:
-                log.warning("cannot renew the lease of job %s: %s", job_id, exc)
-                continue
-            if not ok:
-                log.warning("lost the lease of job %s to another gateway; stopping it here", job_id)
-                scope.cancel()
-                return
-
     async def emit(self, job_id: str, kind: str, **fields: Any) -> JobEvent:
         """Store the job's next event, then hand it to the attached clients: a
         client never sees an event that a gateway resuming the job would not."""
@@ -328,12 +337,12 @@ class Gateway:
             live.wake()
         return event
 
-    async def _stream_events(self, stream: Any, job_id: str, start: int, tokens: bool = False) -> bool:
+    async def _stream_events(self, stream: Stream, job_id: str, start: int, tokens: bool = False) -> bool:
         """Send the job's events from ``start`` until a terminal one (True), or
         until the job moves off this gateway (False: the stream is reset)."""
         try:
             async for event in self.follow(job_id, start, tokens=tokens):
-                await wire.write_message(stream, event)
+                await stream.send(event)
         except JobMoved:
             await stream.reset()  # not an end: the client re-attaches elsewhere
             return False
@@ -374,13 +383,12 @@ class Gateway:
             else:
                 await trio.sleep(POLL_S)
 
-    async def _refuse(self, stream: Any, job_id: str, reason: str) -> None:
-        log.info("job refused job=%s: %s", job_id or "?", reason)
+    def _refusal(self, job_id: str, reason: str, busy: GatewayBusy | None = None) -> JobEvent:
+        """The one event a submission that was not taken gets: ``failed``, or
+        ``busy`` (try again later). The guard closes the stream after it."""
+        log.info("job %s job=%s: %s", "not taken" if busy else "refused", job_id or "?", reason)
+        if busy is not None:
+            return JobEvent(job_id=job_id, index=0, kind="busy", detail=reason, retry_after_s=busy.retry_after_s)
         result = JobResult(job_id=job_id, status="failed", answer="", error=reason, plan=None, subtasks=(),
                            accounting=None, gateway=self.node.peer_id, seconds=0.0)
-        try:
-            await wire.write_message(stream, JobEvent(job_id=job_id or "-", index=0, kind="failed",
-                                                      detail=reason, result=result))
-            await stream.close()
-        except Exception as exc:
-            log.debug("could not tell the client: %s", exc)
+        return JobEvent(job_id=job_id or "-", index=0, kind="failed", detail=reason, result=result)

@@ -8,7 +8,6 @@ keep them, or recomputed if those peers are gone.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -18,19 +17,22 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import HivemeshError, JobFailed, PlanError
+from hivemesh.errors import DecodeError, HivemeshError, JobFailed, PlanError
 from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.gateway import jobstate
 from hivemesh.gateway.accounting import account
 from hivemesh.gateway.conductor import Conductor
+from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.health import PeerHealth
-from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, SubtaskRecord
+from hivemesh.gateway.looplag import LoopLag
+from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobResult, Quality, StoredPlan, SubtaskRecord
+from hivemesh.gateway.trust import TrustSettings
 from hivemesh.worker.protocol import TaskReply
 from hivemesh.gateway.store import JobStore, output_cache_key, plan_cache_key
 from hivemesh.planner.base import Planner, PlanRequest
 from hivemesh.planner.chunking import approx_tokens, chunk_inputs
-from hivemesh.planner.plan import Plan, PlanLimits, plan_from_dict, plan_to_dict, render
+from hivemesh.planner.plan import Plan, PlanLimits, render
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +49,17 @@ class JobSettings:
     stall_grace_s: float = 30.0
     #: characters of each input's start the planner sees (0: none; at most 200)
     preview_chars: int = 200
+    #: jobs run at once before new ones are answered busy (0: from the view's capacity, see ``admission``)
+    max_jobs: int = 0
+    #: checking workers' outputs (``gateway.checking``); None: no checks
+    trust: TrustSettings | None = None
 
 
 def job_settings(settings: Any) -> JobSettings:
     """A gateway's job settings from the peer's ``Settings``."""
-    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview)
+    trust = TrustSettings(trusted_share=settings.check_share) if settings.check_share >= 0 else None
+    return JobSettings(subtask_deadline_s=settings.subtask_deadline, preview_chars=settings.planner_preview,
+                       max_jobs=settings.max_jobs, trust=trust)
 
 
 def quality_of(plan: Plan | None) -> Quality | None:
@@ -79,10 +87,15 @@ def find_aggregator(planner: Any) -> Any:
     return None
 
 
+class JobMoved(HivemeshError):
+    """The job moved off this gateway (another one holds it now)."""
+
+
 class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
                  emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None,
-                 stats: Counter[str] | None = None, health: PeerHealth | None = None) -> None:
+                 stats: Counter[str] | None = None, health: PeerHealth | None = None,
+                 lag: LoopLag | None = None, checks: CheckDesk | None = None) -> None:
         self.node, self.store, self.planner = node, store, planner
         self.record, self.emit, self.settings = record, emit, settings
         self.subtasks: dict[str, SubtaskRecord] = subtasks or {}
@@ -91,8 +104,12 @@ class JobRun:
         self.conductor: Conductor | None = None
         self.stats: Counter[str] = Counter() if stats is None else stats  # shared with the gateway
         self.health = health or PeerHealth()  # shared with the gateway
+        self.lag = lag or LoopLag()  # the gateway's loop lag: stage timeouts allow for it
+        self.checks = checks  # the gateway's check desk (shared); None: outputs are not checked
         #: where the answer stage's streamed tokens go (subtask id, attempt, text); None: not streamed
         self.on_token: Callable[[str, int, str], None] | None = None
+        #: asks the store whether this gateway still holds the job's lease; None: no lease (tests)
+        self.holds_lease: Callable[[], Awaitable[bool]] | None = None
 
     # --- the whole job ------------------------------------------------------------
 
@@ -105,21 +122,36 @@ class JobRun:
                 await self._cache_answer(plan)
             answer = await self.aggregate(plan) if self.record.aggregate else None
             result = self.result(plan, "done", "", answer)
-            await self.emit("done", result=result)
+            await self._end("done", result=result)
         except JobFailed as exc:
             log.info("✗ job failed job=%s: %s", self.record.job_id, exc.reason)
             result = self.result(self._plan_or_none(), "failed", exc.reason)
-            await self.emit("failed", detail=exc.reason, result=result)
+            await self._end("failed", detail=exc.reason, result=result)
         await self._save_status(result.status)
         return result
+
+    def lease_lost(self, reason: str) -> bool:
+        """Another gateway may hold the job now: the pipeline stops acting for
+        it. False when no pipeline is running (the caller stops the job)."""
+        if self.conductor is None or self.conductor.state.outcome != "running":
+            return False
+        self.conductor.lease_lost(reason)
+        return True
+
+    async def _end(self, kind: str, **fields: Any) -> None:
+        """Tell the job's end, only while this gateway still holds the job: a
+        gateway that lost the lease must not end a job another one runs."""
+        if self.holds_lease is not None and not await self.holds_lease():
+            raise JobMoved(f"job {self.record.job_id} is held by another gateway now; not ending it here")
+        await self.emit(kind, **fields)
 
     # --- planning -----------------------------------------------------------------
 
     async def resume_plan(self) -> Plan | None:
         """The plan of a job another gateway started, with its subtask records."""
-        if not self.record.plan_json:
+        if self.record.plan is None:
             return None
-        plan = plan_from_dict(json.loads(self.record.plan_json))
+        plan = self.record.plan.to_plan()
         fresh = jobstate.initial(plan)
         self.subtasks = {sid: self.subtasks.get(sid, rec) for sid, rec in fresh.items()}
         done = sum(r.status == "done" for r in self.subtasks.values())
@@ -146,8 +178,8 @@ class JobRun:
                                   cloud_input_tokens=result.cloud_input_tokens,
                                   cloud_output_tokens=result.cloud_output_tokens,
                                   plan_seconds=round(time.monotonic() - started, 3))
-            await blocking(self.store.put_plan, key, json.dumps(plan_to_dict(plan)).encode(), PLAN_TTL_S)
-        self.record = replace(self.record, status="running", plan_json=json.dumps(plan_to_dict(plan)))
+            await blocking(self.store.put_plan, key, wire.encode(StoredPlan.of(plan)), PLAN_TTL_S)
+        self.record = replace(self.record, status="running", plan=StoredPlan.of(plan))
         await blocking(self.store.put_job, self.record.job_id, wire.encode(self.record))
         self.subtasks = jobstate.initial(plan)
         await self.emit("planned", plan=jobstate.plan_info(plan, self.record.plan_seconds),
@@ -168,8 +200,8 @@ class JobRun:
         if raw is None:
             return None
         try:
-            plan = request.check(plan_from_dict(json.loads(raw)))
-        except (PlanError, ValueError) as exc:
+            plan = request.check(wire.decode(StoredPlan, raw).to_plan())
+        except (PlanError, DecodeError) as exc:
             log.info("cached plan no longer fits the mesh (%s); planning again", exc)
             return None
         log.info("plan cache hit job=%s", self.record.job_id)
@@ -177,7 +209,7 @@ class JobRun:
         return plan
 
     def _plan_or_none(self) -> Plan | None:
-        return plan_from_dict(json.loads(self.record.plan_json)) if self.record.plan_json else None
+        return self.record.plan.to_plan() if self.record.plan is not None else None
 
     # --- the output cache (single-subtask plans: the gateway sees that prompt) -----
 

@@ -1,25 +1,42 @@
 """``/hivemesh/job/1`` messages, and the job records kept in the store.
 
 A client writes one ``JobSubmit`` and reads ``JobEvent`` frames until one of
-kind ``done`` or ``failed``, which carries the ``JobResult``. Job ids come
+kind ``done`` or ``failed``, which carries the ``JobResult``, or a single
+``busy`` (index 0, not stored): the gateway did not take the job now; try
+another gateway, or this one after ``retry_after_s``. Job ids come
 from the client, so submitting the same id again attaches to the same job
 (its events are replayed from ``from_event``) instead of starting another.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from hivemesh.mesh import wire
+from hivemesh.planner.plan import FORMATS, MAX_STOPS, Plan, Subtask
 
 PROTOCOL = "/hivemesh/job/1"
 MAX_JOB_TEXT = 16 * 1024
 MAX_INPUT_BYTES = 1024 * 1024
 MAX_INPUTS = 32
 TERMINAL = ("done", "failed")
-#: every kind of job event; another kind is a decode error, not an event a client has to guess at
-EVENT_KINDS = frozenset({"accepted", "planned", "resumed", "subtask_started", "subtask_finished", "subtask_retry",
-                         "aggregated", "token", *TERMINAL})  # token: a piece of the answer as it streams (not stored)
+_SUBTASK = frozenset({"subtask_id", "capability", "peer_id", "detail"})
+#: every kind of job event and the fields it carries besides job_id, index and kind: another
+#: kind, or a field its kind does not carry, is a decode error, not an event a client has to guess at
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "accepted": frozenset({"peer_id"}),
+    "planned": frozenset({"plan", "detail"}),
+    "resumed": frozenset({"peer_id", "detail"}),
+    "subtask_started": _SUBTASK,
+    "subtask_finished": _SUBTASK,
+    "subtask_retry": _SUBTASK,
+    "aggregated": frozenset({"detail"}),
+    "token": frozenset({"subtask_id", "detail", "offset"}),  # a piece of the answer as it streams (not stored)
+    "busy": frozenset({"detail", "retry_after_s"}),  # the job was not taken (not stored; the stream ends after it)
+    "done": frozenset({"detail", "result"}),  # terminal kinds carry their result, always
+    "failed": frozenset({"detail", "result"}),
+}
+EVENT_KINDS = frozenset(KIND_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,7 @@ class JobEvent(wire.Message):
 
     job_id: str
     index: int
-    kind: str  # accepted planned subtask_started subtask_finished subtask_retry token done failed
+    kind: str  # accepted planned subtask_started subtask_finished subtask_retry token busy done failed
     subtask_id: str = ""
     capability: str = ""
     peer_id: str = ""
@@ -132,10 +149,19 @@ class JobEvent(wire.Message):
     #: a ``token`` event (not stored; ``index`` is the next stored event's):
     #: ``detail`` is the answer stage's text from character ``offset`` on
     offset: int = 0
+    #: a ``busy`` event: seconds to wait before submitting to this gateway again
+    retry_after_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
             raise ValueError(f"unknown job event kind {self.kind!r}")
+        if not 0.0 <= self.retry_after_s <= 3600.0:
+            raise ValueError(f"retry_after_s must be 0-3600 (got {self.retry_after_s})")
+        carried = {f.name for f in fields(self)[3:] if getattr(self, f.name) != f.default}
+        if carried - KIND_FIELDS[self.kind]:
+            raise ValueError(f"a {self.kind} event carries no {sorted(carried - KIND_FIELDS[self.kind])}")
+        if self.terminal and self.result is None:
+            raise ValueError(f"a {self.kind} event carries the job's result")
 
     @property
     def terminal(self) -> bool:
@@ -143,6 +169,46 @@ class JobEvent(wire.Message):
 
 
 # --- records in the store -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanStep(wire.Message):
+    """One subtask of a stored plan, in full (``PlannedSubtask`` is its summary)."""
+
+    id: str
+    capability: str
+    prompt: str
+    depends_on: tuple[str, ...]
+    max_tokens: int
+    format: str = "chat"
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}")
+        if len(self.stop) > MAX_STOPS:
+            raise ValueError(f"at most {MAX_STOPS} stop strings")
+
+
+@dataclass(frozen=True)
+class StoredPlan(wire.Message):
+    """A job's plan as the store keeps it (in its ``JobRecord`` and the plan
+    cache): the same strict codec as every other message, no JSON inside."""
+
+    MAX_BYTES = 256 * 1024
+
+    subtasks: tuple[PlanStep, ...]
+    answer: str
+    planner: str
+
+    @classmethod
+    def of(cls, plan: Plan) -> StoredPlan:
+        return cls(tuple(PlanStep(s.id, s.capability, s.prompt, s.depends_on, s.max_tokens, s.format, s.stop)
+                         for s in plan.subtasks), plan.answer, plan.planner)
+
+    def to_plan(self) -> Plan:
+        return Plan(tuple(Subtask(s.id, s.capability, s.prompt, s.depends_on, s.max_tokens, s.format, s.stop)
+                          for s in self.subtasks), self.answer, self.planner)
 
 
 @dataclass(frozen=True)
@@ -155,7 +221,7 @@ class JobRecord(wire.Message):
     aggregate: bool
     created: float
     status: str  # "planning" | "running" | "done" | "failed"
-    plan_json: str = ""
+    plan: StoredPlan | None = None
     planner_model: str = ""
     cloud_input_tokens: int = 0
     cloud_output_tokens: int = 0

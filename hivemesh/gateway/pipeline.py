@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
-from hivemesh.gateway import jobstate
+from hivemesh.gateway import jobstate, pipecheck
 from hivemesh.gateway.pipestate import (
-    MAX_ATTEMPTS, MAX_STRIKES, Action, AskResend, DeadlinePassed, Event, Fail, Finish, Ignored, LeaseLost,
+    MAX_ATTEMPTS, MAX_STRIKES, Action, AskResend, CheckDone, DeadlinePassed, Event, Fail, Finish, Ignored, LeaseLost,
     Notify, OutputLost, OutputUndeliverable, Park, PeerGone, PeerJoined, Penalize, Place, Placed, Recompute,
     Route, Save, SendAssignment, StageDone, StageEvent, StageFailed, StageRefused, Start, State, Stop, StreamBroke,
     Sub,
@@ -108,7 +108,7 @@ class _Work:
                 continue
             if sub.status == "running":
                 self.save(sid, replace(sub.record, status="pending", peer_id=""))
-            self.set(sid, placing=True, runnable_since=None, held=None)
+            self.set(sid, placing=True, runnable_since=None, held=None, **pipecheck.CLEARED)
             todo.append(sid)
         if todo and self.live:
             exclude = {sid: self.subs[sid].exclude for sid in todo}
@@ -180,11 +180,12 @@ def _placed(w: _Work, e: Placed) -> None:
     sent = []
     for sid in mine:
         if sid in e.assigned:
-            if w.subs[sid].attempt >= MAX_ATTEMPTS:
+            if w.subs[sid].attempt - w.subs[sid].busy >= MAX_ATTEMPTS:
                 w.fail(f"subtask {sid} was placed {MAX_ATTEMPTS} times without a result")
                 return
             w.save(sid, jobstate.started(w.subs[sid].record, e.assigned[sid]))
-            w.set(sid, placing=False, parked="", park_deadline=None, retry_at=None, clear_exclude=False)
+            w.set(sid, placing=False, parked="", park_deadline=None, retry_at=None, clear_exclude=False,
+                  checked=sid in e.checked)
             sent.append(sid)
         elif sid in e.waiting:
             w.park(sid, w.g.caps[sid], e.now, clear_exclude=True)
@@ -192,7 +193,8 @@ def _placed(w: _Work, e: Placed) -> None:
             w.park(sid, e.missing[sid], e.now, clear_exclude=False)
     for sid in sent:  # every new placement is known before any routes are drawn
         sub = w.subs[sid]
-        w.actions.append(SendAssignment(sid, sub.peer, sub.attempt, w.routes(sid)))
+        routes = () if sub.checked else w.routes(sid)  # a checked output goes nowhere before its verdict
+        w.actions.append(SendAssignment(sid, sub.peer, sub.attempt, routes, sub.checked))
         w.actions.append(Notify("subtask_started", sid, sub.peer, f"attempt {sub.attempt}"))
         w.mark_runnable(sid, e.now)
     for sid in sent:
@@ -214,6 +216,8 @@ def _done(w: _Work, e: StageDone) -> None:
         return
     if any(w.subs[d].status != "done" for d in deps):  # an input's report is not in yet (reports race)
         w.set(e.sid, held=e)
+        return
+    if pipecheck.hold(w, e):  # a checked output: its report waits for the verdict
         return
     w.save(e.sid, replace(jobstate.finished(sub.record, e.reply), output_hash=e.output_hash))
     w.set(e.sid, used=MappingProxyType(dict(e.used)), runnable_since=None)
@@ -257,6 +261,8 @@ def _stream_broke(w: _Work, e: StreamBroke) -> None:
 
 def _refused(w: _Work, e: StageRefused) -> None:
     if not w.stale(e, "refused"):
+        if e.busy:  # a full peer: place elsewhere, or wait (parked) until one has room
+            w.set(e.sid, busy=w.subs[e.sid].busy + 1)
         w.failed(e.sid, e.peer, e.reason, strike=False, now=e.now)
 
 
@@ -282,6 +288,8 @@ def _deadline(w: _Work, e: DeadlinePassed) -> None:
     again = []
     for sid in w.g.order:
         sub = w.subs[sid]
+        if sub.status == "running" and pipecheck.overdue(w, sid, e.now):
+            continue
         if sub.parked and sub.park_deadline is not None and e.now >= sub.park_deadline:
             w.fail(f"no peer offering {sub.parked!r} came back within {w.t.capability_wait_s:.0f}s")
             return
@@ -325,4 +333,5 @@ _HANDLERS = {
     Start: _start, Placed: _placed, StageDone: _done, StageFailed: _stage_failed, StreamBroke: _stream_broke,
     StageRefused: _refused, PeerGone: _peer_gone, PeerJoined: _peer_joined, DeadlinePassed: _deadline,
     OutputLost: _lost, OutputUndeliverable: _undeliverable, LeaseLost: _lease_lost,
+    CheckDone: lambda w, e: pipecheck.check_done(w, e, _done),
 }

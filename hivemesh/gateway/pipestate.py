@@ -29,6 +29,7 @@ class Timing:
     capability_wait_s: float = 30.0  # how long a subtask waits for a usable peer before the job fails
     retry_backoff_s: float = 2.0  # a waiting subtask tries placement again this often
     report_grace_s: float = 2.0  # after the answer, how long to wait for upstream reports (token counts)
+    check_wait_s: float = 150.0  # a held output whose check has no verdict by then is recomputed elsewhere
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,10 @@ class Sub:
     runnable_since: float | None = None  # running with every input done, since
     used: Mapping[str, str] = field(default_factory=_empty)  # done: the dependency output hashes it was built on
     held: StageDone | None = None  # its report, waiting for the reports of the inputs it was built on
+    busy: int = 0  # placements a busy peer refused: they do not count toward ``MAX_ATTEMPTS``
+    checked: bool = False  # this attempt's output is checked before any use (``pipecheck``)
+    checking: StageDone | None = None  # its report, held while the check runs
+    check_deadline: float | None = None  # no verdict by then: the stage runs again elsewhere
 
     @property
     def status(self) -> str:
@@ -130,6 +135,7 @@ class Placed:
     missing: Mapping[str, str] = field(default_factory=_empty)  # subtask -> capability no usable peer offers
     unknown: frozenset[str] = frozenset()  # of those capabilities, the ones not offered lately at all
     initial: bool = False
+    checked: frozenset[str] = frozenset()  # of the assigned subtasks, those whose output is checked
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,7 @@ class StageRefused(StageEvent):
     """The stage never reached its peer: unreachable, busy, refused."""
 
     reason: str = ""
+    busy: bool = False  # the peer is full: not a strike, nor an attempt spent
 
 
 @dataclass(frozen=True)
@@ -217,8 +224,27 @@ class LeaseLost:
     now: float
 
 
+@dataclass(frozen=True)
+class CheckDone:
+    """The answer to an ``AskCheck``: "accepted", "unchecked" (no checker could
+    run it: used as an unchecked output is) or "rejected" (a confirmed
+    failure: two checkers rejected it); ``penalize``: the offences it proved."""
+
+    now: float
+    sid: str
+    attempt: int
+    peer: str
+    verdict: str
+    penalize: tuple[tuple[str, str], ...] = ()
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in ("accepted", "unchecked", "rejected"):
+            raise ValueError(f"unknown check verdict {self.verdict!r}")
+
+
 Event = (Start | Placed | StageDone | StageFailed | StageRefused | StreamBroke | PeerGone | PeerJoined
-         | DeadlinePassed | OutputLost | OutputUndeliverable | LeaseLost)
+         | DeadlinePassed | OutputLost | OutputUndeliverable | LeaseLost | CheckDone)
 
 
 # --- actions ---------------------------------------------------------------------
@@ -255,6 +281,19 @@ class SendAssignment:
     peer: str
     attempt: int
     downstream: tuple[Route, ...]
+    checked: bool = False  # its output comes back to the gateway and is checked before any use (no downstream)
+
+
+@dataclass(frozen=True)
+class AskCheck:
+    """Have another peer with the same weights check ``sid``'s output (its
+    report is held); answer with ``CheckDone``."""
+
+    sid: str
+    attempt: int
+    producer: str
+    output_hash: str
+    used: Mapping[str, str]  # dependency -> the output hash the stage was built on (its prompt's inputs)
 
 
 @dataclass(frozen=True)
@@ -326,4 +365,4 @@ class Stop:
 
 
 Action = (Place | Save | SendAssignment | AskResend | Recompute | Park | Notify | Penalize | Ignored | Finish
-          | Fail | Stop)
+          | Fail | Stop | AskCheck)

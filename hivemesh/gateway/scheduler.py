@@ -1,11 +1,14 @@
-"""Choosing a peer for each ready subtask. Pure.
+"""Choosing a peer for each stage of a pipeline. Pure.
 
-A peer is a candidate for a subtask when its advert lists the capability and
-it is not excluded for that subtask (it failed it before). Among candidates
-with a free slot, the fastest model for the capability wins, then the
-shortest queue, then the peer id (so the choice is deterministic). At most
-one subtask per free slot is handed out: ``free = min(advertised free,
-slots_total - our in-flight subtasks there)``.
+A peer is a candidate for a stage when its advert lists the capability, it
+is not banned and not excluded for that stage (it failed it before). Stages
+wait for their inputs without holding a slot, so every stage is placed at
+once and free slots do not limit placement; they rank it. Among candidates:
+peers whose stages broke lately last, then the fewest stages this gateway
+already placed there per slot, then the smallest share of slots the peer
+advertises busy (others' work), then the fastest model for the capability,
+the shortest advertised queue, and the peer id (so the choice is
+deterministic).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ class Need:
 @dataclass
 class Schedule:
     assigned: dict[str, str] = field(default_factory=dict)  # subtask id -> peer id
-    waiting: list[str] = field(default_factory=list)  # capability exists, no free slot now
+    waiting: list[str] = field(default_factory=list)  # capability exists, but only on excluded peers now
     missing: dict[str, str] = field(default_factory=dict)  # subtask id -> capability nobody has
 
 
@@ -33,42 +36,12 @@ def speed_for(entry: PeerEntry, capability: str) -> float:
     return max((m.tokens_per_second for m in entry.advert.models if capability in m.capabilities), default=0.0)
 
 
-def free_slots(entry: PeerEntry, inflight: int) -> int:
+def busy_share(entry: PeerEntry) -> float:
+    """The share of its slots a peer advertises taken (1.0 for a peer with none)."""
     cap = entry.advert.capacity
-    return max(0, min(cap.slots_free, cap.slots_total - inflight))
-
-
-def assign(
-    needs: Sequence[Need],
-    view: MeshView,
-    inflight: Mapping[str, int] | None = None,
-    exclude: Mapping[str, set[str]] | None = None,
-    penalty: Mapping[str, float] | None = None,
-) -> Schedule:
-    """Assign ``needs`` in order. ``inflight``: our running subtasks per peer;
-    ``exclude``: peers not to use per subtask; ``penalty``: peers to rank last."""
-    counts = dict(inflight or {})
-    exclude = exclude or {}
-    penalty = penalty or {}
-    schedule = Schedule()
-    for need in needs:
-        peers = [e for e in view.with_capability(need.capability)
-                 if e.peer_id not in exclude.get(need.subtask_id, set())]
-        if not peers:
-            if not view.with_capability(need.capability):
-                schedule.missing[need.subtask_id] = need.capability
-            else:
-                schedule.waiting.append(need.subtask_id)  # only excluded peers have it
-            continue
-        free = [e for e in peers if free_slots(e, counts.get(e.peer_id, 0)) > 0]
-        if not free:
-            schedule.waiting.append(need.subtask_id)
-            continue
-        best = min(free, key=lambda e: (penalty.get(e.peer_id, 0.0), -speed_for(e, need.capability),
-                                        e.advert.capacity.queue, e.peer_id))
-        schedule.assigned[need.subtask_id] = best.peer_id
-        counts[best.peer_id] = counts.get(best.peer_id, 0) + 1
-    return schedule
+    if cap.slots_total <= 0:
+        return 1.0
+    return 1.0 - max(0, min(cap.slots_free, cap.slots_total)) / cap.slots_total
 
 
 def place(
@@ -81,9 +54,10 @@ def place(
 ) -> Schedule:
     """Place every stage of a pipeline at once (stages wait for their inputs
     without holding a slot, so free slots do not limit placement). Spread by
-    load per slot (``load``: stages already placed per peer), then speed.
-    ``banned`` peers (low local reputation) are never used; ``suspect`` peers
-    (their stages broke lately) only when no other peer can."""
+    load per slot (``load``: stages already placed per peer), then by the
+    advertised free slots, then speed. ``banned`` peers (low local
+    reputation) are never used; ``suspect`` peers (their stages broke lately)
+    only when no other peer can."""
     counts = dict(load or {})
     exclude = exclude or {}
     schedule = Schedule()
@@ -98,7 +72,7 @@ def place(
             continue
         best = min(peers, key=lambda e: (e.peer_id in suspect,
                                          counts.get(e.peer_id, 0) / max(1, e.advert.capacity.slots_total),
-                                         -speed_for(e, need.capability), e.advert.capacity.queue, e.peer_id))
+                                         busy_share(e), -speed_for(e, need.capability), e.advert.capacity.queue, e.peer_id))
         schedule.assigned[need.subtask_id] = best.peer_id
         counts[best.peer_id] = counts.get(best.peer_id, 0) + 1
     return schedule

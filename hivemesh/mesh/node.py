@@ -27,13 +27,14 @@ from libp2p.tools.anyio_service.context import background_trio_service
 
 from hivemesh.errors import PeerUnreachable
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import cadence, guard, px, tuning, wire
+from hivemesh.mesh import cadence, guard, px, tuning
 from hivemesh.mesh.addrs import announce_addrs, parse_listen_addr
 from hivemesh.mesh.dialer import DIAL_TIMEOUT_S, Dialer, short_error
 from hivemesh.mesh.identity import peer_id_of
 from hivemesh.mesh.inbound import release_inbound_slots
 from hivemesh.mesh.reputation import Reputation
 from hivemesh.mesh.shutdown import close_sockets
+from hivemesh.mesh.stream import Stream, blames_sender
 from hivemesh.mesh.view import MeshView
 
 log = logging.getLogger(__name__)
@@ -107,17 +108,18 @@ class MeshNode:
 
     # --- public ---------------------------------------------------------------
 
-    def handle(self, protocol: str, handler: Callable[[Any], Any]) -> None:
+    def handle(self, protocol: str, handler: Callable[[Stream], Any]) -> None:
         """Register a stream handler behind the containment guard, the
-        per-peer stream cap and the ban list."""
+        per-peer stream cap and the ban list; it is handed a ``Stream``."""
         inner = guard.guarded(protocol, handler, self._on_handler_error)
 
-        async def admitted(stream: Any) -> None:
-            peer = guard.remote_peer(stream)
+        async def admitted(raw: Any) -> None:
+            stream = Stream(raw)
+            peer = stream.peer
             reason = self._refusal(peer)
             if reason:
                 self.refused[reason] += 1
-                await guard.reset(stream)
+                await stream.reset()
                 return
             self.inbound[peer] += 1
             try:
@@ -130,9 +132,9 @@ class MeshNode:
         admitted.hivemesh_guarded = True  # type: ignore[attr-defined]
         self.host.set_stream_handler(TProtocol(protocol), admitted)
 
-    def _on_handler_error(self, stream: Any, exc: Exception) -> None:
-        if guard.blames_sender(exc):  # bad input (a stalled sender is only cut off)
-            self.penalize(guard.remote_peer(stream), "malformed")
+    def _on_handler_error(self, stream: Stream, exc: Exception) -> None:
+        if blames_sender(exc):  # bad input (a stalled sender is only cut off)
+            self.penalize(stream.peer, "malformed")
 
     def _refusal(self, peer: str) -> str:
         if self.reputation.banned(peer, self.config.clock()):
@@ -161,7 +163,7 @@ class MeshNode:
     def banned(self) -> set[str]:
         return self.reputation.banned_set(self.config.clock())
 
-    async def open_stream(self, peer_id: str, protocol: str) -> Any:
+    async def open_stream(self, peer_id: str, protocol: str) -> Stream:
         """Open a stream, dialing the peer from the view's addrs if needed.
 
         A peer that refuses us or whose connection is gone leaves our view
@@ -180,7 +182,7 @@ class MeshNode:
                 raise PeerUnreachable(f"peer {peer_id} is not reachable ({outcome})")
         try:
             with trio.fail_after(STREAM_TIMEOUT_S):
-                return await self.host.new_stream(pid, [TProtocol(protocol)])
+                return Stream(await self.host.new_stream(pid, [TProtocol(protocol)]))
         except Exception as exc:
             if not isinstance(exc, trio.TooSlowError) and not _refused_protocol(exc):
                 self.unreachable(peer_id, f"no stream: {short_error(exc)}")
@@ -352,13 +354,12 @@ class MeshNode:
 
     # --- peer exchange (dialing: ``Dialer``) ------------------------------------
 
-    async def _serve_px(self, stream: Any) -> None:
+    async def _serve_px(self, stream: Stream) -> None:
         with trio.fail_after(STREAM_TIMEOUT_S):
-            request = await wire.read_message(stream, px.PxRequest)
-            asker = guard.remote_peer(stream)
-            self.px_table.record(asker, request.addrs)
+            request = await stream.receive(px.PxRequest)
+            self.px_table.record(stream.peer, request.addrs)
             candidates = self.px_table.peers() + [px.PxPeer(e.peer_id, e.advert.addrs) for e in self.view.live()]
-            await wire.write_message(stream, px.answer(candidates, asker))
+            await stream.send(px.answer(candidates, stream.peer))
             await stream.close()
 
     async def ask_px(self, peer_id: str) -> list[px.PxPeer]:
@@ -366,8 +367,8 @@ class MeshNode:
         try:
             with trio.fail_after(STREAM_TIMEOUT_S):
                 mine = tuple(announce_addrs(self.listen_addrs())) if self.config.advertise else ()
-                await wire.write_message(stream, px.PxRequest(mine[: px.MAX_ADDRS]))
-                response = await wire.read_message(stream, px.PxResponse)
+                await stream.send(px.PxRequest(mine[: px.MAX_ADDRS]))
+                response = await stream.receive(px.PxResponse)
         finally:
             await stream.close()
         for peer in response.peers:

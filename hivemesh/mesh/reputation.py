@@ -27,6 +27,7 @@ COST = {
     "bad_report": 5.0,
     "wrong_output": 4.0,  # an output two checkers rejected (hivemesh.gateway.trust)
     "false_check": 4.0,  # a check a third opinion contradicted
+    "liar": 100.0,  # outputs that failed checks again and again (``TrustBook``'s ban)
 }
 
 

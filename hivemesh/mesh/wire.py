@@ -8,6 +8,12 @@ types: ``str``, ``int``, ``float``, ``bool``, ``bytes``, ``X | None``,
 
 Frames on streams are an unsigned varint length followed by that many bytes;
 the length is checked against the caller's limit before anything is read.
+
+A stream that carries messages of several kinds at one point (the stage
+stream's token frames and its final report) sends them tagged:
+``[KIND, fields]``, each type declaring its ``KIND``; ``decode_kind`` takes
+the expected types, refuses any other tag and checks the size limit of the
+type the tag names.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, get_type_hints
 
 import msgpack
@@ -30,6 +37,7 @@ class Message:
     """Base of every wire message (subclasses are frozen dataclasses)."""
 
     MAX_BYTES: ClassVar[int] = 64 * 1024
+    KIND: ClassVar[str] = ""  # its tag where a stream carries several kinds (``encode_kind``)
 
     def to_wire(self) -> Any:
         return {f.name: _to_wire(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
@@ -122,13 +130,41 @@ def encode(msg: Message) -> bytes:
 
 
 def decode(cls: type[M], data: bytes) -> M:
+    return cls.from_wire(_unpack(data, cls.MAX_BYTES, cls.__name__))
+
+
+def _unpack(data: bytes, limit: int, name: str) -> Any:
+    if len(data) > limit:
+        raise FrameTooLarge(f"{name} is {len(data)} bytes, limit {limit}")
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, max_bin_len=limit)
+    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        raise DecodeError(f"{name}: not valid msgpack ({exc})") from None
+
+
+def encode_kind(msg: Message) -> bytes:
+    """``msg`` tagged with its type's ``KIND``: ``[KIND, fields]``."""
+    if not msg.KIND:
+        raise TypeError(f"{type(msg).__name__} declares no KIND")
+    data = msgpack.packb([msg.KIND, msg.to_wire()], use_bin_type=True)
+    if len(data) > msg.MAX_BYTES:
+        raise FrameTooLarge(f"{type(msg).__name__} is {len(data)} bytes, limit {msg.MAX_BYTES}")
+    return data
+
+
+def decode_kind(types: Sequence[type[Message]], data: bytes) -> Message:
+    """A tagged message of one of ``types``; any other tag is a ``DecodeError``,
+    and the size limit is that of the type the tag names."""
+    names = "/".join(t.__name__ for t in types)
+    obj = _unpack(data, max(t.MAX_BYTES for t in types), names)
+    if not (isinstance(obj, list) and len(obj) == 2 and isinstance(obj[0], str)):
+        raise DecodeError(f"{names}: expected [kind, fields]")
+    cls = next((t for t in types if t.KIND == obj[0]), None)
+    if cls is None:
+        raise DecodeError(f"{names}: unknown kind {obj[0][:40]!r}, expected one of {[t.KIND for t in types]}")
     if len(data) > cls.MAX_BYTES:
         raise FrameTooLarge(f"{cls.__name__} is {len(data)} bytes, limit {cls.MAX_BYTES}")
-    try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, max_bin_len=cls.MAX_BYTES)
-    except (ValueError, msgpack.UnpackException, TypeError) as exc:
-        raise DecodeError(f"{cls.__name__}: not valid msgpack ({exc})") from None
-    return cls.from_wire(obj)
+    return cls.from_wire(obj[1])
 
 
 # --- frames -----------------------------------------------------------------
@@ -202,3 +238,12 @@ async def read_message(stream: ByteStream, cls: type[M]) -> M:
 
 async def write_message(stream: ByteStream, msg: Message) -> None:
     await stream.write(frame(encode(msg)))
+
+
+async def read_kind(stream: ByteStream, types: Sequence[type[Message]]) -> Message:
+    """One tagged frame of one of ``types``."""
+    return decode_kind(types, await read_frame(stream, max(t.MAX_BYTES for t in types)))
+
+
+async def write_kind(stream: ByteStream, msg: Message) -> None:
+    await stream.write(frame(encode_kind(msg)))

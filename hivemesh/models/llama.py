@@ -25,6 +25,7 @@ import ctypes
 import functools
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from hivemesh.models.base import (
     fit_max_tokens,
     render_plain,
 )
-from hivemesh.models.scoring import CheckPolicy, CheckVerdict, judge, policy_for
+from hivemesh.models.scoring import CheckPolicy, CheckVerdict, escalates, judge, policy_for, spot_positions
 
 try:
     import llama_cpp
@@ -113,6 +114,7 @@ class LlamaCppModel:
         self.name = name or self.path.stem
         self.seed = seed
         self._lock = threading.Lock()
+        self._spot_rng = random.SystemRandom()  # spot checks' positions: secret from the producer
         started = time.monotonic()
         self._llm = _load(lib, self.path, n_ctx, n_threads or default_threads(), n_gpu_layers, seed)
         self.context_size = self._llm.n_ctx()
@@ -153,13 +155,17 @@ class LlamaCppModel:
     def score(self, request: CompletionRequest, output_text: str,
               policy: CheckPolicy | None = None) -> CheckVerdict:
         """Checks that ``output_text`` is what this model would answer to
-        ``request``: one prefill pass over prompt + output (``llama_score``)."""
+        ``request``: one prefill pass over prompt + output (``llama_score``),
+        logits at the spot-checked positions (``scoring.spot_positions``), at
+        every position when the spot check saw a token far from the model's."""
         started = time.monotonic()
+        policy = policy or policy_for(request.temperature)
         with self._lock:
-            ranks, gaps = self._score_locked(request, output_text)
-        return judge(ranks, gaps, policy or policy_for(request.temperature), time.monotonic() - started)
+            ranks, gaps = self._score_locked(request, output_text, policy)
+        return judge(ranks, gaps, policy, time.monotonic() - started)
 
-    def _score_locked(self, request: CompletionRequest, output_text: str) -> tuple[list[int], list[float]]:
+    def _score_locked(self, request: CompletionRequest, output_text: str,
+                      policy: CheckPolicy) -> tuple[list[int], list[float]]:
         from hivemesh.models.llama_score import realigner, score_tokens
 
         prompt, _ = self._prompt(request)
@@ -169,11 +175,15 @@ class LlamaCppModel:
         if len(prompt) + len(output) > self.context_size:
             raise ContextOverflow(f"prompt and output are {len(prompt) + len(output)} tokens, "
                                   f"the model's context is {self.context_size}")
+        realign = realigner(self._llm, output_text.encode())
+        positions = spot_positions(len(output), policy.spot_share, self._spot_rng)
         try:
-            return score_tokens(self._llm, prompt, output, REPEAT_PENALTY,
-                                realigner(self._llm, output_text.encode()))
+            ranks, gaps = score_tokens(self._llm, prompt, output, REPEAT_PENALTY, realign, positions)
+            if positions is not None and escalates(gaps, policy):
+                ranks, gaps = score_tokens(self._llm, prompt, output, REPEAT_PENALTY, realign)
         except (ValueError, RuntimeError) as exc:
             raise _translate(exc) from exc
+        return ranks, gaps
 
     def close(self) -> None:
         """Frees the model's memory; the object is unusable afterwards."""

@@ -22,12 +22,12 @@ own path; a liar gains nothing, since only the model's argmax is followed.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
 
-CHUNK = 64  # rows of logits per decode: 64 x 262k vocabulary x 4 bytes = 64 MiB at most
+CHUNK = 64  # rows of logits per decode at most: 64 x 262k vocabulary x 4 bytes = 64 MiB
 PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size, the window of its repeat penalty
 MAX_REALIGN = 4
 
@@ -35,46 +35,69 @@ Realign = Callable[[list[int], int, int], "list[int] | None"]
 
 
 def score_tokens(llm: Any, prompt: list[int], output: list[int], repeat_penalty: float,
-                 realign: Realign | None = None) -> tuple[list[int], list[float]]:
-    """Ranks and gaps of each ``output`` token after ``prompt`` (``llm`` is a
-    llama_cpp.Llama; its state is reset first). ``realign(output, j, argmax)``
-    gives the tokens to go on with when the model's ``argmax`` at ``j`` spells
-    the claimed text otherwise, or None."""
+                 realign: Realign | None = None,
+                 positions: Collection[int] | None = None) -> tuple[list[int], list[float]]:
+    """Ranks and gaps of the ``output`` tokens at ``positions`` (indices into
+    ``output``; every token when None) after ``prompt`` (``llm`` is a
+    llama_cpp.Llama; its state is reset first). The whole sequence runs
+    through the model, but llama.cpp computes logits (the 262k-wide output
+    layer) only at the rows just before a wanted token. ``realign(output, j,
+    argmax)`` gives the tokens to go on with when the model's ``argmax`` at
+    ``j`` spells the claimed text otherwise, or None."""
+    wanted = set(range(len(output)) if positions is None else positions)
     llm.reset()
-    llm.eval(prompt)  # the last prompt position's logits are the first row we need
     base, n_vocab = len(prompt), llm.n_vocab()
     window: deque[int] = deque(maxlen=PENALTY_LAST_N)
     ranks: list[int] = []
     gaps: list[float] = []
-    rows = [np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,)).copy()]
+    rows: dict[int, np.ndarray] = {}
+    cached = 0  # tokens of prompt + output held in llama.cpp's cache
     realigned, j = 0, 0
     while j < len(output):
-        if not rows:
-            rows = list(_decode_all(llm, output[j - 1: j - 1 + CHUNK], base + j - 1, n_vocab))
-        rank, gap, argmax = _judge_row(rows.pop(0), output[j], window, repeat_penalty)
-        if rank and realign is not None and realigned < MAX_REALIGN:
-            other = realign(output, j, argmax)
-            if other is not None:
-                output, realigned, rows = other, realigned + 1, []
-                llm.n_tokens = base + j  # the next decode starts at the model's own token
-                rank, gap = 0, 0.0
-        ranks.append(rank)
-        gaps.append(gap)
+        if j in wanted:
+            while j not in rows:
+                rows, cached = _decode(llm, prompt + output, cached, base, wanted, n_vocab)
+            rank, gap, argmax = _judge_row(rows[j], output[j], window, repeat_penalty)
+            if rank and realign is not None and realigned < MAX_REALIGN:
+                other = realign(output, j, argmax)
+                if other is not None:  # positions before base + j (prompt, output[:j]) stay cached
+                    output, realigned, rows, cached = other, realigned + 1, {}, base + j
+                    rank, gap = 0, 0.0
+            ranks.append(rank)
+            gaps.append(gap)
         window.append(output[j])
         j += 1
     return ranks, gaps
 
 
-def _decode_all(llm: Any, tokens: list[int], n_past: int, n_vocab: int) -> np.ndarray:
-    """Decode ``tokens`` from position ``n_past``, with logits at every position."""
-    llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
-    llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+def _decode(llm: Any, tokens: list[int], start: int, base: int, wanted: set[int],
+            n_vocab: int) -> tuple[dict[int, np.ndarray], int]:
+    """Decode ``tokens`` from ``start`` (at most a batch, at most ``CHUNK``
+    rows of logits): the logits row before each wanted output token (keyed
+    by its index in the output), and how many tokens are now cached."""
+    llm._ctx.kv_cache_seq_rm(-1, start, -1)
+    batch = llm._batch.batch
+    flagged: list[tuple[int, int]] = []
+    n = 0
+    end = min(len(tokens), start + llm.n_batch, base + max(wanted, default=0))  # none after the last row
+    if start < base:  # the prompt alone first, as a generation evaluates it
+        end = min(end, base)
+    for p in range(start, end):
+        out = (p - base + 1) in wanted  # the row at p scores output[p - base + 1]
+        if out and len(flagged) == CHUNK:
+            break
+        batch.token[n], batch.pos[n], batch.n_seq_id[n], batch.logits[n] = tokens[p], p, 1, out
+        batch.seq_id[n][0] = 0
+        if out:
+            flagged.append((p - base + 1, n))
+        n += 1
+    batch.n_tokens = n
     llm._ctx.decode(llm._batch)
-    llm.input_ids[n_past: n_past + len(tokens)] = tokens
-    llm.n_tokens = n_past + len(tokens)
-    # a view of llama.cpp's own buffer, no copy: every row is read (and
+    llm.input_ids[start: start + n] = tokens[start: start + n]
+    llm.n_tokens = start + n
+    # views of llama.cpp's own buffer, no copy: every row is read (and
     # penalised in place) before the next decode overwrites it
-    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(tokens), n_vocab))
+    return {j: np.ctypeslib.as_array(llm._ctx.get_logits_ith(i), shape=(n_vocab,)) for j, i in flagged}, start + n
 
 
 def _judge_row(logits: np.ndarray, target: int, window: deque[int], penalty: float) -> tuple[int, float, int]:

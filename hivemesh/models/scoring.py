@@ -19,6 +19,8 @@ the mean gap then separates honest text from text the model would not write.
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 SAMPLER_TOP_K = 40  # llama-cpp-python's defaults, which the workers sample with
@@ -30,6 +32,8 @@ class CheckPolicy:
     top_k: int  # a claimed token "agrees" when it ranks below this
     max_miss_share: float  # share of claimed tokens allowed to rank top_k or worse
     max_mean_gap: float  # mean log-probability gap to the argmax, per token
+    spot_share: float = 1.0  # share of claimed tokens scored, at positions the checker draws; 1.0: all
+    escalate_gap: float = math.inf  # a spot-checked token this far from the argmax: score them all
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,26 @@ GREEDY = CheckPolicy(top_k=4, max_miss_share=0.05, max_mean_gap=0.15)
 EXACT = CheckPolicy(top_k=1, max_miss_share=0.0, max_mean_gap=0.0)
 MISS_RANK = 1 << 20  # the rank and gap an exact check gives a token that differs
 MISS_GAP = 100.0
+
+
+SPOT_MIN = 16  # outputs this short are scored at every position, longer ones at this many at least
+
+
+def spot_positions(n_tokens: int, share: float, rng: random.Random) -> list[int] | None:
+    """The positions of the claimed tokens a spot check scores: a random
+    sample of ``share`` of them (at least ``SPOT_MIN``), drawn by the checker
+    with ``rng`` after the claim is made, so the producer cannot know which
+    tokens count; None (score every token) when that is all or nearly so."""
+    if share >= 1.0 or n_tokens <= SPOT_MIN:
+        return None
+    k = max(SPOT_MIN, math.ceil(share * n_tokens))
+    return None if k >= n_tokens else sorted(rng.sample(range(n_tokens), k))
+
+
+def escalates(gaps: Sequence[float], policy: CheckPolicy) -> bool:
+    """Whether a spot check saw a token far enough from the model's choice
+    that the whole output is scored (a liar's edit seldom stays alone)."""
+    return any(g > policy.escalate_gap for g in gaps)
 
 
 def sampled(temperature: float) -> CheckPolicy:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from hivemesh.mesh.identity import peer_id_of
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
-from hivemesh.worker import protocol
 from hivemesh.worker.checker import Checker
 from hivemesh.worker.stages import StageRunner
 from hivemesh.worker.worker import Worker
@@ -45,10 +44,8 @@ class Peer:
 
 
 def serve_worker(node: MeshNode, worker: Worker) -> StageRunner:
-    """Give ``node`` the worker role: single subtasks and pipeline stages."""
-    node.handle(protocol.PROTOCOL, worker.handle_stream)
+    """Give ``node`` the worker role: pipeline stages and checks."""
     node.advert_fields = worker.advert_fields
-    worker.penalize = node.penalize
     stages = StageRunner(worker, node)
     stages.install()
     Checker(worker, node).install()  # /hivemesh/check/1: score another peer's output on the same weights
@@ -62,7 +59,6 @@ async def assemble_peer(
     *,
     registry: ModelRegistry | None = None,
     slots: int = 1,
-    max_queue: int | None = None,
     store: JobStore | None = None,
     planner: Planner | None = None,
     job_settings: JobSettings | None = None,
@@ -79,7 +75,7 @@ async def assemble_peer(
         setup(node)
     peer = Peer(node)
     if registry is not None:
-        peer.worker = Worker(registry, peer_id_of(config.keypair), slots, max_queue)
+        peer.worker = Worker(registry, peer_id_of(config.keypair), slots)
         peer.stages = serve_worker(node, peer.worker)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(node.run())

@@ -71,10 +71,9 @@ async def start_bootstrap(nursery: trio.Nursery, listen: str = "/ip4/127.0.0.1/t
 
 
 async def start_worker(nursery: trio.Nursery, config: MeshConfig, registry: ModelRegistry,
-                       slots: int = 1, max_queue: int | None = None,
-                       setup: Callable[[MeshNode], None] | None = None) -> Running:
+                       slots: int = 1, setup: Callable[[MeshNode], None] | None = None) -> Running:
     """A worker peer serving ``registry``'s models."""
-    return await start_peer(nursery, config, registry=registry, slots=slots, max_queue=max_queue, setup=setup)
+    return await start_peer(nursery, config, registry=registry, slots=slots, setup=setup)
 
 
 async def start_gateway(nursery: trio.Nursery, config: MeshConfig, store: JobStore, planner: Planner,

@@ -91,6 +91,11 @@ def _fault_flags(p: argparse.ArgumentParser) -> None:
                    help="fraction of workers with added network latency (default 0)")
     p.add_argument("--slow-latency", default="fixed:100ms", metavar="DIST",
                    help="latency added to each frame a slow worker sends on a direct stream (default fixed:100ms)")
+    p.add_argument("--liars", type=int, metavar="N",
+                   help="liars scenario: workers that lie (a different model, random text, a subtly altered "
+                        "answer, lying a third of the time; default 2)")
+    p.add_argument("--check-share", type=float, default=DEFAULTS.check_share, metavar="F",
+                   help="liars scenario: share of a trusted worker's outputs the gateways check (default 0.05)")
 
 
 def _model_only_flags(p: argparse.ArgumentParser) -> None:
@@ -124,7 +129,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         burst_size=args.burst_size, burst_every=args.burst_every, slow_fraction=args.slow_fraction,
         slow_latency=args.slow_latency if args.slow_fraction > 0 else "fixed:0s", clients=args.clients,
         job_timeout=args.job_timeout, join_timeout=args.join_timeout, idle=args.idle,
-        plots=not args.no_plots,
+        plots=not args.no_plots, liars=args.liars, check_share=args.check_share,
     )
 
 

@@ -15,7 +15,7 @@ import logging
 import trio
 
 from hivemesh.client import submit_via
-from hivemesh.errors import HivemeshError, JobFailed
+from hivemesh.errors import GatewayBusy, HivemeshError, JobFailed
 from hivemesh.gateway.jobwire import JobSubmit
 from hivemesh.simulations.fleet import Fleet
 from hivemesh.simulations.peers import SimPeer
@@ -25,6 +25,9 @@ from hivemesh.simulations.tracker import Tracker
 from hivemesh.simulations.workload import job_id, job_input, job_text
 
 BUSY_WAIT_S = 10.0  # a "busy" kill waits at most this long for its target to hold work
+#: of a job's ``job_timeout``, the share its client may spend on busy gateways before it gives up (the
+#: job is ``rejected``); the rest is left for the job to run once a gateway takes it
+BUSY_SHARE = 0.75
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,12 @@ class Driver:
         client = self.fleet.clients[arrival.index % len(self.fleet.clients)]
         submit = JobSubmit(job_id=jid, text=job_text(arrival.index), inputs=(job_input(arrival.index),))
         self.tracker.submitted(jid)
+        busy_until = trio.current_time() + BUSY_SHARE * self.settings.job_timeout
         try:  # cancelled when the drain ends: then ``run`` counts it lost
-            result = await submit_via(client, submit, self.settings.gateways, self.tracker.on_event)
+            result = await submit_via(client, submit, self.settings.gateways, self.tracker.on_event,
+                                      busy_until=busy_until)
+        except GatewayBusy as exc:
+            self.tracker.rejected(jid, exc.reason)
         except JobFailed as exc:
             self.tracker.failed(jid, exc.reason)
         except HivemeshError as exc:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import trio
 
 from hivemesh.mesh.node import MeshNode
 from hivemesh.simulations.dists import Dist
+from hivemesh.simulations.liars import kind_of
 from hivemesh.simulations.peers import Cluster, SimPeer, peer_name
 from hivemesh.simulations.settings import SimSettings
 from hivemesh.simulations.workload import draw_worker, slow_slots
@@ -61,6 +63,8 @@ class Fleet:
             latency, tps, slow = self._dists
             model = draw_worker(slot, generation, self.capabilities, latency, tps, slot in self.slow, slow,
                                 self.settings.seed)
+            if self.settings.scenario == "liars":
+                model = replace(model, liar=kind_of(slot, self.settings.liars))
             peer_id, handle, pid = await self.cluster.start_worker(name, model)
         else:
             peer_id, handle, pid = await self.cluster.start_gateway(name)

@@ -26,6 +26,7 @@ from hivemesh.simulations.audit import audit_store
 from hivemesh.simulations.driver import Driver
 from hivemesh.simulations.fleet import Fleet
 from hivemesh.simulations.inproc import InProcessCluster
+from hivemesh.simulations.liars import verification, wrong_answers
 from hivemesh.simulations.peers import Cluster
 from hivemesh.simulations.procs import ProcessCluster
 from hivemesh.simulations.redis_proc import throwaway_redis
@@ -91,7 +92,13 @@ async def _run(s: SimSettings, stores: Stores, workdir: Path) -> tuple[dict[str,
                 await cluster.aclose()
     fleet.refresh_all()
     audit = await trio.to_thread.run_sync(audit_store, stores.make(), list(tracker.jobs))
-    return build_report(s, fleet, tracker, samples, audit, cluster.mode, origin, end), tracker
+    report = build_report(s, fleet, tracker, samples, audit, cluster.mode, origin, end)
+    if s.scenario == "liars":
+        assert isinstance(cluster, InProcessCluster)
+        completed = [j.job_id for j in tracker.jobs.values() if j.outcome == "completed"]
+        wrong = await trio.to_thread.run_sync(wrong_answers, stores.make(), completed, cluster.lies)
+        report["verification"] = verification(fleet, cluster.lies, wrong, len(completed))
+    return report, tracker
 
 
 def _cluster(nursery: trio.Nursery, s: SimSettings, stores: Stores, workdir: Path, ncaps: int) -> Cluster:

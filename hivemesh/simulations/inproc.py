@@ -22,10 +22,13 @@ from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer import inprocess
+from hivemesh.gateway.jobrun import JobSettings
 from hivemesh.gateway.store import JobStore
+from hivemesh.gateway.trust import TrustSettings
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan
 from hivemesh.simulations.gossipmeter import meter
+from hivemesh.simulations.liars import Lies, LyingModel
 from hivemesh.simulations.netdelay import slow_down
 from hivemesh.simulations.peers import SimPeer
 from hivemesh.simulations.settings import SimSettings
@@ -41,6 +44,7 @@ class InProcessCluster:
         """``store()`` makes one gateway's ``JobStore`` (all share one backend)."""
         self.nursery, self.settings, self.make_store, self.plan = nursery, settings, store, plan
         self.bootstrap: list[str] = []
+        self.lies = Lies()  # the liars scenario's lying texts
 
     def _config(self, **kw: Any) -> MeshConfig:
         s = self.settings
@@ -55,9 +59,13 @@ class InProcessCluster:
 
     async def start_worker(self, name: str, model: WorkerModel) -> tuple[str, Any, int | None]:
         registry = ModelRegistry()
-        registry.add(SimulatedModel(f"sim-{name}", latency_s=model.latency_s,
-                                    tokens_per_second=model.tokens_per_second,
-                                    reply_words=self.settings.reply_words), (model.capability,))
+        liars = self.settings.scenario == "liars"  # workers of a capability share weights, so they check each other
+        backend: Any = SimulatedModel(f"sim-{model.capability}" if liars else f"sim-{name}",
+                                      latency_s=model.latency_s, tokens_per_second=model.tokens_per_second,
+                                      reply_words=self.settings.reply_words)
+        if model.liar:
+            backend = LyingModel(backend, model.liar, self.lies, f"{self.settings.seed}/{name}")
+        registry.add(backend, (model.capability,))
         running = await inprocess.start_worker(self.nursery, self._config(), registry, self.settings.slots,
                                                setup=lambda node: slow_down(node, model.added_latency_s))
         meter(running.node)
@@ -66,10 +74,16 @@ class InProcessCluster:
     async def start_gateway(self, name: str) -> tuple[str, Any, int | None]:
         store = DeadOnKill(self.make_store())
         running = await inprocess.start_gateway(self.nursery, self._config(roles=()), store,  # type: ignore[arg-type]
-                                                ScriptedPlanner([self.plan]))
+                                                ScriptedPlanner([self.plan]), self._job_settings())
         running.extra["store"] = store
         meter(running.node)
         return running.node.peer_id, running, None
+
+    def _job_settings(self) -> JobSettings | None:
+        """The liars scenario's gateways check outputs (``TrustSettings`` defaults); others do not."""
+        if self.settings.scenario != "liars":
+            return None
+        return JobSettings(trust=TrustSettings(trusted_share=self.settings.check_share))
 
     async def start_client(self) -> MeshNode:
         running = await inprocess.start_node(self.nursery, self._config(roles=(), advertise=False))

@@ -11,31 +11,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import trio
-
 from hivemesh.mesh.node import MeshNode
+from hivemesh.mesh.stream import Stream
 
-
-class DelayedStream:
-    """A stream whose writes are delayed; everything else is the wrapped stream's."""
-
-    def __init__(self, inner: Any, delay: float) -> None:
-        self._inner, self._delay = inner, delay
-
-    async def write(self, data: bytes) -> None:
-        await trio.sleep(self._delay)
-        await self._inner.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def delayed_handler(handler: Callable[[Any], Awaitable[None]], delay: float) -> Callable[[Any], Awaitable[None]]:
-    async def run(stream: Any) -> None:
-        await handler(DelayedStream(stream, delay))
+def delayed_handler(handler: Callable[[Stream], Awaitable[None]], delay: float) -> Callable[[Stream], Awaitable[None]]:
+    async def run(stream: Stream) -> None:
+        stream.delay_s = delay
+        await handler(stream)
 
     return run
 
+async def _delayed(opened: Awaitable[Stream], delay: float) -> Stream:
+    stream = await opened
+    stream.delay_s = delay
+    return stream
 
 def slow_down(node: MeshNode, delay: float) -> None:
     """Delay this node's direct-stream writes; call before handlers are registered."""
@@ -43,15 +32,14 @@ def slow_down(node: MeshNode, delay: float) -> None:
         return
     handle, open_stream = node.handle, node.open_stream
 
-    def slow_handle(protocol: str, handler: Callable[[Any], Any]) -> None:
+    def slow_handle(protocol: str, handler: Callable[[Stream], Any]) -> None:
         handle(protocol, delayed_handler(handler, delay))
 
-    async def slow_open(peer_id: str, protocol: str) -> Any:
-        return DelayedStream(await open_stream(peer_id, protocol), delay)
+    async def slow_open(peer_id: str, protocol: str) -> Stream:
+        return await _delayed(open_stream(peer_id, protocol), delay)
 
     node.handle = slow_handle  # type: ignore[method-assign]
     node.open_stream = slow_open  # type: ignore[method-assign]
-
 
 def slow_down_class(delay: float) -> None:
     """Delay every ``MeshNode``'s direct-stream writes (a peer process has one node)."""
@@ -59,11 +47,11 @@ def slow_down_class(delay: float) -> None:
         return
     handle, open_stream = MeshNode.handle, MeshNode.open_stream
 
-    def slow_handle(self: MeshNode, protocol: str, handler: Callable[[Any], Any]) -> None:
+    def slow_handle(self: MeshNode, protocol: str, handler: Callable[[Stream], Any]) -> None:
         handle(self, protocol, delayed_handler(handler, delay))
 
-    async def slow_open(self: MeshNode, peer_id: str, protocol: str) -> Any:
-        return DelayedStream(await open_stream(self, peer_id, protocol), delay)
+    async def slow_open(self: MeshNode, peer_id: str, protocol: str) -> Stream:
+        return await _delayed(open_stream(self, peer_id, protocol), delay)
 
     MeshNode.handle = slow_handle  # type: ignore[method-assign]
     MeshNode.open_stream = slow_open  # type: ignore[method-assign]

@@ -9,6 +9,7 @@ divided by the number of peers, which the report says (``how``).
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Any
 
@@ -58,6 +59,10 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
         "mesh": _mesh(fleet, samples),
         "failures": dict(Counter(_reason(j.error) for j in jobs if j.outcome == "failed").most_common(10)),
         "refused_streams": dict(sum((p.stats.refused for p in fleet.peers), Counter())),
+        # busy answers as the peers counted them: new jobs past a gateway's limit, stages a full worker refused
+        "busy_answers": {"gateways": sum(p.stats.gateway["busy"] for p in fleet.peers),
+                         "workers": sum(p.stats.worker["busy"] for p in fleet.peers),
+                         "gateway_jobs_peak": max((p.stats.gateway["jobs_peak"] for p in fleet.peers), default=0)},
         "per_peer": [_peer_row(p, samples, end, tracker.finished_by[p.peer_id]) for p in fleet.peers],
         "store_audit": audit,
         "settings": _settings(s),
@@ -81,7 +86,10 @@ def _job_counts(tracker: Tracker, audit: dict[str, Any]) -> dict[str, int]:
     duplicated = sum(1 for j in tracker.jobs.values() if j.duplicated or j.job_id in twice)
     return {"submitted": sum(1 for j in tracker.jobs.values() if j.submitted_at is not None),
             "completed": outcomes["completed"], "failed": outcomes["failed"],
-            "lost": outcomes["lost"] + outcomes["pending"], "duplicated": duplicated}
+            "lost": outcomes["lost"] + outcomes["pending"], "duplicated": duplicated,
+            # busy answers are counted apart: a job its client gave up on (every gateway busy until its
+            # deadline) is rejected, not failed; busy_answers: every "busy" a gateway gave
+            "rejected": outcomes["rejected"], "busy_answers": sum(j.busy for j in tracker.jobs.values())}
 
 
 def recovery(faults: list[FaultTrace]) -> dict[str, Any]:
@@ -207,8 +215,14 @@ def _settings(s: SimSettings) -> dict[str, Any]:
     return out
 
 
+_GATEWAY = re.compile(r"(^|: |; )[1-9A-HJ-NP-Za-km-z]{8}: ")  # the client's "<gateway id tail>: why"
+_PEER_ID = re.compile(r"\b12D3Koo[1-9A-HJ-NP-Za-km-z]+")
+
+
 def _reason(error: str) -> str:
-    return (error or "?").splitlines()[0][:120]
+    """A failure's reason, peer ids left out so that the same cause is counted once."""
+    line = _GATEWAY.sub(r"\1<gateway>: ", (error or "?").splitlines()[0])
+    return _PEER_ID.sub("<peer>", line)[:160]
 
 
 def _r(value: Any) -> float:

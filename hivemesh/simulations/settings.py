@@ -16,7 +16,8 @@ from hivemesh.mesh import cadence
 from hivemesh.simulations.dists import Dist, parse_latency_dist, parse_rate_dist
 from hivemesh.simulations.errors import SimConfigError
 
-SCENARIOS = ("steady", "burst", "churn", "kill-workers", "kill-gateway")
+SCENARIOS = ("steady", "burst", "churn", "kill-workers", "kill-gateway", "liars")
+DEFAULT_LIARS = 2  # workers that lie in the liars scenario
 KILL_TARGETS = ("busy", "random")
 MAX_STAGES = 16
 DEFAULT_RATE = 2.0  # jobs per second when only --jobs is given
@@ -63,6 +64,8 @@ class SimSettings:
     join_timeout: float = 60.0
     idle: float = 0.0  # seconds the formed mesh idles, measured (CPU, memory per peer), before the first job
     plots: bool = True
+    liars: int | None = None  # the liars scenario: lying workers (None: DEFAULT_LIARS there, 0 elsewhere)
+    check_share: float = 0.05  # the liars scenario's gateways check this share of a trusted peer's outputs
 
     @property
     def workers(self) -> int:
@@ -96,8 +99,9 @@ def resolve(s: SimSettings) -> SimSettings:
     churn = s.churn_rate if s.churn_rate is not None else (DEFAULT_CHURN_RATE if s.scenario == "churn" else 0.0)
     burst = s.burst_size if s.burst_size is not None else max(1, math.ceil(jobs / 4))
     budget = s.advert_budget if s.advert_budget is not None else _default_budget(s)
+    liars = s.liars if s.liars is not None else (DEFAULT_LIARS if s.scenario == "liars" else 0)
     resolved = replace(s, jobs=jobs, rate=rate, kills=kills, churn_rate=churn, burst_size=burst,
-                       advert_budget=budget)
+                       advert_budget=budget, liars=liars)
     check(resolved)
     return resolved
 
@@ -149,6 +153,11 @@ def check_basic(s: SimSettings) -> None:
         (not (0.0 <= s.slow_fraction <= 1.0), f"--slow-fraction must be in [0, 1] (got {s.slow_fraction})"),
         (not (_pos(s.burst_every)), f"--burst-every must be > 0 s (got {s.burst_every})"),
         (any(not (math.isfinite(t) and t >= 0) for t in s.kill_at), "--kill-at times must be >= 0 s"),
+        (s.liars is not None and not 0 <= s.liars <= s.peers - s.gateways,
+         f"--liars must be in 0..{s.peers - s.gateways} (the workers; got {s.liars})"),
+        (s.liars and s.scenario != "liars", "--liars is for --scenario liars"),
+        (s.scenario == "liars" and s.processes, "--scenario liars runs in-process peers (drop --processes)"),
+        (not 0.0 <= s.check_share <= 1.0, f"--check-share must be in [0, 1] (got {s.check_share})"),
     ]
     for bad, message in problems:
         if bad:

@@ -16,7 +16,8 @@ def format_report(report: dict[str, Any]) -> str:
                  f"{report['stages']}-stage jobs; {_cadence(report['adverts'])}"),
         ("formed", _formed(mesh)),
         ("jobs", f"submitted {jobs['submitted']}, completed {jobs['completed']}, failed {jobs['failed']}, "
-                 f"lost {jobs['lost']}, duplicated {jobs['duplicated']}"),
+                 f"lost {jobs['lost']}, duplicated {jobs['duplicated']}; rejected {jobs.get('rejected', 0)} "
+                 f"(every gateway busy until the client's deadline; {jobs.get('busy_answers', 0)} busy answers)"),
         ("latency p50/p95/p99/max", " / ".join(_s(lat[q]) for q in ("p50", "p95", "p99", "max"))),
         ("throughput", f"{_n(report['throughput_jobs_s'])} jobs/s"
                        + (f" (offered {report['offered_jobs_s']:g})" if report.get("offered_jobs_s") else "")),
@@ -35,6 +36,10 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if report.get("failures"):
         rows.append(("failures", "; ".join(f"{n}x {r}" for r, n in report["failures"].items())))
+    if report.get("busy_answers"):
+        rows.append(("busy answers", f"{report['busy_answers']['gateways']} by gateways (new jobs past their limit), "
+                                     f"{report['busy_answers']['workers']} by workers (stages when full); "
+                                     f"at most {report['busy_answers']['gateway_jobs_peak']} jobs at once on a gateway"))
     if report.get("refused_streams"):
         rows.append(("refused streams", ", ".join(f"{k}={v}" for k, v in report["refused_streams"].items())))
     rows.append(("files", ", ".join(report.get("files", [])) or "none"))

@@ -26,13 +26,14 @@ class JobTrace:
     job_id: str
     submitted_at: float | None = None
     finished_at: float | None = None
-    outcome: str = "pending"  # pending | completed | failed | lost
+    outcome: str = "pending"  # pending | completed | failed | rejected (every gateway busy) | lost
     error: str = ""
     gateway: str = ""
     events: int = 0
     terminal_events: int = 0
     repeated_events: int = 0
     results: int = 0  # answers handed to the client
+    busy: int = 0  # busy answers from gateways (not job events: counted apart)
     seen: set[int] = field(default_factory=set)
 
     @property
@@ -92,6 +93,9 @@ class Tracker:
         trace, now = self.jobs.get(event.job_id), self.now()
         if trace is None:
             return
+        if event.kind == "busy":  # a gateway did not take the job (peer_id set), or the client waits
+            trace.busy += bool(event.peer_id)
+            return
         trace.events += 1
         if event.index in trace.seen:
             trace.repeated_events += 1
@@ -114,6 +118,11 @@ class Tracker:
     def failed(self, job_id: str, reason: str) -> None:
         trace = self.jobs[job_id]
         trace.finished_at, trace.outcome, trace.error = self.now(), "failed", reason
+
+    def rejected(self, job_id: str, reason: str) -> None:
+        """Every gateway stayed busy until the client's deadline: not a failure."""
+        trace = self.jobs[job_id]
+        trace.finished_at, trace.outcome, trace.error = self.now(), "rejected", reason
 
     def lost(self, job_id: str) -> None:
         self.jobs[job_id].outcome = "lost"

@@ -61,6 +61,7 @@ class WorkerModel:
     latency_s: float
     tokens_per_second: float
     added_latency_s: float = 0.0  # on the peer's direct-stream writes ("slow peer")
+    liar: str = ""  # the liars scenario: how this worker lies (``liars.KINDS``); "" honest
 
     def spec(self, name: str, words: int) -> str:
         """The ``--model CAP=SPEC`` argument for a peer process."""

@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError, PeerUnreachable, TaskError, WrongModel
-from hivemesh.mesh import guard, wire
+from hivemesh.errors import DecodeError, HivemeshError, PeerUnreachable, StreamBroken, TaskError, WrongModel
 from hivemesh.mesh.node import MeshNode
+from hivemesh.mesh.stream import Stream
 from hivemesh.worker.checkwire import (
     CHECK, CheckReply, CheckRequest, CheckStatement, sign_statement, verify_statement,
 )
@@ -39,18 +38,11 @@ class Checker:
     def install(self) -> None:
         self.node.handle(CHECK, self.handle)
 
-    async def handle(self, stream: Any) -> None:
-        try:
-            with trio.fail_after(READ_TIMEOUT_S):
-                request = await wire.read_message(stream, CheckRequest)
-        except (DecodeError, trio.TooSlowError) as exc:
-            self.stats[BAD_REQUEST] += 1
-            if guard.blames_sender(exc):
-                self.node.penalize(guard.remote_peer(stream), "malformed")
-            await wire.write_message(stream, CheckReply(False, error_code=BAD_REQUEST, error=str(exc)[:300]))
-            return
-        reply = await self.check(request)
-        await wire.write_message(stream, reply)
+    async def handle(self, stream: Stream) -> None:
+        request = await stream.request(CheckRequest, READ_TIMEOUT_S, self.node.penalize,
+                                       lambda why: self._error(BAD_REQUEST, why))
+        if request is not None:
+            await stream.send(await self.check(request))
 
     async def check(self, request: CheckRequest) -> CheckReply:
         """Score ``request``'s claimed output; a signed verdict or an error reply."""
@@ -86,22 +78,18 @@ async def call_check(node: MeshNode, peer_id: str, request: CheckRequest,
                      timeout_s: float = CHECK_DEADLINE_S + 10) -> CheckStatement:
     """Ask ``peer_id`` to check ``request``; its verified statement, or a ``TaskError``
     (a refusal, a bad or forged reply) / ``PeerUnreachable``."""
+    stream = await node.open_stream(peer_id, CHECK)  # PeerUnreachable when it cannot be opened
     try:
-        stream = await node.open_stream(peer_id, CHECK)
-    except Exception as exc:
-        raise PeerUnreachable(f"peer {peer_id[-8:]} unreachable for a check: {exc}") from None
-    try:
-        await wire.write_message(stream, request)
-        with trio.fail_after(timeout_s):
-            reply = await wire.read_message(stream, CheckReply)
+        await stream.send(request)
+        reply = await stream.receive(CheckReply, timeout_s)
     except trio.TooSlowError:
         raise TaskError(f"checker {peer_id[-8:]} did not answer in {timeout_s:.0f}s", code="deadline") from None
+    except StreamBroken as exc:
+        raise PeerUnreachable(f"checker {peer_id[-8:]} dropped the check: {exc}") from None
     except DecodeError as exc:
         raise TaskError(f"checker {peer_id[-8:]} sent a bad reply: {exc}", code="bad_reply") from None
-    except Exception as exc:
-        raise PeerUnreachable(f"checker {peer_id[-8:]} dropped the check: {exc}") from None
     finally:
-        await guard.close(stream)
+        await stream.close()
     if not reply.ok or reply.statement is None:
         raise TaskError(f"checker {peer_id[-8:]}: {reply.error}", code=reply.error_code or "failed")
     statement = reply.statement

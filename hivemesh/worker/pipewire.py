@@ -4,7 +4,8 @@
 ``StageAssign``, then ``StageAck``; when the assignment asks for ``tokens``
 (the answer stage of a job whose clients follow its tokens), ``StageToken``
 frames as the model generates; when the stage ends, ``StageDone`` on the
-same stream. Closing the stream cancels the stage.
+same stream. After the ack every frame is tagged with its kind (``token`` or
+``done``: ``wire.encode_kind``). Closing the stream cancels the stage.
 ``/hivemesh/output/1`` (worker -> worker): ``Output``, answered by ``OutputAck``.
 ``/hivemesh/resend/1`` (gateway -> worker): ``Resend``, answered by ``ResendAck``.
 
@@ -63,6 +64,7 @@ class StageAssign(wire.Message):
     stop: tuple[str, ...] = ()
     tokens: bool = False  # send the output as it is generated, in StageToken frames before StageDone
     model_hash: str = ""  # the weights this stage must run on (SHA-256); "" takes any for the capability
+    checked: bool = False  # the gateway checks this output: send its text and the inputs it used back in StageDone
 
     def __post_init__(self) -> None:
         if len(self.stop) > 4 or any(not s or len(s) > 32 for s in self.stop):
@@ -83,6 +85,7 @@ class StageToken(wire.Message):
 
     MAX_BYTES = 8 * 1024
     MAX_CHARS = 2048
+    KIND = "token"
 
     token: str
     seq: int
@@ -113,19 +116,21 @@ class Delivery(wire.Message):
 
 @dataclass(frozen=True)
 class StageDone(wire.Message):
-    MAX_BYTES = MAX_TEXT + 16 * 1024
+    MAX_BYTES = 2 * MAX_TEXT + 16 * 1024
+    KIND = "done"
 
     ok: bool
     claim: Claim | None = None
     sig: bytes = b""
     output_bytes: int = 0
-    text: str = ""  # only for the answer subtask
+    text: str = ""  # only for the answer subtask, or a checked one
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     run_s: float = 0.0
     deliveries: tuple[Delivery, ...] = ()
     input_hashes: dict[str, str] = field(default_factory=dict)  # the upstream outputs it used
+    inputs: dict[str, str] = field(default_factory=dict)  # a checked stage's: the texts of those outputs
     error_code: str = ""
     error: str = ""
 

@@ -1,9 +1,8 @@
-"""``/hivemesh/task/1``: one subtask per stream, one reply frame.
-
-The caller writes a ``TaskRequest`` and keeps the stream open until the
-``TaskReply`` arrives; closing or resetting the stream cancels the subtask.
-A full worker, a capability it lacks, a malformed frame or an impossible
-prompt are answered at once with ``ok=False`` and a stable ``error_code``.
+"""What every worker path shares: the pinned-model check, the stable error
+codes a refused or failed subtask carries, and ``TaskReply``, the result of
+one subtask as the gateway keeps it (its output cache stores it; it is built
+from a stage's ``StageDone``). Subtasks run on ``/hivemesh/stage/1`` only
+(``worker.stages``); the single-subtask protocol ``/hivemesh/task/1`` is gone.
 """
 
 from __future__ import annotations
@@ -21,42 +20,6 @@ from hivemesh.errors import (
 )
 from hivemesh.mesh import wire
 from hivemesh.models.identity import is_model_hash
-
-PROTOCOL = "/hivemesh/task/1"
-MAX_PROMPT_BYTES = 192 * 1024
-MAX_OUTPUT_TOKENS = 4096
-MAX_DEADLINE_S = 3600.0
-
-
-@dataclass(frozen=True)
-class TaskRequest(wire.Message):
-    MAX_BYTES = MAX_PROMPT_BYTES + 16 * 1024
-
-    task_id: str
-    job_id: str
-    capability: str
-    prompt: str
-    max_tokens: int = 256
-    temperature: float = 0.0
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-    json_schema: str | None = None
-    chat: bool = True  # use the model's chat template when it has one
-    deadline_s: float = 300.0  # budget from receipt; relative, so clock skew does not matter
-    model_hash: str = ""  # the weights wanted (SHA-256); "" takes whatever serves the capability
-
-    def __post_init__(self) -> None:
-        if not self.task_id or len(self.task_id) > 128 or len(self.job_id) > 128:
-            raise ValueError("task_id must be 1-128 chars, job_id at most 128")
-        if not 1 <= self.max_tokens <= MAX_OUTPUT_TOKENS:
-            raise ValueError(f"max_tokens must be 1..{MAX_OUTPUT_TOKENS}")
-        if not 0 < self.deadline_s <= MAX_DEADLINE_S:
-            raise ValueError(f"deadline_s must be in (0, {MAX_DEADLINE_S:.0f}]")
-        if not 0.0 <= self.temperature <= 2.0:
-            raise ValueError("temperature must be 0..2")
-        if len(self.stop) > 8:
-            raise ValueError("at most 8 stop strings")
-        check_model_hash(self.model_hash)
 
 
 def check_model_hash(value: str) -> None:
@@ -109,9 +72,6 @@ def error_code(exc: Exception) -> str:
     return "failed"
 
 
-def raise_for(reply: TaskReply) -> TaskReply:
-    """Turn a failed reply into its TaskError subclass; return an ok reply."""
-    if reply.ok:
-        return reply
-    cls = ERRORS.get(reply.error_code, TaskError)
-    raise cls(f"peer {reply.peer_id[-8:]}: {reply.error}", code=reply.error_code)
+def task_error(code: str, message: str) -> TaskError:
+    """The ``TaskError`` subclass for a stable error ``code`` a peer answered with."""
+    return ERRORS.get(code, TaskError)(message, code=code or "failed")

@@ -14,22 +14,22 @@ import logging
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, HivemeshError
-from hivemesh.mesh import guard, wire
+from hivemesh.errors import DecodeError, HivemeshError, StreamBroken
+from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
+from hivemesh.mesh.stream import Stream, blames_sender
 from hivemesh.models.base import ChatMessage, CompletionRequest
 from hivemesh.worker.pipewire import (
-    DOWNSTREAM_UNREACHABLE,
+    DOWNSTREAM_UNREACHABLE, MAX_TEXT,
     OUTPUT, RESEND, STAGE, Claim, Delivery, Output, OutputAck, Resend, ResendAck, Route,
     StageAck, StageAssign, StageDone, digest, sign_claim, verify_claim,
 )
-from hivemesh.worker.protocol import check_pinned, error_code
+from hivemesh.worker.protocol import BAD_REQUEST, check_pinned, error_code
 from hivemesh.worker.tokens import OnToken, TokenPump
-from hivemesh.worker.worker import Worker, watch_stream
+from hivemesh.worker.worker import Worker
 from hivemesh.planner.template import fill
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Links:
 
     def __init__(self, node: MeshNode) -> None:
         self.node = node
-        self._streams: dict[str, Any] = {}
+        self._streams: dict[str, Stream] = {}
         self._locks: dict[str, trio.Lock] = {}
 
     async def send(self, peer_id: str, output: Output) -> OutputAck:
@@ -102,23 +102,15 @@ class Links:
                     if stream is None:
                         stream = self._streams[peer_id] = await self.node.open_stream(peer_id, OUTPUT)
                     with trio.fail_after(IO_TIMEOUT_S):
-                        await wire.write_message(stream, output)
-                        return await wire.read_message(stream, OutputAck)
-                except Exception:
+                        await stream.send(output)
+                        return await stream.receive(OutputAck)
+                except (HivemeshError, trio.TooSlowError):
                     self._streams.pop(peer_id, None)
                     if stream is not None:
-                        await _reset(stream)
+                        await stream.reset()
                     if fresh:
                         raise
         raise AssertionError("unreachable")
-
-
-async def _reset(stream: Any) -> None:
-    with trio.CancelScope(shield=True), trio.move_on_after(1):
-        try:
-            await stream.reset()
-        except Exception:
-            pass
 
 
 def stage_request(assign: StageAssign, prompt: str) -> CompletionRequest:
@@ -166,17 +158,12 @@ class StageRunner:
 
     # --- a stage, on the gateway's stream -------------------------------------------
 
-    async def handle_stage(self, stream: Any) -> None:
-        try:
-            with trio.fail_after(IO_TIMEOUT_S):
-                assign = await wire.read_message(stream, StageAssign)
-        except (DecodeError, trio.TooSlowError) as exc:
-            if guard.blames_sender(exc):
-                self.node.penalize(guard.remote_peer(stream), "malformed")
-            await wire.write_message(stream, StageAck(False, "bad_request", str(exc)[:300]))
+    async def handle_stage(self, stream: Stream) -> None:
+        assign = await stream.request(StageAssign, IO_TIMEOUT_S, self.node.penalize, self._bad_request)
+        if assign is None:
             return
         refusal = self._refusal(assign)
-        await wire.write_message(stream, StageAck(refusal is None, *(refusal or ("", ""))))
+        await stream.send(StageAck(refusal is None, *(refusal or ("", ""))))
         if refusal is not None:
             return
         key = (assign.job_id, assign.subtask_id)
@@ -204,8 +191,12 @@ class StageRunner:
                 while len(self.finished) > MAX_FINISHED:
                     self.finished.popitem(last=False)
         if done is not None:
-            await wire.write_message(stream, done)
+            await wire.write_kind(stream, done)  # after the ack, frames are tagged (token or done)
             await stream.close()
+
+    def _bad_request(self, reason: str) -> StageAck:
+        self.stats[BAD_REQUEST] += 1
+        return StageAck(False, BAD_REQUEST, reason)
 
     def _refusal(self, assign: StageAssign) -> tuple[str, str] | None:
         try:
@@ -215,15 +206,18 @@ class StageRunner:
             return error_code(exc), str(exc)
         if len(self.stages) >= MAX_STAGES:
             return "busy", f"{MAX_STAGES} stages already assigned here"
+        if self.worker.admission.full():  # the gateway places it elsewhere, or waits: not a strike
+            self.worker.stats["busy"] += 1  # counted with the /task path's busy answers
+            a = self.worker.admission
+            return "busy", f"all {a.slots} slots and {a.max_queue} queue places taken"
         return None
 
-    async def _cancel_when_closed(self, stream: Any, scope: trio.CancelScope, assign: StageAssign) -> None:
+    async def _cancel_when_closed(self, stream: Stream, scope: trio.CancelScope, assign: StageAssign) -> None:
         """Cancel the stage when the gateway closes its stream or leaves the mesh
         (a dead gateway's connection may be half-open)."""
-        gateway = guard.remote_peer(stream)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._until_gone, gateway, nursery.cancel_scope)
-            await watch_stream(stream)
+            nursery.start_soon(self._until_gone, stream.peer, nursery.cancel_scope)
+            await stream.wait_closed()
             nursery.cancel_scope.cancel()
         log.info("stage cancelled: gateway gone or closed job=%s subtask=%s attempt=%d",
                  assign.job_id, assign.subtask_id, assign.attempt)
@@ -264,10 +258,11 @@ class StageRunner:
         self.stats["completed"] += 1
         return StageDone(
             ok=True, claim=claim, sig=sig, output_bytes=len(completion.text.encode()),
-            text=completion.text if a.answer else "", model=model.name,
+            text=completion.text if a.answer or a.checked else "", model=model.name,
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
             run_s=round(completion.seconds, 4), deliveries=deliveries,
             input_hashes={dep: out.claim.output_hash for dep, out in stage.inputs.items()},
+            inputs=_checked_inputs(outputs) if a.checked else {},
         )
 
     # --- outputs, worker to worker ---------------------------------------------------
@@ -287,34 +282,28 @@ class StageRunner:
     async def deliver(self, output: Output, peer_id: str) -> bool:
         try:
             ack = await self.links.send(peer_id, output)
-        except Exception as exc:
+        except (HivemeshError, trio.TooSlowError) as exc:
             log.info("could not deliver output job=%s %s -> %s at %s: %s", output.claim.job_id,
                      output.claim.subtask_id, output.to_subtask, peer_id[-8:], exc)
             return False
         self.stats["delivered"] += 1
         return ack.status in ("accepted", "duplicate", "early")
 
-    async def handle_output(self, stream: Any) -> None:
+    async def handle_output(self, stream: Stream) -> None:
         """Outputs from one upstream peer, one after another on a long-lived stream."""
-        sender = guard.remote_peer(stream)
+        sender = stream.peer
         while True:
             try:
-                with trio.fail_after(LINK_IDLE_S):
-                    output = await wire.read_message(stream, Output)
-            except wire.StreamEnded:
-                await stream.close()  # the sender is done with this link, or gone
-                return
-            except DecodeError:
-                self.node.penalize(sender, "malformed")
-                await stream.close()
-                return
-            except trio.TooSlowError:
-                await stream.close()  # idle link
+                output = await stream.receive(Output, LINK_IDLE_S)
+            except (DecodeError, StreamBroken, trio.TooSlowError) as exc:
+                if blames_sender(exc):
+                    self.node.penalize(sender, "malformed")
+                await stream.close()  # the sender is done with this link, gone, idle or hostile
                 return
             status = self.receive(output, sender)
             self.stats[f"output_{status}"] += 1
             with trio.fail_after(IO_TIMEOUT_S):
-                await wire.write_message(stream, OutputAck(status))
+                await stream.send(OutputAck(status))
 
     def receive(self, output: Output, sender: str) -> str:
         """Take an upstream output: verified, for a known stage, once."""
@@ -350,20 +339,24 @@ class StageRunner:
 
     # --- re-sending a retained output ----------------------------------------------
 
-    async def handle_resend(self, stream: Any) -> None:
+    async def handle_resend(self, stream: Stream) -> None:
         with trio.fail_after(2 * IO_TIMEOUT_S):
-            request = await wire.read_message(stream, Resend)
-            asker = guard.remote_peer(stream)
-            entry = self.node.view.peers.get(asker)
+            request = await stream.receive(Resend)
+            entry = self.node.view.peers.get(stream.peer)
             if entry is None or "gateway" not in entry.advert.roles:
-                await wire.write_message(stream, ResendAck(False, "only a gateway may ask for a resend"))
+                await stream.send(ResendAck(False, "only a gateway may ask for a resend"))
                 return
             kept = self.retained.get(request.job_id, request.from_subtask, time.monotonic())
             if kept is None:
-                await wire.write_message(stream, ResendAck(False, "output no longer kept"))
+                await stream.send(ResendAck(False, "output no longer kept"))
                 return
             route = request.route
             ok = await self.deliver(Output(route.subtask_id, route.attempt, kept.claim, kept.sig, kept.text),
                                     route.peer_id)
-            await wire.write_message(stream, ResendAck(ok, "" if ok else DOWNSTREAM_UNREACHABLE))
+            await stream.send(ResendAck(ok, "" if ok else DOWNSTREAM_UNREACHABLE))
             await stream.close()
+
+
+def _checked_inputs(outputs: dict[str, str]) -> dict[str, str]:
+    """A checked stage's inputs for the gateway's check (none when too big to send: it goes unchecked)."""
+    return outputs if sum(len(t.encode()) for t in outputs.values()) <= MAX_TEXT else {}

@@ -15,12 +15,13 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, FrameTooLarge
+from hivemesh.errors import DecodeError
 from hivemesh.mesh import wire
 from hivemesh.worker.pipewire import StageDone, StageToken
 
 OnToken = Callable[[str], None]
 MAX_TOKEN_FRAMES = 64 * 1024  # per stage: far above any max_tokens
+STAGE_END_KINDS = (StageToken, StageDone)  # what a stage stream carries after its ack
 
 
 class TokenPump:
@@ -72,32 +73,21 @@ class TokenPump:
 
     async def _write(self, text: str) -> None:
         for i in range(0, len(text), StageToken.MAX_CHARS):
-            await wire.write_message(self.stream, StageToken(text[i:i + StageToken.MAX_CHARS], self._seq))
+            await wire.write_kind(self.stream, StageToken(text[i:i + StageToken.MAX_CHARS], self._seq))
             self._seq += 1
 
 
 async def read_stage_end(stream: Any, on_token: OnToken | None) -> StageDone:
-    """Read ``StageToken`` frames (each to ``on_token``) up to the ``StageDone``.
-
-    A frame is a token when its map has a ``token`` key; it is then decoded
-    strictly as a ``StageToken`` within that type's size limit, else as a
-    ``StageDone``."""
+    """Read ``StageToken`` frames (each to ``on_token``) up to the ``StageDone``:
+    tagged frames of those two kinds only, each within its own type's size limit."""
     for _ in range(MAX_TOKEN_FRAMES):
-        data = await wire.read_frame(stream, StageDone.MAX_BYTES)
-        if _is_token(data):
-            if len(data) > StageToken.MAX_BYTES:
-                raise FrameTooLarge(f"StageToken is {len(data)} bytes, limit {StageToken.MAX_BYTES}")
-            token = wire.decode(StageToken, data)
-            if on_token is not None:
-                on_token(token.token)
-            continue
-        return wire.decode(StageDone, data)
+        msg = await wire.read_kind(stream, STAGE_END_KINDS)
+        if isinstance(msg, StageDone):
+            return msg
+        assert isinstance(msg, StageToken)
+        if on_token is not None:
+            on_token(msg.token)
     raise DecodeError(f"more than {MAX_TOKEN_FRAMES} token frames in one stage")
-
-
-def _is_token(data: bytes) -> bool:
-    """Cheap test of the frame's first map key: msgpack fixmap + fixstr "token"."""
-    return data[:1] == b"\x82" and data[1:7] == b"\xa5token"
 
 
 def wants_tokens(run: Any, answer: bool) -> bool:

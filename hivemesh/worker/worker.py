@@ -1,16 +1,17 @@
-"""The worker role: run subtasks that other peers send on ``/hivemesh/task/1``.
+"""The worker role: a peer's models and slots, shared by the pipeline stages it
+runs (``stages.StageRunner``, ``/hivemesh/stage/1``, the one execution path)
+and the checks it makes (``checker``).
 
-Admission is bounded: ``slots`` subtasks run at once and at most
-``max_queue`` wait; beyond that the answer is "busy" at once. A subtask is
-cancelled when its deadline passes or the caller goes away, and its slot is
-freed only once the model has really stopped.
+``slots`` generations run at once; at most ``max_queue`` more wait for a slot
+(counted as queued in the advert); past that a stage is refused "busy" at
+once, and the gateway places it elsewhere or waits (no strike). A generation is cancelled when its deadline passes or
+its caller goes away, and its slot is freed only once the model has really
+stopped.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,17 +21,9 @@ from typing import Any
 
 import trio
 
-from hivemesh.errors import DecodeError, DeadlineExceeded, HivemeshError, WorkerBusy
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import guard, wire
-from hivemesh.models.base import ChatMessage, Completion, CompletionRequest, ModelBackend
+from hivemesh.models.base import Completion, CompletionRequest, ModelBackend
 from hivemesh.models.registry import ModelRegistry
-from hivemesh.worker.protocol import BAD_REQUEST, TaskReply, TaskRequest, check_pinned, error_code
-
-log = logging.getLogger(__name__)
-
-READ_TIMEOUT_S = 10.0
-MAX_TRAILING_BYTES = 64 * 1024
 
 
 @dataclass
@@ -42,11 +35,11 @@ class Admission:
     running: int = 0
     waiting: int = 0
 
-    def admit(self) -> bool:
-        if self.running + self.waiting >= self.slots + self.max_queue:
-            return False
+    def full(self) -> bool:
+        return self.running + self.waiting >= self.slots + self.max_queue
+
+    def wait(self) -> None:
         self.waiting += 1
-        return True
 
     def start(self) -> None:
         self.waiting -= 1
@@ -103,7 +96,6 @@ class Worker:
         self.admission = Admission(slots, slots if max_queue is None else max_queue)
         self._semaphore = trio.Semaphore(slots)
         self.stats: Counter[str] = Counter()
-        self.penalize: Callable[[str, str], None] = lambda peer, offence: None  # set by the node
         self.on_subtask: Callable[[str, float], None] = lambda capability, seconds: None  # metrics
 
     def advert_fields(self) -> tuple[tuple[adv.ModelAd, ...], adv.Capacity]:
@@ -113,36 +105,6 @@ class Worker:
             for i in self.registry.infos()
         )
         return models, self.admission.capacity()
-
-    # --- the stream shell -------------------------------------------------------
-
-    async def handle_stream(self, stream: Any) -> None:
-        try:
-            with trio.fail_after(READ_TIMEOUT_S):
-                request = await wire.read_message(stream, TaskRequest)
-        except (DecodeError, trio.TooSlowError) as exc:
-            self.stats["bad_request"] += 1
-            if guard.blames_sender(exc):
-                self.penalize(guard.remote_peer(stream), "malformed")
-            reply = TaskReply(task_id="", ok=False, error_code=BAD_REQUEST, error=str(exc)[:500],
-                              peer_id=self.peer_id)
-            await wire.write_message(stream, reply)
-            await stream.close()
-            return
-        reply = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch_caller, stream, request.task_id, nursery.cancel_scope)
-            reply = await self.execute(request)
-            nursery.cancel_scope.cancel()
-        if reply is not None:
-            await wire.write_message(stream, reply)
-            await stream.close()
-
-    async def _watch_caller(self, stream: Any, task_id: str, scope: trio.CancelScope) -> None:
-        await watch_stream(stream)
-        log.info("subtask cancelled: caller went away task=%s", task_id)
-        self.stats["cancelled"] += 1
-        scope.cancel()
 
     async def run_model(self, capability: str, request: CompletionRequest,
                         on_token: Callable[[str], None] | None = None) -> tuple[ModelBackend, Completion]:
@@ -168,7 +130,7 @@ class Worker:
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
         """Hold one of this peer's slots, waiting (counted as waiting) for one."""
-        self.admission.waiting += 1
+        self.admission.wait()
         started = False
         try:
             async with self._semaphore:
@@ -177,75 +139,3 @@ class Worker:
                 yield
         finally:
             self.admission.leave(started)
-
-    # --- the logic ----------------------------------------------------------------
-
-    async def execute(self, request: TaskRequest) -> TaskReply:
-        received = time.monotonic()
-        try:
-            model = self.registry.model_for(request.capability)
-            check_pinned(model, request.model_hash)
-            if not self.admission.admit():
-                raise WorkerBusy(f"all {self.admission.slots} slots and {self.admission.max_queue} queue places taken")
-        except HivemeshError as exc:
-            self.stats[error_code(exc)] += 1
-            return self._error(request, exc)
-        started = False
-        try:
-            with trio.move_on_after(request.deadline_s) as deadline:
-                async with self._semaphore:
-                    self.admission.start()
-                    started = True
-                    queued = time.monotonic() - received
-                    log.info("→ subtask start task=%s job=%s capability=%s model=%s",
-                             request.task_id, request.job_id, request.capability, model.name)
-                    completion = await generate_in_thread(model, to_completion_request(request))
-            if deadline.cancelled_caught:
-                raise DeadlineExceeded(f"deadline of {request.deadline_s:.1f}s passed")
-        except HivemeshError as exc:
-            self.stats[error_code(exc)] += 1
-            log.info("✗ subtask failed task=%s code=%s: %s", request.task_id, error_code(exc), exc)
-            return self._error(request, exc)
-        except Exception as exc:  # a backend bug must not cost the caller its answer
-            self.stats["failed"] += 1
-            log.exception("✗ subtask crashed task=%s", request.task_id)
-            return self._error(request, exc)
-        finally:
-            self.admission.leave(started)
-        self.registry.observe(model.name, completion)
-        self.on_subtask(request.capability, completion.seconds)
-        self.stats["completed"] += 1
-        log.info("← subtask done task=%s tokens=%d seconds=%.2f", request.task_id,
-                 completion.completion_tokens, completion.seconds)
-        return TaskReply(
-            task_id=request.task_id, ok=True, text=completion.text, peer_id=self.peer_id,
-            model=model.name, prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens, queue_s=round(queued, 4),
-            run_s=round(completion.seconds, 4), finish_reason=completion.finish_reason,
-        )
-
-    def _error(self, request: TaskRequest, exc: Exception) -> TaskReply:
-        return TaskReply(task_id=request.task_id, ok=False, error_code=error_code(exc),
-                         error=str(exc)[:500], peer_id=self.peer_id)
-
-
-async def watch_stream(stream: Any) -> None:
-    """Return when the other side closes or resets ``stream`` (trailing bytes,
-    up to a bound, are read and dropped)."""
-    extra = 0
-    try:
-        while extra <= MAX_TRAILING_BYTES:
-            data = await stream.read(4096)
-            if not data:
-                return
-            extra += len(data)
-    except Exception:
-        return
-
-
-def to_completion_request(request: TaskRequest) -> CompletionRequest:
-    common = dict(max_tokens=request.max_tokens, temperature=request.temperature, stop=request.stop,
-                  seed=request.seed, json_schema=request.json_schema)
-    if request.chat:
-        return CompletionRequest(messages=(ChatMessage("user", request.prompt),), **common)
-    return CompletionRequest(prompt=request.prompt, **common)

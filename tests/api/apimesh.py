@@ -10,6 +10,7 @@ import trio
 from hivemesh.api.app import Api, ApiSettings
 from hivemesh.api.metrics import PeerMetrics
 from hivemesh.api.server import serve
+from hivemesh.gateway.jobrun import JobSettings
 from hivemesh.gateway.store.memory import MemoryStore
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
@@ -35,7 +36,7 @@ class ApiMesh:
 
 
 async def api_mesh(nursery: trio.Nursery, settings: ApiSettings = ApiSettings(), *, tps: float = 0.0,
-                   words: int = 12, metrics: bool = False) -> ApiMesh:
+                   words: int = 12, metrics: bool = False, jobs: JobSettings | None = None) -> ApiMesh:
     """Bootstrap, a gateway (in-process store, scripted 2-stage plan) serving
     the API on loopback, and workers for ``summarize`` and ``general``
     (simulated, ``tps`` tokens/s, ``words`` words)."""
@@ -46,7 +47,7 @@ async def api_mesh(nursery: trio.Nursery, settings: ApiSettings = ApiSettings(),
         registry = ModelRegistry()
         registry.add(SimulatedModel(f"sim-{cap}", tokens_per_second=tps, reply_words=words), (cap,))
         workers[cap] = await start_worker(nursery, addr, registry)
-    gw = await start_gateway(nursery, peer_config(addr, roles=()), MemoryStore(), ScriptedPlanner([PIPELINE]))
+    gw = await start_gateway(nursery, peer_config(addr, roles=()), MemoryStore(), ScriptedPlanner([PIPELINE]), jobs)
     gateway = gw.extra["gateway"]
     watcher = await start(nursery, peer_config(addr, advertise=False, roles=()))
     everyone = {w.node.peer_id for w in workers.values()}

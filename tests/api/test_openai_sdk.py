@@ -8,6 +8,7 @@ import pytest
 import trio
 
 from hivemesh.api.app import ApiSettings
+from hivemesh.gateway.jobrun import JobSettings
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.models.base import ChatMessage, CompletionRequest
 from tests.api.apimesh import api_mesh
@@ -101,6 +102,29 @@ async def test_busy_is_429_with_retry_after_and_the_gateway_recovers(nursery):
     with pytest.raises(openai.RateLimitError) as err:
         await trio.to_thread.run_sync(lambda: ask(client))
     assert err.value.response.headers["retry-after"] == "3" and err.value.body["code"] == "busy"
+    while not first:
+        await trio.sleep(0.05)
+    again = await trio.to_thread.run_sync(lambda: ask(client))
+    assert again.choices[0].message.content == first[0].choices[0].message.content
+
+
+async def test_a_gateway_past_its_own_job_limit_answers_the_api_429_with_its_retry_after(nursery):
+    mesh = await api_mesh(nursery, ApiSettings(max_jobs=8, retry_after_s=30), tps=10, words=10,
+                          jobs=JobSettings(max_jobs=1))
+    client = sdk(mesh.url)
+    first = []
+
+    async def slow():
+        first.append(await trio.to_thread.run_sync(lambda: ask(client)))
+
+    nursery.start_soon(slow)
+    while not mesh.gateway.gate.running:
+        await trio.sleep(0.01)
+    with pytest.raises(openai.RateLimitError) as err:
+        await trio.to_thread.run_sync(lambda: ask(client))
+    assert err.value.body["code"] == "busy" and "1 jobs in flight" in err.value.body["message"]
+    assert 1 <= int(err.value.response.headers["retry-after"]) <= 10  # the gateway's, not the API's 30
+    assert mesh.gateway.stats["busy"] == 1
     while not first:
         await trio.sleep(0.05)
     again = await trio.to_thread.run_sync(lambda: ask(client))

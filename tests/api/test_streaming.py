@@ -43,18 +43,20 @@ class Frames:
 async def test_stage_stream_tokens_then_done():
     done = StageDone(ok=True, text="ab c")
     got = []
-    end = await read_stage_end(Frames(wire.encode(StageToken("ab", 0)), wire.encode(StageToken(" c", 1)),
-                                      wire.encode(done)), got.append)
+    end = await read_stage_end(Frames(wire.encode_kind(StageToken("ab", 0)), wire.encode_kind(StageToken(" c", 1)),
+                                      wire.encode_kind(done)), got.append)
     assert got == ["ab", " c"] and end == done
 
 
 @pytest.mark.parametrize("frame", [
-    msgpack.packb({"token": "x", "seq": 0, "extra": 1}),  # unknown field
-    msgpack.packb({"token": 5, "seq": 0}),  # wrong type
-    msgpack.packb({"token": "", "seq": 0}),  # empty
-    msgpack.packb({"token": "x" * 3000, "seq": 0}),  # over the per-frame text limit
-    msgpack.packb({"token": "x" * 9000, "seq": 0}),  # over the frame size limit
-    msgpack.packb({"seq": 0, "token": "x"}),  # not a StageDone either
+    msgpack.packb(["token", {"token": "x", "seq": 0, "extra": 1}]),  # unknown field
+    msgpack.packb(["token", {"token": 5, "seq": 0}]),  # wrong type
+    msgpack.packb(["token", {"token": "", "seq": 0}]),  # empty
+    msgpack.packb(["token", {"token": "x" * 3000, "seq": 0}]),  # over the per-frame text limit
+    msgpack.packb(["token", {"token": "x" * 9000, "seq": 0}]),  # over the frame size limit
+    msgpack.packb({"token": "x", "seq": 0}),  # untagged
+    msgpack.packb(["ack", {"ok": True}]),  # a kind this stream does not carry here
+    msgpack.packb(["done", {"token": "x", "seq": 0}]),  # a token's fields under the done tag
 ])
 async def test_bad_token_frames_are_decode_errors(frame):
     with pytest.raises(DecodeError):

@@ -55,6 +55,12 @@ class World:
     accepted: list[tuple[str, int, str]] = field(default_factory=list)  # (sid, attempt, hash) saved as done
     after_end: int = 0  # actions asked for after the end
     notes: list[ps.Notify] = field(default_factory=list)  # the client's subtask events
+    liars: frozenset[str] = frozenset()
+    check_all: bool = False  # check every output, else only the liars' (the trust book's choice, simplified)
+    checks: list[ps.AskCheck] = field(default_factory=list)  # asked, not yet answered
+    checked_sent: set[tuple[str, int]] = field(default_factory=set)  # (sid, attempt) sent as checked
+    unaccepted: set[tuple[str, int]] = field(default_factory=set)  # checked outputs made, no verdict yet
+    penalized: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = ps.initial(self.plan, {}, ps.Timing(subtask_deadline_s=30.0, stall_grace_s=10.0))
@@ -80,10 +86,19 @@ class World:
             case ps.SendAssignment():
                 self.send(action)
             case ps.AskResend():
+                assert (action.dep, action.dep_attempt) not in self.unaccepted, "an output used before its check"
                 self.resends.append(action)
+            case ps.AskCheck():
+                assert (action.sid, action.attempt) in self.checked_sent
+                self.checks.append(action)
+            case ps.Penalize(peer, offence):
+                self.penalized.append((peer, offence))
             case ps.Save(record) if record.status == "done":
                 sent = self.last_sent[record.id]
                 assert (sent.attempt, sent.peer) == (record.attempts, record.peer_id), "a stale attempt's output used"
+                assert (record.id, record.attempts) not in self.unaccepted, "an output used before its check"
+                assert not ((record.id, record.attempts) in self.checked_sent and record.output_hash.endswith("!lie")), \
+                    "a checked liar's output used"
                 self.accepted.append((record.id, record.attempts, record.output_hash))
             case ps.Notify():
                 self.notes.append(action)
@@ -103,12 +118,16 @@ class World:
                 waiting.append(sid)
             else:
                 missing[sid] = cap
-        return ps.Placed(self.now, assigned, tuple(waiting), missing, frozenset(), action.initial)
+        checked = frozenset(sid for sid, p in assigned.items() if self.check_all or p in self.liars)
+        return ps.Placed(self.now, assigned, tuple(waiting), missing, frozenset(), action.initial, checked)
 
     def send(self, action: ps.SendAssignment) -> None:
         for key in [k for k in self.stages if k[0] == action.sid]:
             del self.stages[key]  # the old attempt is cancelled with its stream
         self.last_sent[action.sid] = action
+        if action.checked:
+            assert action.downstream == (), "a checked stage's output must go nowhere before its verdict"
+            self.checked_sent.add((action.sid, action.attempt))
         if action.peer not in self.alive:
             return
         stage = Stage(action.sid, action.attempt, action.peer, action.downstream)
@@ -140,7 +159,9 @@ class World:
 
     def finish(self, stage: Stage) -> ps.StageDone:
         del self.stages[(stage.sid, stage.attempt)]
-        h = f"{stage.sid}#{stage.attempt}@{stage.peer}"
+        h = f"{stage.sid}#{stage.attempt}@{stage.peer}" + ("!lie" if stage.peer in self.liars else "")
+        if (stage.sid, stage.attempt) in self.checked_sent:
+            self.unaccepted.add((stage.sid, stage.attempt))
         self.lineage[h] = frozenset((d, hd) for d, hd in stage.inputs.items()).union(
             *(self.lineage.get(hd, frozenset()) for hd in stage.inputs.values()))
         self.kept[(stage.peer, stage.sid)] = (stage.attempt, h)
@@ -156,6 +177,19 @@ class World:
         if not self.deliver(ask.dep, kept[1], ask.to):
             return ps.OutputUndeliverable(self.now, ask.dep, ask.to.sid, ask.to.attempt, ask.to.peer)
         return None
+
+    def verdict(self, ask: ps.AskCheck, unavailable: bool = False) -> ps.CheckDone:
+        """The checkers' verdict on a held output: the truth (or "unchecked")."""
+        lie = ask.output_hash.endswith("!lie")
+        if unavailable:
+            verdict = "unchecked"
+            self.checked_sent.discard((ask.sid, ask.attempt))  # used as an unchecked output is
+        else:
+            verdict = "rejected" if lie else "accepted"
+        if verdict != "rejected":
+            self.unaccepted.discard((ask.sid, ask.attempt))
+        penalize = ((ask.producer, "wrong_output"),) if verdict == "rejected" else ()
+        return ps.CheckDone(self.now, ask.sid, ask.attempt, ask.producer, verdict, penalize)
 
     def kill(self, peer: str) -> None:
         self.alive.discard(peer)

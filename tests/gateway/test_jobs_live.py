@@ -179,12 +179,13 @@ async def test_gateway_that_loses_redis_stops_taking_jobs_and_keeps_serving(nurs
         with pytest.raises(JobFailed, match="no gateway"):
             with trio.fail_after(20):
                 await submit_via(watcher.node, submit, 1, None, reattach_s=5.0)
-        from hivemesh.worker.protocol import TaskRequest
-        from hivemesh.worker.tasks import call_task
+        from hivemesh.worker.pipewire import StageAssign
+        from hivemesh.worker.stagecall import call_stage
 
-        reply = await call_task(watcher.node, gw.node.peer_id,
-                                TaskRequest(task_id="t", job_id="j", capability="general", prompt="hi"))
-        assert reply.ok
+        done = await call_stage(watcher.node, gw.node.peer_id, StageAssign(
+            job_id="j", subtask_id="s", attempt=1, capability="general", template="hi", job_text="", inputs={},
+            chunks={}, depends_on=(), downstream=(), max_tokens=8, deadline_s=10, answer=True))
+        assert done.ok and done.text
         assert el.elect_from_view(watcher.node.view) == []
         from contextlib import aclosing
 

@@ -5,7 +5,9 @@ gone, reports arrive late and twice, the lease is lost, the clock runs.
 Whatever happens: a job ends exactly once; a stale attempt's output is never
 used; the answer's inputs come from one attempt of each producer; attempts are
 bounded; nothing waits without a deadline; and once the world calms down
-(peers back, time passing) every job ends."""
+(peers back, time passing) every job ends. With checks: liars' outputs are
+checked (or every output is), a checked output is used by nothing before its
+verdict, a rejected one never, and its producer is charged."""
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -22,13 +24,15 @@ class Pipeline(RuleBasedStateMachine):
     world: World
 
     @initialize(shape=st.sampled_from(["chain", "diamond", "fanin"]),
-                caps=st.lists(st.sets(st.sampled_from(CAPS), min_size=1), min_size=len(PEERS), max_size=len(PEERS)))
-    def start(self, shape, caps):
+                caps=st.lists(st.sets(st.sampled_from(CAPS), min_size=1), min_size=len(PEERS), max_size=len(PEERS)),
+                liars=st.sets(st.sampled_from(PEERS), max_size=2), check_all=st.booleans())
+    def start(self, shape, caps, liars, check_all):
         peers = {p: frozenset(c) for p, c in zip(PEERS, caps)}
         for i, cap in enumerate(CAPS):  # every capability on some peer, so a calm world can finish
             peers[PEERS[i]] |= {cap}
-        self.world = World(plan_of(shape), peers, set(PEERS))
+        self.world = World(plan_of(shape), peers, set(PEERS), liars=frozenset(liars), check_all=check_all)
         self.in_flight = []
+        self.verdicts = []
         self.world.feed(ps.Start(0.0))
 
     # --- the world acts ------------------------------------------------------------------
@@ -92,6 +96,22 @@ class Pipeline(RuleBasedStateMachine):
         old = self.world.reports[i % len(self.world.reports)]
         self.world.feed(old)
 
+    @precondition(lambda self: self.world.checks)
+    @rule(i=pick, unavailable=st.booleans())
+    def check_answered(self, i, unavailable):
+        ask = self.world.checks.pop(i % len(self.world.checks))
+        before, running = len(self.world.penalized), self.world.state.outcome == "running"
+        verdict = self.world.verdict(ask, unavailable and i % 4 == 0)
+        self.verdicts.append(verdict)
+        self.world.feed(verdict)
+        if verdict.verdict == "rejected" and running:  # the offence is charged even if the stage moved on
+            assert (ask.producer, "wrong_output") in self.world.penalized[before:]
+
+    @precondition(lambda self: self.verdicts)
+    @rule(i=pick)
+    def late_or_duplicate_verdict(self, i):
+        self.world.feed(self.verdicts[i % len(self.verdicts)])
+
     @rule()
     def lease_lost_sometimes(self):
         if self.world.now > 60:  # rare: only in long runs
@@ -129,7 +149,9 @@ class Pipeline(RuleBasedStateMachine):
             return
         for sid, sub in state.subs.items():
             assert not sub.placing, sid  # placements are answered at once
-            if sub.status == "pending":
+            if sub.checking is not None:
+                assert sub.status == "running" and sub.check_deadline is not None, (sid, sub)
+            elif sub.status == "pending":
                 assert sub.parked and sub.park_deadline is not None and sub.retry_at is not None, (sid, sub)
             elif sub.status == "running" and state.inputs_done(sid) and sub.held is None:
                 assert sub.runnable_since is not None, (sid, sub)
@@ -157,6 +179,9 @@ class Pipeline(RuleBasedStateMachine):
                 event = w.resend(w.resends.pop(0))
                 if event is not None:
                     w.feed(event)
+            if w.checks:
+                w.feed(w.verdict(w.checks.pop(0)))
+                continue
             runnable = w.runnable()
             if runnable:
                 w.feed(w.finish(runnable[0]))

@@ -9,7 +9,7 @@ from hivemesh.gateway import election, jobstate
 from hivemesh.gateway.accounting import account
 from hivemesh.gateway.jobwire import SubtaskReport
 from hivemesh.worker.protocol import TaskReply
-from hivemesh.gateway.scheduler import Need, assign
+from hivemesh.gateway.scheduler import Need, place
 from hivemesh.planner.plan import Plan, Subtask
 
 NOW = 1_800_000_000.0
@@ -46,28 +46,32 @@ def test_route_is_stable_per_job_and_spreads_jobs():
     assert firsts == set(gws)
 
 
-def test_assign_prefers_free_fast_peers_and_respects_slots():
+def test_place_spreads_by_load_per_slot_then_speed_and_is_not_limited_by_slots():
     view = MeshView()
     slow = add(view, tps=5.0, slots=(2, 2))
     fast = add(view, tps=50.0, slots=(1, 1))
-    s = assign([Need("a", "general"), Need("b", "general"), Need("c", "general"), Need("d", "general")], view)
-    assert s.assigned == {"a": fast, "b": slow, "c": slow} and s.waiting == ["d"]
+    s = place([Need("a", "general"), Need("b", "general"), Need("c", "general"), Need("d", "general")], view)
+    # stages wait for inputs without a slot: all four are placed; d ties on load (1 per slot) and goes to speed
+    assert s.assigned == {"a": fast, "b": slow, "c": slow, "d": fast} and s.waiting == []
 
 
-def test_assign_counts_our_inflight_and_exclusions_and_missing():
+def test_place_prefers_peers_that_advertise_free_slots():
     view = MeshView()
-    p = add(view, slots=(1, 1))
+    busy = add(view, tps=50.0, slots=(2, 0), queue=3)  # faster, but its slots are taken by others' work
+    free = add(view, tps=5.0, slots=(2, 2))
+    assert place([Need("a", "general")], view).assigned == {"a": free}
+    # a busy peer is still used (the stage waits there for a slot) when it is the only one
+    assert place([Need("a", "general")], view, exclude={"a": {free}}).assigned == {"a": busy}
+    # our own load comes first: with one stage already on the free peer per slot, the busy peer is next
+    assert place([Need("a", "general")], view, load={free: 2}).assigned == {"a": busy}
+
+
+def test_place_counts_exclusions_and_missing():
+    view = MeshView()
+    add(view, slots=(1, 1))
     q = add(view, caps=("code",))
-    s = assign([Need("a", "general")], view, inflight={p: 1})
-    assert s.waiting == ["a"]
-    s = assign([Need("a", "code"), Need("b", "math")], view, exclude={"a": {q}})
+    s = place([Need("a", "code"), Need("b", "math")], view, exclude={"a": {q}})
     assert s.waiting == ["a"] and s.missing == {"b": "math"}
-
-
-def test_busy_advert_means_waiting():
-    view = MeshView()
-    add(view, slots=(1, 0), queue=3)
-    assert assign([Need("a", "general")], view).waiting == ["a"]
 
 
 PLAN = Plan((Subtask("a", "general", "x", (), 8), Subtask("b", "general", "{{out:a}}", ("a",), 8),
@@ -106,8 +110,6 @@ def test_accounting_shows_the_saving():
 
 
 def test_place_never_uses_banned_peers():
-    from hivemesh.gateway.scheduler import place
-
     view = MeshView()
     bad = add(view, tps=100.0)
     good = add(view, tps=1.0)
@@ -126,3 +128,27 @@ def test_a_job_event_of_an_unknown_kind_does_not_decode():
     forged = raw.replace(b"subtask_started", b"subtask_stolen_")
     with pytest.raises(DecodeError, match="unknown job event kind"):
         wire.decode(JobEvent, forged)
+
+
+def test_a_lease_is_lost_to_another_holder_or_after_a_whole_ttl_without_renewal():
+    from hivemesh.gateway.lease import verdict
+
+    assert verdict(True, last_ok=0.0, now=100.0, ttl_s=8.0) == "held"  # renewed: held, however late
+    assert verdict(False, last_ok=10.0, now=10.5, ttl_s=8.0) == "lost"  # another gateway holds it
+    assert verdict(None, last_ok=10.0, now=17.9, ttl_s=8.0) == "unsure"  # the store failed; it cannot have lapsed
+    assert verdict(None, last_ok=10.0, now=18.0, ttl_s=8.0) == "lost"  # it may have lapsed and been taken
+
+
+def test_a_plan_is_stored_as_a_wire_message():
+    from hivemesh.errors import DecodeError
+    from hivemesh.gateway.jobwire import JobRecord, StoredPlan
+    from hivemesh.mesh import wire
+
+    plan = Plan((Subtask("a", "general", "Q: {{job}}\nA:", (), 8, "completion", ("\n",)),
+                 Subtask("b", "math", "{{out:a}}", ("a",), 16)), "b", "rules")
+    record = JobRecord(job_id="j", text="t", inputs=(), aggregate=False, created=NOW, status="running",
+                       plan=StoredPlan.of(plan))
+    assert wire.decode(JobRecord, wire.encode(record)).plan.to_plan() == plan
+    bad = wire.encode(record).replace(b"completion", b"completiox")
+    with pytest.raises(DecodeError, match="format"):
+        wire.decode(JobRecord, bad)

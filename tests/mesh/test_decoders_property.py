@@ -39,7 +39,7 @@ maps = st.dictionaries(st.sampled_from(FIELD_NAMES), values, max_size=12)
 
 def test_every_message_type_is_covered():
     names = {c.__name__ for c in MESSAGES}
-    assert {"SignedAdvert", "Advert", "PxRequest", "TaskRequest", "TaskReply", "JobSubmit", "JobEvent",
+    assert {"SignedAdvert", "Advert", "PxRequest", "TaskReply", "StageAck", "StageToken", "JobSubmit", "JobEvent",
             "StageAssign", "StageDone", "Output", "OutputAck", "Resend"} <= names
 
 

@@ -6,10 +6,10 @@ from hivemesh.mesh import node as node_module
 from hivemesh.mesh import px, wire
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
-from hivemesh.worker import worker as worker_module
+from hivemesh.worker import stages as stages_module
 from hivemesh.peer.inprocess import start_gateway
 from hivemesh.gateway.jobwire import MAX_INPUT_BYTES, JobEvent
-from hivemesh.worker.protocol import TaskReply
+from hivemesh.worker.pipewire import STAGE, StageAck
 from hivemesh.gateway.store import MemoryStore
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
@@ -43,14 +43,14 @@ async def test_streams_per_peer_are_capped_and_others_still_served(nursery):
 
 
 async def test_silent_and_dribbling_senders_are_cut_off(nursery, monkeypatch):
-    monkeypatch.setattr(worker_module, "READ_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(stages_module, "IO_TIMEOUT_S", 0.5)
     boot = await start_bootstrap(nursery)
     addr = [boot.node.full_addrs()[0]]
     victim = await start_worker(nursery, addr, sim())
     attacker = await start(nursery, peer_config(addr))
     await wait_until(lambda: victim.node.peer_id in attacker.node.view.peers, 10, "the mesh")
-    silent = await attacker.node.open_stream(victim.node.peer_id, "/hivemesh/task/1")
-    dribbler = await attacker.node.open_stream(victim.node.peer_id, "/hivemesh/task/1")
+    silent = await attacker.node.open_stream(victim.node.peer_id, STAGE)
+    dribbler = await attacker.node.open_stream(victim.node.peer_id, STAGE)
     frame = wire.frame(b"\x80" * 40)
 
     async def dribble():
@@ -61,10 +61,11 @@ async def test_silent_and_dribbling_senders_are_cut_off(nursery, monkeypatch):
     with trio.fail_after(5):
         async with trio.open_nursery() as n:
             n.start_soon(dribble)
-            replies = [await wire.read_message(s, TaskReply) for s in (silent, dribbler)]
+            replies = [await s.receive(StageAck) for s in (silent, dribbler)]
             n.cancel_scope.cancel()
-    assert all(r.error_code == "bad_request" for r in replies)
-    assert victim.worker.stats["bad_request"] == 2
+    assert all(not r.ok and r.error_code == "bad_request" and "timed out" in r.error for r in replies)
+    assert victim.peer.stages.stats["bad_request"] == 2
+    assert attacker.node.peer_id not in victim.node.banned()  # slow is not hostile
 
 
 async def test_an_oversized_job_is_refused_with_a_reason(nursery):

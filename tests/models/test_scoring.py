@@ -1,10 +1,12 @@
 """Checking by scoring: the pure rule, the simulated model's exact check, and the
 real bundled models scoring honest outputs and liars in one prefill pass."""
 
+import random
+
 import pytest
 
 from hivemesh.models.base import ChatMessage, CompletionRequest
-from hivemesh.models.scoring import GREEDY, CheckPolicy, judge, policy_for
+from hivemesh.models.scoring import SPOT_MIN, GREEDY, CheckPolicy, escalates, judge, policy_for, spot_positions
 from hivemesh.models.simulated import SimulatedModel
 from hivemesh.models.tools import load_tool
 
@@ -24,6 +26,26 @@ def test_sampled_requests_get_a_wider_policy_than_greedy_ones():
     assert policy_for(0.0) == GREEDY
     loose = policy_for(0.8)
     assert loose.top_k == 40 and loose.max_mean_gap > GREEDY.max_mean_gap
+
+
+def test_a_spot_check_draws_a_share_of_the_positions_at_random():
+    rng = random.Random(7)
+    picked = spot_positions(128, 0.25, rng)
+    assert picked is not None and len(picked) == 32 and picked == sorted(set(picked))
+    assert 0 <= picked[0] and picked[-1] < 128
+    assert spot_positions(128, 0.25, rng) != picked  # drawn afresh for every check
+    assert len(spot_positions(40, 0.25, rng)) == SPOT_MIN  # never fewer than SPOT_MIN tokens
+    assert spot_positions(SPOT_MIN, 0.25, rng) is None  # a short output is scored whole
+    assert spot_positions(128, 1.0, rng) is None and spot_positions(SPOT_MIN + 1, 0.99, rng) is None
+    seen = {p for _ in range(50) for p in spot_positions(64, 0.25, rng)}
+    assert seen == set(range(64))  # no position is safe from the check
+
+
+def test_a_spot_check_escalates_on_a_token_far_from_the_argmax():
+    policy = CheckPolicy(top_k=4, max_miss_share=0.05, max_mean_gap=0.15, spot_share=0.25, escalate_gap=1.0)
+    assert not escalates([0.0, 0.3, 0.0], policy)  # a near-tie
+    assert escalates([0.0, 2.5, 0.0], policy)
+    assert not escalates([50.0], CheckPolicy(4, 0.05, 0.15))  # a policy without spot checks never escalates
 
 
 def test_a_simulated_model_checks_by_recomputing_its_reply():

@@ -15,7 +15,7 @@ from hivemesh.planner.base import PlanRequest
 from hivemesh.simulations import command
 from hivemesh.simulations.audit import audit_store
 from hivemesh.simulations.dists import parse_latency_dist, parse_rate_dist
-from hivemesh.simulations.netdelay import DelayedStream
+from hivemesh.mesh.stream import Stream as EdgeStream
 from hivemesh.simulations.schedule import Fault, build_schedule, pick
 from hivemesh.simulations.settings import SimSettings, resolve
 from hivemesh.simulations.tracker import Tracker
@@ -200,6 +200,29 @@ def test_duplicates_are_repeated_events_or_second_answers():
     assert [t.jobs[j].duplicated for j in ("once", "replayed", "twice")] == [False, True, True]
 
 
+def test_busy_answers_are_counted_apart_and_a_job_never_taken_is_rejected_not_failed():
+    from hivemesh.simulations.report import _job_counts, _reason
+
+    t = Tracker(Clock())
+    for i, job in enumerate(("waited", "turned-away", "broke")):
+        t.job(i, job)
+        t.submitted(job)
+    for job in ("waited", "turned-away"):
+        t.on_event(ev(job, 0, "busy", peer="g1"))  # a gateway's answer
+        t.on_event(ev(job, 0, "busy"))  # the client waiting: not an answer
+        t.on_event(ev(job, 0, "busy", peer="g2"))
+    t.on_event(ev("waited", 0, "accepted", peer="g1"))
+    t.on_event(ev("waited", 1, "done", result=done("waited")))
+    t.finished("waited", done("waited"))
+    t.rejected("turned-away", "every gateway busy until the client's deadline")
+    t.failed("broke", "no gateway could run the job: NsEVzpV2: cannot open /hivemesh/job/1 to 12D3KooWB1Egf2xw")
+    assert not t.jobs["waited"].duplicated  # busy answers are not job events
+    counts = _job_counts(t, {})
+    assert (counts["completed"], counts["failed"], counts["rejected"], counts["lost"]) == (1, 1, 1, 0)
+    assert counts["busy_answers"] == 4
+    assert _reason(t.jobs["broke"].error) == "no gateway could run the job: <gateway>: cannot open /hivemesh/job/1 to <peer>"
+
+
 def test_the_store_audit_finds_a_job_finished_twice():
     store = MemoryStore()
     for job, kinds in {"ok": ["accepted", "done"], "twice": ["accepted", "done", "done"], "open": ["accepted"]}.items():
@@ -223,7 +246,7 @@ async def test_a_slow_peer_delays_each_frame_it_writes(autojump_clock):
             return b"x"
 
     inner = Stream()
-    slow = DelayedStream(inner, 0.25)
+    slow = EdgeStream(inner, delay_s=0.25)  # what ``netdelay`` sets on a slow peer's streams
     start = trio.current_time()
     await slow.write(b"a")
     await slow.write(b"b")

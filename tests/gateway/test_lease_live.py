@@ -1,0 +1,98 @@
+"""A gateway that loses a job's lease stops acting for it and never ends it:
+real peers on loopback, the in-process store shared as by two gateways."""
+
+import trio
+
+from hivemesh.client import submit_via
+from hivemesh.errors import StoreUnavailable
+from hivemesh.gateway import lease
+from hivemesh.gateway.jobwire import JobEvent, JobSubmit
+from hivemesh.gateway.store import MemoryBackend, MemoryStore
+from hivemesh.mesh import wire
+from hivemesh.models.registry import ModelRegistry
+from hivemesh.models.simulated import SimulatedModel
+from hivemesh.peer.inprocess import start_gateway
+from hivemesh.planner.offline import ScriptedPlanner
+from hivemesh.planner.plan import Plan, Subtask
+from tests.meshutil import peer_config, start, start_bootstrap, start_worker, wait_until
+
+TWO = Plan(
+    subtasks=(
+        Subtask("a", "summarize", "Summarise: {{job}}", (), 16),
+        Subtask("b", "general", "Write up: {{out:a}}", ("a",), 16),
+    ),
+    answer="b", planner="scripted",
+)
+
+
+class FlakyRenewals(MemoryStore):
+    """The store as the gateway sees it when only its lease renewals fail."""
+
+    renewals_fail = False
+
+    def renew_lease(self, job_id, owner, ttl_s):
+        if self.renewals_fail:
+            raise StoreUnavailable("renewal refused (test)")
+        return super().renew_lease(job_id, owner, ttl_s)
+
+
+def registry(cap, latency):
+    r = ModelRegistry()
+    r.add(SimulatedModel(f"sim-{cap}", echo=True, reply_words=2, latency_s=latency), (cap,))
+    return r
+
+
+def events(store, job_id):
+    return [wire.decode(JobEvent, raw) for raw in store.events(job_id, 0)]
+
+
+def kinds(store, job_id):
+    return [e.kind for e in events(store, job_id)]
+
+
+async def mesh(nursery, store, latency):
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    workers = {cap: await start_worker(nursery, addr, registry(cap, latency)) for cap in ("summarize", "general")}
+    gw = await start_gateway(nursery, peer_config(addr, roles=()), store, ScriptedPlanner([TWO]))
+    obs = await start(nursery, peer_config(addr, advertise=False, roles=()))
+    await wait_until(lambda: len(obs.node.view.peers) == 3 and len(gw.node.view.peers) >= 2, 15, "the mesh")
+    return obs, gw, workers
+
+
+async def test_a_gateway_whose_lease_was_taken_does_not_end_the_job(nursery, monkeypatch):
+    # renewals far apart: only the check before the end can see that the lease is gone
+    monkeypatch.setattr(lease, "LEASE_TTL_S", 60.0)
+    store = MemoryStore(backend=MemoryBackend())
+    obs, gw, workers = await mesh(nursery, store, latency=1.0)
+    got = []
+
+    async def submit():
+        got.append(await submit_via(obs.node, JobSubmit(job_id="taken", text="go"), 1, None, reattach_s=60))
+
+    nursery.start_soon(submit)
+    await wait_until(lambda: "subtask_started" in kinds(store, "taken"), 15, "the job to start")
+    store.release_lease("taken", gw.node.peer_id)
+    assert store.acquire_lease("taken", "another-gateway", 60)  # taken over while its stages run
+    await wait_until(lambda: kinds(store, "taken").count("subtask_finished") == 2, 15, "the answer's report")
+    await trio.sleep(1.0)
+    assert not any(e.terminal for e in events(store, "taken")), kinds(store, "taken")
+    assert not got
+    store.release_lease("taken", "another-gateway")  # the other holder died: the job is resumed and ends once
+    await wait_until(lambda: bool(got), 30, "the job's end")
+    assert got[0].status == "done", got[0].error
+    assert sum(e.terminal for e in events(store, "taken")) == 1, kinds(store, "taken")
+
+
+async def test_a_gateway_that_cannot_renew_its_lease_stops_the_job_here(nursery, monkeypatch):
+    monkeypatch.setattr(lease, "LEASE_TTL_S", 2.0)  # renewed every 0.5 s, lost after 2 s without a renewal
+    store = FlakyRenewals(backend=MemoryBackend())
+    obs, gw, workers = await mesh(nursery, store, latency=8.0)
+    nursery.start_soon(submit_via, obs.node, JobSubmit(job_id="unrenewed", text="go"), 1, None)
+    await wait_until(lambda: "subtask_started" in kinds(store, "unrenewed"), 15, "the job to start")
+    store.renewals_fail = True
+    stages = workers["summarize"].node.stages
+    # the lease may lapse (and another gateway take the job): the pipeline stops, its stage is cancelled
+    await wait_until(lambda: stages.stats["cancelled"] >= 1, 6, "the stage to be cancelled")
+    assert not any(e.terminal for e in events(store, "unrenewed")), kinds(store, "unrenewed")
+    assert "unrenewed" not in gw.extra["gateway"].live or gw.extra["gateway"].live["unrenewed"].stopped
