@@ -146,6 +146,7 @@ def row(offered: float, report: dict[str, Any]) -> dict[str, Any]:
         "p50_s": lat["p50"], "p99_s": lat["p99"], "submitted": jobs["submitted"],
         "harness_saturated": report["harness"]["saturated"], "harness_cpu_fraction": report["harness"]["cpu_fraction"],
         "failures": report["failures"],
+        "busy_answers": (report.get("busy_answers") or {}).get("gateways", 0),  # every busy a gateway gave
     }
 
 
@@ -164,7 +165,8 @@ def saturation(ramp: list[dict[str, Any]]) -> float:
 
 def _say(label: str, r: dict[str, Any]) -> None:
     print(f"{label} offered {r['offered_jobs_s']:g}/s: {r['throughput_jobs_s']} jobs/s, completed {r['completed']}"
-          f"/{r['submitted']}, failed {r['failed']}, rejected {r['rejected']}, lost {r['lost']}, "
+          f"/{r['submitted']}, failed {r['failed']}, rejected {r['rejected']} ({r['busy_answers']} busy answers), "
+          f"lost {r['lost']}, "
           f"p50 {r['p50_s']} s, p99 {r['p99_s']} s" + (" (harness saturated)" if r["harness_saturated"] else ""),
           flush=True)
 

@@ -11,9 +11,18 @@ rate and p99 latency under 5 s. The event loop's lag is reported beside.
 Throughput and latency are also given as a ratio to the smallest size,
 measured in the same run.
 
-    .venv/bin/python bench/mesh_scale.py [--sizes 8,16,24,32] [--rate 4] [--duration 30]
+With ``--processes`` every peer is its own OS process (``simulate
+--processes``, a throwaway Redis) and each size first idles ``--idle``
+seconds once formed: the row then gives an idle peer's CPU (from its CPU
+time, % of one core) and memory (RSS, and USS: the pages only it holds), with
+the goals of issue 13 (<= 1% of a core, <= 80 MB). The issue's 100-peer run:
 
-The last line is JSON: {"sizes": [...], "largest_stable": N, ...}.
+    PYTHONPATH=. .venv/bin/python bench/mesh_scale.py --processes --sizes 100 --rate 1 --duration 60 --idle 60
+
+    PYTHONPATH=. .venv/bin/python bench/mesh_scale.py [--sizes 8,16,24,32] [--rate 4] [--duration 30]
+
+The last line is JSON: {"sizes": [...], "largest_stable": N, ...}; each row
+carries the harness's verdict on itself (``harness_saturated``).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 import trio
 
@@ -30,6 +40,8 @@ from hivemesh.simulations.settings import SimSettings
 MIN_VIEWS_COMPLETE = 0.99
 MIN_KEEP_UP = 0.9  # of the offered rate
 MAX_P99_S = 5.0
+IDLE_CPU_GOAL = 1.0  # % of one core per idle peer
+IDLE_RSS_GOAL_MB = 80.0
 
 
 def stable(report: dict, offered: float) -> bool:
@@ -50,7 +62,18 @@ def row(n: int, report: dict, offered: float) -> dict:
         "views_complete": mesh["view_complete_fraction"], "loop_lag_p99_s": mesh["harness_loop_lag_s"]["p99"],
         "process_cpu_percent": res["harness_cpu_percent"], "rss_mb_per_peer": res["rss_mb"]["mean"],
         "gossip_rpcs_per_peer_s": report["gossip_per_peer"]["rpcs_out_s"],
+        "harness_saturated": report["harness"]["saturated"], "harness_why": report["harness"]["why"],
+        "failures": report["failures"], **_idle(report.get("idle_per_peer")),
     }
+
+
+def _idle(idle: dict | None) -> dict:
+    if not idle:
+        return {}
+    cpu, rss = idle["cpu_percent"]["mean"], idle["rss_mb"]["mean"]
+    return {"idle_cpu_percent": cpu, "idle_cpu_percent_max": idle["cpu_percent"]["max"], "idle_rss_mb": rss,
+            "idle_uss_mb": idle["uss_mb"]["mean"], "idle_cpu_goal": cpu <= IDLE_CPU_GOAL,
+            "idle_rss_goal": rss <= IDLE_RSS_GOAL_MB}
 
 
 async def measure(args: argparse.Namespace) -> dict:
@@ -58,19 +81,24 @@ async def measure(args: argparse.Namespace) -> dict:
     for n in args.sizes:
         settings = SimSettings(scenario="steady", peers=n, gateways=2, rate=args.rate, duration=args.duration,
                                stages=3, seed=args.seed, advert_interval=args.advert_interval, plots=False,
-                               join_timeout=120.0)
+                               join_timeout=args.join_timeout, processes=args.processes, idle=args.idle,
+                               out=args.out / f"{n}-peers" if args.out else None)
         report = await run_simulation(settings)
         rows.append(row(n, report, args.rate))
         r = rows[-1]
         print(f"{n:4d} peers: stable={r['stable']} {r['jobs']} {r['throughput_jobs_s']} jobs/s, "
               f"p50 {r['latency_p50_s']} s, p99 {r['latency_p99_s']} s, views {r['views_complete']}, "
-              f"lag p99 {r['loop_lag_p99_s']} s, cpu {r['process_cpu_percent']}%", flush=True)
+              f"lag p99 {r['loop_lag_p99_s']} s, cpu {r['process_cpu_percent']}%"
+              + (f"; idle peer {r['idle_cpu_percent']}% of a core, {r['idle_rss_mb']} MB RSS "
+                 f"({r['idle_uss_mb']} MB own)" if "idle_cpu_percent" in r else "")
+              + (f"; HARNESS SATURATED: {r['harness_why']}" if r["harness_saturated"] else ""), flush=True)
     base = rows[0]
     for r in rows:
         r["throughput_ratio"] = _ratio(r["throughput_jobs_s"], base["throughput_jobs_s"])
         r["latency_p50_ratio"] = _ratio(r["latency_p50_s"], base["latency_p50_s"])
     good = [r["peers"] for r in rows if r["stable"]]
-    return {"mode": "in-process (real peers)", "offered_jobs_s": args.rate, "duration_s": args.duration,
+    mode = "processes (real peers)" if args.processes else "in-process (real peers)"
+    return {"mode": mode, "idle_s": args.idle, "offered_jobs_s": args.rate, "duration_s": args.duration,
             "advert_interval_s": args.advert_interval, "sizes": rows, "largest_stable": max(good, default=None)}
 
 
@@ -89,6 +117,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of job arrivals per size")
     parser.add_argument("--advert-interval", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--processes", action="store_true", help="every peer its own OS process")
+    parser.add_argument("--idle", type=float, default=0.0, help="seconds each formed mesh idles, measured")
+    parser.add_argument("--join-timeout", type=float, default=120.0, help="seconds for each mesh to form")
+    parser.add_argument("--out", type=Path, help="keep each size's report (and peer logs) under DIR/N-peers")
     args = parser.parse_args()
     print(json.dumps(trio.run(measure, args)))
 

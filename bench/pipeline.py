@@ -48,6 +48,7 @@ from hivemesh.peer.inprocess import start_bootstrap, start_gateway, start_node, 
 from hivemesh.planner.base import PlanRequest, PlanResult
 from hivemesh.simulations.workload import chain_plan, job_input
 from hivemesh.worker.pipewire import STAGE, Route, StageAck, StageAssign, StageDone
+from hivemesh.worker.tokens import read_stage_end
 
 ECHO = "/bench/echo/1"
 
@@ -94,12 +95,12 @@ async def pipeline(node, workers: list[str], n: int, job: str) -> tuple[float, i
         for i in range(n):
             nursery.start_soon(assign, i)
     answer_stream = next(s for i, s in streams if i == n - 1)
-    done.append(await wire.read_message(answer_stream, StageDone))
+    done.append(await read_stage_end(answer_stream, None))
     elapsed = (time.perf_counter() - started) * 1000
     payload = len(done[0].text.encode())
     for i, stream in streams:
         if i != n - 1:
-            payload += len((await wire.read_message(stream, StageDone)).text.encode())
+            payload += len((await read_stage_end(stream, None)).text.encode())
         await stream.close()
     return elapsed, payload
 

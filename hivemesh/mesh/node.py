@@ -91,6 +91,7 @@ class MeshNode:
         quiet = ConnectionConfig(min_connections=0, low_watermark=0)
         self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
         release_inbound_slots(self.host)  # py-libp2p 0.8.1 would refuse all inbound after 300
+        tuning.cache_addrs(self.host)  # py-libp2p rebuilds them for every pubsub RPC
         self._seq = 0
         self.dialer = Dialer(self)
         #: gossip traffic seen by this node: adverts_in/out, bytes_in/out

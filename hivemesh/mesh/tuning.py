@@ -8,16 +8,47 @@ were about a tenth of each peer's CPU. With the variable at 0 it grants credit
 as go-yamux does, in one update once half the receive window is consumed:
 the same flow control, fewer frames. py-libp2p reads the variable at call
 time; a value already in the environment is kept.
+
+The host's addresses: py-libp2p puts our signed peer record in every pubsub
+RPC it sends (each forwarded advert copy, each replay to a new neighbour,
+each control message) and rebuilds our address list for it each time,
+parsing every listen multiaddr afresh (~1 ms of CPU per RPC here: a sixth of
+a gateway process's CPU in a 10-peer mesh of processes). ``cache_addrs``
+keeps the list for ``ADDRS_TTL_S``.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
 LIBP2P_ENV = {"PY_YAMUX_RELEASE_ON_READ": "0"}
+ADDRS_TTL_S = 2.0  # our listen addresses change when a listener starts or stops, not per message
 
 
 def apply() -> None:
     """Set our py-libp2p settings (idempotent); call before the first connection."""
     for name, value in LIBP2P_ENV.items():
         os.environ.setdefault(name, value)
+
+
+def cache_addrs(host: Any, ttl_s: float = ADDRS_TTL_S) -> None:
+    """Make ``host.get_addrs()`` reuse its answer for ``ttl_s`` (an instance
+    attribute: py-libp2p itself is untouched). A copy each call: callers may
+    change the list."""
+    if getattr(host, "hivemesh_addrs_cached", False):
+        return
+    compute = host.get_addrs
+    cached: list[Any] = []
+    until = [0.0]
+
+    def get_addrs() -> list[Any]:
+        now = time.monotonic()
+        if now >= until[0] or not cached:
+            cached[:] = compute()
+            until[0] = now + ttl_s
+        return list(cached)
+
+    host.get_addrs = get_addrs
+    host.hivemesh_addrs_cached = True

@@ -6,6 +6,11 @@ simulation's chain plan (``--stages``) instead of the offline planner, and
 the peer writes its counters (gossip, worker, gateway, refused streams) as
 JSON to ``--stats`` every two seconds, so they survive its death. Like
 ``hivemesh peer`` it prints its multiaddr first and stops on SIGTERM/SIGINT.
+
+With ``PEERPROC_PROFILE=DIR`` in its environment (not a ``HIVEMESH_`` name: those are
+settings) a peer runs under
+cProfile, timed by its own CPU time (``time.process_time``, so a busy machine
+does not skew it), and writes ``DIR/<name>-<pid>.prof`` when it stops (SIGTERM).
 """
 
 from __future__ import annotations
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from hivemesh.errors import HivemeshError, first_error
 
     try:
-        trio.run(serve, args)
+        _run(args)
     except (HivemeshError, BaseExceptionGroup) as exc:
         error = first_error(exc)
         if error is None:
@@ -123,6 +128,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    where = os.environ.get("PEERPROC_PROFILE")
+    if not where:
+        trio.run(serve, args)
+        return
+    import cProfile
+
+    profile = cProfile.Profile(time.process_time)
+    try:
+        profile.runcall(trio.run, serve, args)
+    finally:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        profile.dump_stats(str(Path(where) / f"{args.identity.stem}-{os.getpid()}.prof"))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ from hivemesh.simulations.workload import WorkerModel
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
+#: peer processes starting at once: each start imports py-libp2p (seconds of CPU), and a
+#: hundred at once on a small machine would each miss START_TIMEOUT_S
+STARTS_AT_ONCE = 4
 TERM_GRACE_S = 5.0
 PEERPROC = [sys.executable, "-m", "hivemesh.simulations.peerproc"]
 
@@ -46,6 +49,7 @@ class ProcessCluster:
         self.workdir, self.logs, self.capabilities = workdir, logs, capabilities
         self.bootstrap = ""
         self.procs: list[subprocess.Popen[str]] = []
+        self._starting = trio.Semaphore(STARTS_AT_ONCE)
         logs.mkdir(parents=True, exist_ok=True)
 
     def _spawn(self, argv: list[str], name: str) -> subprocess.Popen[str]:
@@ -90,8 +94,9 @@ class ProcessCluster:
         return await self._start(argv, name)
 
     async def _start(self, argv: list[str], name: str) -> tuple[str, Any, int | None]:
-        proc = self._spawn(argv, name)
-        addr = await self._first_line(proc, name)
+        async with self._starting:
+            proc = self._spawn(argv, name)
+            addr = await self._first_line(proc, name)
         return addr.rsplit("/p2p/", 1)[1], proc, proc.pid
 
     async def start_client(self) -> MeshNode:

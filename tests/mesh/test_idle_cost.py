@@ -51,3 +51,22 @@ async def test_yamux_credit_in_batches_still_carries_more_than_a_window(nursery)
         assert await wire.read_frame(stream, 16) == b"ok"
         await done.wait()
     assert bytes(received) == payload
+
+
+async def test_the_hosts_addresses_are_cached_yet_follow_its_listeners(nursery):
+    """py-libp2p asks for our addresses on every pubsub RPC; ``cache_addrs``
+    answers from a cache that is the same list, and is refreshed after its TTL."""
+    from libp2p.peer.peerstore import env_to_send_in_RPC
+
+    boot = await start_bootstrap(nursery)
+    a = await start(nursery, peer_config([boot.node.full_addrs()[0]]))
+    host = a.node.host
+    assert getattr(host, "hivemesh_addrs_cached", False)
+    fresh = [str(x) for x in type(host).get_addrs(host)]  # py-libp2p's own answer
+    assert [str(x) for x in host.get_addrs()] == fresh and fresh
+    host.get_addrs().clear()  # a caller changing its copy changes nothing
+    assert [str(x) for x in host.get_addrs()] == fresh
+    envelope, _ = env_to_send_in_RPC(host)  # the signed peer record pubsub sends still builds
+    assert envelope
+    tuning.cache_addrs(host, ttl_s=0.0)  # idempotent: still the first wrapper
+    assert [str(x) for x in host.get_addrs()] == fresh
