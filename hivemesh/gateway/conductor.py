@@ -202,8 +202,10 @@ class Conductor:
                 done = await read_stage_end(stream, token_sink(self.run, sid, assign.attempt, assign.answer))
                 await self._send.send(self._report(peer, assign, done))
             except (DecodeError, trio.TooSlowError, Exception) as exc:
-                await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
-                                                     self._broke(peer, assign), str(exc) or type(exc).__name__))
+                # the whole connection went (a dying or killed peer): the peer failed, not the subtask
+                suspect = self._broke(peer, assign) or guard.connection_lost(stream)
+                await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer, suspect,
+                                                     str(exc) or type(exc).__name__))
             finally:
                 with trio.CancelScope(shield=True):
                     await guard.close(stream)

@@ -16,6 +16,8 @@ from typing import Any
 
 import trio
 
+from hivemesh.mesh.inbound import connection_closed
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Awaitable[None]]
@@ -29,6 +31,15 @@ def remote_peer(stream: Any) -> str:
         return str(stream.muxed_conn.peer_id)
     except Exception:
         return "?"
+
+
+def connection_lost(stream: Any) -> bool:
+    """Has the connection under ``stream`` closed (or begun to)? Then a
+    broken stream says the peer (or the path to it) failed, not its work."""
+    try:
+        return connection_closed(stream.muxed_conn)
+    except Exception:
+        return False
 
 
 async def close(stream: Any) -> None:
