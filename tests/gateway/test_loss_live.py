@@ -1,5 +1,6 @@
-"""A gateway that loses a job's lease stops acting for it and never ends it:
-real peers on loopback, the in-process store shared as by two gateways."""
+"""Jobs are not lost nor ended twice: a gateway that loses a job's lease stops
+acting for it and never ends it; kills under a stage do not fail its job.
+Real peers on loopback, the in-process store shared as by two gateways."""
 
 import trio
 
