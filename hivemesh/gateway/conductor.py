@@ -24,6 +24,7 @@ from hivemesh.gateway.pipeline import step
 from hivemesh.worker.stagecall import run_stage
 from hivemesh.worker.tokens import token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
+from hivemesh.mesh import guard
 from hivemesh.mesh.stream import describe
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
@@ -216,8 +217,10 @@ class Conductor:
                 await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
                                                       reason=f"{exc.code}: {exc}", busy=exc.code == "busy"))
             except (HivemeshError, trio.TooSlowError) as exc:  # broken, bad frames, too slow: all ours now
-                await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer,
-                                                     self._broke(peer, assign), describe(exc)))
+                # the whole connection went (a dying or killed peer): the peer failed, not the subtask
+                suspect = self._broke(peer, assign) or guard.connection_lost(stream.raw)
+                await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer, suspect,
+                                                     describe(exc)))
             finally:
                 await stream.close()
 

@@ -7,8 +7,8 @@ Repairs, each tied to an attempt number so that stale reports are ignored:
   it stalls past its deadline: the subtask is placed again (a new attempt, the
   peer excluded) and its done inputs are re-sent by their producers;
 - a failure that says something about the subtask itself (it reached its peer
-  and could run) is a strike; ``MAX_STRIKES`` fail the job, and no subtask is
-  placed more than ``MAX_ATTEMPTS`` times;
+  and could run; not its peer leaving the mesh) is a strike; ``MAX_STRIKES``
+  fail the job, and no subtask is placed more than ``MAX_ATTEMPTS`` times;
 - a producer that lost its output (or left) has it recomputed;
 - a report whose output went to a peer that no longer holds that attempt of
   a subtask has the producer re-send it;
@@ -270,10 +270,10 @@ def _refused(w: _Work, e: StageRefused) -> None:
 
 
 def _peer_gone(w: _Work, e: PeerGone) -> None:
-    for sid in w.g.order:
-        sub = w.subs[sid]
+    for sid in w.g.order:  # a peer that left the mesh failed, not the subtask (a stage that crashes its
+        sub = w.subs[sid]  # worker breaks its stream first: that is a strike)
         if sub.status == "running" and sub.peer == e.peer:
-            w.failed(sid, e.peer, "peer left the mesh", strike=w.inputs_done(sid), now=e.now)
+            w.failed(sid, e.peer, "peer left the mesh", strike=False, now=e.now)
 
 
 def _peer_joined(w: _Work, e: PeerJoined) -> None:

@@ -16,12 +16,23 @@ from typing import Any
 
 from hivemesh.mesh.stream import Stream
 
+from hivemesh.mesh.inbound import connection_closed
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Awaitable[None]]
 
 #: errors contained per protocol, for status and tests
 contained: Counter[str] = Counter()
+
+
+def connection_lost(raw: Any) -> bool:
+    """Has the connection under py-libp2p stream ``raw`` closed (or begun to)?
+    Then a broken stream says the peer (or the path to it) failed, not its work."""
+    try:
+        return connection_closed(raw.muxed_conn)
+    except Exception:  # no connection object to ask: assume it stands
+        return False
 
 
 def guarded(protocol: str, handler: Handler, on_error: Callable[[Any, Exception], None] | None = None) -> Handler:

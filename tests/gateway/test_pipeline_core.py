@@ -126,3 +126,13 @@ def test_a_resumed_job_waits_for_a_capability_its_new_gateway_has_not_seen_yet()
     assert state.outcome == "running" and state.sub("b").parked == "analysis"  # a fresh gateway's view is forming
     fresh, _ = run(ps.initial(plan_of("chain"), {}), ps.Start(0.0), missing)
     assert fresh.outcome == "failed" and "no peer in the mesh offers capability 'analysis'" in fresh.reason
+
+
+def test_peers_that_leave_the_mesh_do_not_fail_a_job_while_others_remain():
+    # seen: 100 worker kills failed jobs "subtask s0 failed 4 times (last: peer left the mesh)"
+    state = chain()
+    for attempt in range(1, ps.MAX_STRIKES + 2):
+        peer = state.sub("a").peer
+        state, _ = run(state, ps.PeerGone(float(attempt), peer), placed(float(attempt), a=f"P{attempt}"))
+    assert state.outcome == "running" and state.sub("a").strikes == 0
+    assert state.sub("a").attempt == ps.MAX_STRIKES + 2

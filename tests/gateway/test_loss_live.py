@@ -1,11 +1,13 @@
-"""A gateway that loses a job's lease stops acting for it and never ends it:
-real peers on loopback, the in-process store shared as by two gateways."""
+"""Jobs are not lost nor ended twice: a gateway that loses a job's lease stops
+acting for it and never ends it; kills under a stage do not fail its job.
+Real peers on loopback, the in-process store shared as by two gateways."""
 
 import trio
 
 from hivemesh.client import submit_via
 from hivemesh.errors import StoreUnavailable
 from hivemesh.gateway import lease
+from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.jobwire import JobEvent, JobSubmit
 from hivemesh.gateway.store import MemoryBackend, MemoryStore
 from hivemesh.mesh import wire
@@ -56,7 +58,7 @@ async def mesh(nursery, store, latency):
     workers = {cap: await start_worker(nursery, addr, registry(cap, latency)) for cap in ("summarize", "general")}
     gw = await start_gateway(nursery, peer_config(addr, roles=()), store, ScriptedPlanner([TWO]))
     obs = await start(nursery, peer_config(addr, advertise=False, roles=()))
-    await wait_until(lambda: len(obs.node.view.peers) == 3 and len(gw.node.view.peers) >= 2, 15, "the mesh")
+    await wait_until(lambda: len(obs.node.view.peers) == 3 and len(gw.node.view.peers) >= 2, 30, "the mesh")
     return obs, gw, workers
 
 
@@ -96,3 +98,34 @@ async def test_a_gateway_that_cannot_renew_its_lease_stops_the_job_here(nursery,
     await wait_until(lambda: stages.stats["cancelled"] >= 1, 6, "the stage to be cancelled")
     assert not any(e.terminal for e in events(store, "unrenewed")), kinds(store, "unrenewed")
     assert "unrenewed" not in gw.extra["gateway"].live or gw.extra["gateway"].live["unrenewed"].stopped
+
+
+ONE = Plan(subtasks=(Subtask("a", "summarize", "Summarise: {{job}}", (), 16),), answer="a", planner="scripted")
+
+
+async def test_workers_killed_under_a_stage_do_not_fail_the_job_while_others_remain(nursery):
+    # seen: 100 worker kills failed jobs whose first stage was killed under them 4 times (the strike limit)
+    from hivemesh.simulations.inproc import close_connections
+
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    alive = [await start_worker(nursery, addr, registry("summarize", 2.0)) for _ in range(2)]
+    store = MemoryStore(backend=MemoryBackend())
+    gw = await start_gateway(nursery, peer_config(addr, roles=()), store, ScriptedPlanner([ONE]))
+    obs = await start(nursery, peer_config(addr, advertise=False, roles=()))
+    await wait_until(lambda: len(obs.node.view.peers) == 3 and len(gw.node.view.peers) >= 3, 30, "the mesh")
+    got = []
+
+    async def submit():
+        got.append(await submit_via(obs.node, JobSubmit(job_id="killed", text="go"), 1, None))
+
+    nursery.start_soon(submit)
+    for _ in range(ps.MAX_STRIKES):  # as a kill -9 (the connections close, then the peer stops), then a fresh peer
+        await wait_until(lambda: any(w.node.stages.stages for w in alive), 30, "a stage on a worker")
+        victim = next(w for w in alive if w.node.stages.stages)
+        alive.remove(victim)
+        await close_connections(victim.node)
+        victim.stop()
+        alive.append(await start_worker(nursery, addr, registry("summarize", 2.0)))
+    await wait_until(lambda: bool(got), 60, "the job's end")
+    assert got[0].status == "done", got[0].error
