@@ -53,3 +53,34 @@ def test_liars_settings():
                       (dict(scenario="liars", check_share=1.5), "--check-share")]:
         with pytest.raises(SimConfigError, match=hint):
             resolve(SimSettings(**bad))
+
+
+def test_model_of_two_liars_among_eight_workers_meets_the_goals():
+    """The decision logic at scale, no network: every liar banned within 20 of
+    its outputs, no honest worker banned, no wrong answer, few checks once trusted."""
+    from hivemesh.simulations.liars_model import Model
+
+    r = Model(workers=8, liars=2, jobs=400, seed=2, kinds_of_liars=("subtle", "sometimes")).run()
+    v = r["verification"]
+    assert r["jobs"] == {"right": 400}
+    assert v["liars_banned"] == 2 and all(n <= 20 for n in v["liar_outputs_before_ban"].values())
+    assert v["honest_banned"] == 0 and v["honest_subtasks_checked"] >= 100
+    assert v["checks_failed"] == v["lies_made"] >= 3  # every lie made was caught
+    assert v["wrong_answers_delivered"] == 0
+    assert v["checked_share_trusted"] < 0.1
+
+
+async def test_liars_scenario_on_real_peers(tmp_path):
+    """A small run on real peers in one process: 8 workers, 2 of them liars, 1 gateway."""
+    from hivemesh.simulations.harness import run_simulation
+
+    report = await run_simulation(SimSettings(scenario="liars", peers=9, gateways=1, jobs=20, rate=1.0, seed=1,
+                                              out=tmp_path, plots=False))
+    counts = report["jobs"]
+    assert counts["lost"] == 0 and counts["duplicated"] == 0 and counts["completed"] == 20, (counts, report["failures"])
+    v = report["verification"]
+    assert set(v) >= {"liars", "liars_banned", "honest_banned", "subtasks_checked", "checks_failed",
+                      "wrong_answers_delivered", "check_cost_share"}
+    assert v["liars"] == 2 and v["honest_banned"] == 0
+    assert v["lies_made"] >= 1 and v["checks_failed"] >= 1 and v["subtasks_checked"] >= 20
+    assert v["wrong_answers_delivered"] == 0  # every liar is new here: each of its outputs was checked
