@@ -179,7 +179,7 @@ class Model:
             "verification": {
                 "liars": len(liars), "liar_kinds": sorted(self.kinds[p] for p in liars),
                 "liars_banned": len(liars & banned),
-                "liar_outputs_before_ban": {self.kinds[p]: self.banned_after.get(p) for p in sorted(liars)},
+                "liar_outputs_before_ban": {f"{p}:{self.kinds[p]}": self.banned_after.get(p) for p in sorted(liars)},
                 "honest_banned": len(honest & banned), "honest_subtasks_checked": honest_checked,
                 "subtasks_checked": self.stats["checked_new"] + self.stats["checked_trusted"],
                 "checks_run": self.stats["checks_run"], "checks_failed": self.stats["checks_failed"],
