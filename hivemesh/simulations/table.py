@@ -32,6 +32,11 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if report.get("failures"):
         rows.append(("failures", "; ".join(f"{n}x {r}" for r, n in report["failures"].items())))
+    v = report.get("verification")
+    if v:
+        rows.append(("verification", f"liars {v['liars']} (banned {v['liars_banned']}), honest banned "
+                                     f"{v['honest_banned']}, checked {v['subtasks_checked']}, failed "
+                                     f"{v['checks_failed']}, wrong answers {v['wrong_answers_delivered']}"))
     if report.get("refused_streams"):
         rows.append(("refused streams", ", ".join(f"{k}={v}" for k, v in report["refused_streams"].items())))
     rows.append(("files", ", ".join(report.get("files", [])) or "none"))
