@@ -94,6 +94,8 @@ def _fault_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--liars", type=int, metavar="N",
                    help="liars scenario: workers that lie (a different model, random text, a subtly altered "
                         "answer, lying a third of the time; default 2)")
+    p.add_argument("--liar-kinds", metavar="K,K,...",
+                   help="liars scenario with --model-only: the liars' kinds in turn (model, random, subtle, sometimes)")
     p.add_argument("--check-share", type=float, default=DEFAULTS.check_share, metavar="F",
                    help="liars scenario: share of a trusted worker's outputs the gateways check (default 0.05)")
 
@@ -135,11 +137,34 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run what ``args`` describe; return the report (files are under ``--out``)."""
+    if args.model_only and args.scenario == "liars":
+        return _liars_model(args)
     if args.model_only:
         return _model_only(args)
     from hivemesh.simulations.harness import run_simulation
 
     return await run_simulation(settings_from(args))
+
+
+def _liars_model(args: argparse.Namespace) -> dict[str, Any]:
+    """The liars scenario without a network (``liars_model``): workers are --peers minus --gateways."""
+    from hivemesh.simulations.errors import SimConfigError
+    from hivemesh.simulations.liars import KINDS
+    from hivemesh.simulations.liars_model import Model
+
+    workers = args.peers - args.gateways
+    liars = 2 if args.liars is None else args.liars
+    kinds = tuple(k for k in (args.liar_kinds or "").split(",") if k)
+    if workers < 1 or not 0 <= liars <= workers or any(k not in KINDS for k in kinds):
+        raise SimConfigError(f"need 0 <= --liars <= workers ({workers}) and --liar-kinds among {', '.join(KINDS)}")
+    report = Model(workers=workers, liars=liars, stages=args.stages, jobs=args.jobs or 1000,
+                   check_share=args.check_share, seed=args.seed, kinds_of_liars=kinds).run()
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "liars-model.json"
+        report["files"] = [str(path)]
+        path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report
 
 
 def _model_only(args: argparse.Namespace) -> dict[str, Any]:
@@ -167,6 +192,8 @@ def _model_only(args: argparse.Namespace) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """The table for either kind of report."""
+    if str(report.get("mode", "")).startswith("model-only (pipeline"):
+        return json.dumps(report, indent=2, sort_keys=True)
     if str(report.get("mode", "")).startswith("model-only"):
         from hivemesh.simulations.model_only import format_report as model_only_table
 

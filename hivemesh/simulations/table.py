@@ -40,6 +40,11 @@ def format_report(report: dict[str, Any]) -> str:
         rows.append(("busy answers", f"{report['busy_answers']['gateways']} by gateways (new jobs past their limit), "
                                      f"{report['busy_answers']['workers']} by workers (stages when full); "
                                      f"at most {report['busy_answers']['gateway_jobs_peak']} jobs at once on a gateway"))
+    v = report.get("verification")
+    if v:
+        rows.append(("verification", f"liars {v['liars']} (banned {v['liars_banned']}), honest banned "
+                                     f"{v['honest_banned']}, checked {v['subtasks_checked']}, failed "
+                                     f"{v['checks_failed']}, wrong answers {v['wrong_answers_delivered']}"))
     if report.get("refused_streams"):
         rows.append(("refused streams", ", ".join(f"{k}={v}" for k, v in report["refused_streams"].items())))
     rows.append(("files", ", ".join(report.get("files", [])) or "none"))
