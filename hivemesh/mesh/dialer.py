@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from hivemesh.errors import HivemeshError
 from hivemesh.mesh.addrs import Backoff, dial_addr, parse_peer_addr
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class Dialer:
         if not reached and connected and (source == "neighbour" or rounds % BOOTSTRAP_EVERY_ROUNDS == 0):
             try:  # well connected, or the bootstraps are gone: any peer serves peer exchange too
                 await node.ask_px(random.choice(sorted(connected)))
-            except Exception as exc:
+            except (HivemeshError, trio.TooSlowError) as exc:  # ask_px speaks only our errors (mesh.stream)
                 log.debug("peer exchange with a neighbour failed: %s", exc)
 
     async def _dial_known(self) -> None:

@@ -152,3 +152,21 @@ def test_a_plan_is_stored_as_a_wire_message():
     bad = wire.encode(record).replace(b"completion", b"completiox")
     with pytest.raises(DecodeError, match="format"):
         wire.decode(JobRecord, bad)
+
+
+def test_each_job_event_kind_carries_only_its_own_fields():
+    from hivemesh.errors import DecodeError
+    from hivemesh.gateway.jobwire import JobEvent, JobResult
+    from hivemesh.mesh import wire
+
+    result = JobResult(job_id="j", status="done", answer="a", error="", plan=None, subtasks=(), accounting=None,
+                       gateway="g", seconds=1.0)
+    done = wire.encode(JobEvent(job_id="j", index=4, kind="done", result=result))
+    assert wire.decode(JobEvent, done).result == result
+    token = JobEvent(job_id="j", index=3, kind="token", subtask_id="a", detail="he", offset=2).to_wire()
+    with pytest.raises(DecodeError, match="carries no"):  # a result on a token event
+        JobEvent.from_wire({**token, "result": result.to_wire()})
+    with pytest.raises(DecodeError, match="carries no"):  # an offset on a stored event
+        JobEvent.from_wire({"job_id": "j", "index": 1, "kind": "subtask_started", "offset": 5})
+    with pytest.raises(DecodeError, match="result"):  # an end without its result
+        JobEvent.from_wire({"job_id": "j", "index": 5, "kind": "failed", "detail": "why"})

@@ -108,3 +108,31 @@ async def test_truncated_frame_is_a_decode_error():
 async def test_overlong_varint_is_a_decode_error():
     with pytest.raises(DecodeError, match="varint"):
         await wire.read_frame(FakeStream(b"\xff" * 8), limit=2**40)
+
+
+@dataclass(frozen=True)
+class Small(wire.Message):
+    MAX_BYTES = 64
+    KIND = "small"
+    text: str
+
+
+@dataclass(frozen=True)
+class Large(wire.Message):
+    MAX_BYTES = 4096
+    KIND = "large"
+    text: str
+
+
+def test_tagged_messages_decode_by_kind_with_each_kinds_own_limit():
+    kinds = (Small, Large)
+    assert wire.decode_kind(kinds, wire.encode_kind(Small("hi"))) == Small("hi")
+    assert wire.decode_kind(kinds, wire.encode_kind(Large("x" * 1000))) == Large("x" * 1000)
+    with pytest.raises(FrameTooLarge):  # a large body under the small tag is held to the small limit
+        wire.decode_kind(kinds, msgpack.packb(["small", {"text": "x" * 1000}]))
+    with pytest.raises(DecodeError, match="unknown kind"):
+        wire.decode_kind(kinds, msgpack.packb(["huge", {"text": "x"}]))
+    with pytest.raises(DecodeError, match="kind, fields"):
+        wire.decode_kind(kinds, wire.encode(Small("untagged")))
+    with pytest.raises(TypeError):
+        wire.encode_kind(Inner("no kind", 1.0))
