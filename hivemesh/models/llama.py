@@ -114,7 +114,7 @@ class LlamaCppModel:
         self.name = name or self.path.stem
         self.seed = seed
         self._lock = threading.Lock()
-        self._spot_rng = random.SystemRandom()  # spot checks' positions: secret from the producer
+        self.spot_rng = random.SystemRandom()  # spot checks' positions: secret from the producer
         started = time.monotonic()
         self._llm = _load(lib, self.path, n_ctx, n_threads or default_threads(), n_gpu_layers, seed)
         self.context_size = self._llm.n_ctx()
@@ -176,7 +176,7 @@ class LlamaCppModel:
             raise ContextOverflow(f"prompt and output are {len(prompt) + len(output)} tokens, "
                                   f"the model's context is {self.context_size}")
         realign = realigner(self._llm, output_text.encode())
-        positions = spot_positions(len(output), policy.spot_share, self._spot_rng)
+        positions = spot_positions(len(output), policy.spot_share, self.spot_rng)
         try:
             ranks, gaps = score_tokens(self._llm, prompt, output, REPEAT_PENALTY, realign, positions)
             if positions is not None and escalates(gaps, policy):
