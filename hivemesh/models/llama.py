@@ -22,6 +22,7 @@ being set, and token counts come from llama.cpp's own usage numbers.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import logging
 import os
@@ -41,7 +42,15 @@ from hivemesh.models.base import (
     fit_max_tokens,
     render_plain,
 )
-from hivemesh.models.scoring import CheckPolicy, CheckVerdict, escalates, judge, policy_for, spot_positions
+from hivemesh.models.scoring import (
+    GREEDY,
+    CheckPolicy,
+    CheckVerdict,
+    escalates,
+    judge,
+    policy_for,
+    spot_positions,
+)
 
 try:
     import llama_cpp
@@ -163,6 +172,12 @@ class LlamaCppModel:
         with self._lock:
             ranks, gaps = self._score_locked(request, output_text, policy)
         return judge(ranks, gaps, policy, time.monotonic() - started)
+
+    def token_scores(self, request: CompletionRequest, output_text: str) -> tuple[list[int], list[float]]:
+        """Rank and gap of every claimed token (no spot check): what a spot
+        check would read at the positions it draws (``bench/calibrate.py``)."""
+        with self._lock:
+            return self._score_locked(request, output_text, dataclasses.replace(GREEDY, spot_share=1.0))
 
     def _score_locked(self, request: CompletionRequest, output_text: str,
                       policy: CheckPolicy) -> tuple[list[int], list[float]]:

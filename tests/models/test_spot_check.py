@@ -45,7 +45,8 @@ def test_a_spot_check_accepts_honest_answers_and_catches_an_edit_it_lands_on(gem
     spot = dataclasses.replace(GREEDY, spot_share=0.25)
     honest = gemma.generate(REQUEST).text
     verdict = gemma.score(REQUEST, honest, spot)
-    assert verdict.ok and verdict.tokens == SPOT_MIN < gemma.score(REQUEST, honest, dataclasses.replace(spot, spot_share=1.0)).tokens
+    whole = gemma.score(REQUEST, honest, dataclasses.replace(spot, spot_share=1.0))
+    assert verdict.ok and whole.ok and verdict.tokens == SPOT_MIN < whole.tokens
     assert not gemma.score(REQUEST, "river green seven house market quickly under bright paper window " * 3, spot).ok
     prompt, output = tokens(gemma, REQUEST, honest)
     words = honest.split(" ")
