@@ -22,6 +22,7 @@ being set, and token counts come from llama.cpp's own usage numbers.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import logging
 import os
@@ -41,7 +42,15 @@ from hivemesh.models.base import (
     fit_max_tokens,
     render_plain,
 )
-from hivemesh.models.scoring import CheckPolicy, CheckVerdict, escalates, judge, policy_for, spot_positions
+from hivemesh.models.scoring import (
+    GREEDY,
+    CheckPolicy,
+    CheckVerdict,
+    escalates,
+    judge,
+    policy_for,
+    spot_positions,
+)
 
 try:
     import llama_cpp
@@ -114,7 +123,7 @@ class LlamaCppModel:
         self.name = name or self.path.stem
         self.seed = seed
         self._lock = threading.Lock()
-        self._spot_rng = random.SystemRandom()  # spot checks' positions: secret from the producer
+        self.spot_rng = random.SystemRandom()  # spot checks' positions: secret from the producer
         started = time.monotonic()
         self._llm = _load(lib, self.path, n_ctx, n_threads or default_threads(), n_gpu_layers, seed)
         self.context_size = self._llm.n_ctx()
@@ -164,6 +173,12 @@ class LlamaCppModel:
             ranks, gaps = self._score_locked(request, output_text, policy)
         return judge(ranks, gaps, policy, time.monotonic() - started)
 
+    def token_scores(self, request: CompletionRequest, output_text: str) -> tuple[list[int], list[float]]:
+        """Rank and gap of every claimed token (no spot check): what a spot
+        check would read at the positions it draws (``bench/calibrate.py``)."""
+        with self._lock:
+            return self._score_locked(request, output_text, dataclasses.replace(GREEDY, spot_share=1.0))
+
     def _score_locked(self, request: CompletionRequest, output_text: str,
                       policy: CheckPolicy) -> tuple[list[int], list[float]]:
         from hivemesh.models.llama_score import realigner, score_tokens
@@ -176,7 +191,7 @@ class LlamaCppModel:
             raise ContextOverflow(f"prompt and output are {len(prompt) + len(output)} tokens, "
                                   f"the model's context is {self.context_size}")
         realign = realigner(self._llm, output_text.encode())
-        positions = spot_positions(len(output), policy.spot_share, self._spot_rng)
+        positions = spot_positions(len(output), policy.spot_share, self.spot_rng)
         try:
             ranks, gaps = score_tokens(self._llm, prompt, output, REPEAT_PENALTY, realign, positions)
             if positions is not None and escalates(gaps, policy):

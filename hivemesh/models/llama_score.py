@@ -1,12 +1,16 @@
-"""Scoring a claimed output with llama.cpp: one prefill pass, logits at every position.
+"""Scoring a claimed output with llama.cpp: one prefill pass, logits where the checker looks.
 
 The prompt is evaluated as a generation evaluates it (one batch); the claimed
-output tokens follow in chunks of ``CHUNK`` positions, each with logits for
-every position, so the checker reads, for each claimed token, the logits the
-model had just before it. Those logits get the repeat penalty the worker's
-sampler applied (llama.cpp's: over the last ``PENALTY_LAST_N`` sampled tokens,
-a positive logit divided by the penalty, a negative one multiplied), so an
-honest greedy token is the argmax again. For each claimed token we keep its
+output tokens follow in batches, with logits (at most ``CHUNK`` rows per
+decode) only at the rows just before the claimed tokens to score: every
+token, or the positions a spot check drew (``scoring.spot_positions``).
+llama.cpp then skips the output layer (262k-wide for Gemma) at every other
+row, and no token after the last scored one is decoded. So the checker reads,
+for each scored token, the logits the model had just before it. Those
+logits get the repeat penalty the worker's sampler applied (llama.cpp's: over
+the last ``PENALTY_LAST_N`` sampled tokens, a positive logit divided by the
+penalty, a negative one multiplied), so an honest greedy token is the argmax
+again. For each scored token we keep its
 rank (how many tokens scored higher) and its gap to the argmax in
 log-probability at temperature 1 (``logit_max - logit_claimed``).
 

@@ -50,8 +50,10 @@ class CheckVerdict:
 # calibrated by bench/calibrate.py (figures in the README): honest greedy outputs
 # of both bundled models had no token outside the top 4 and a mean gap of at
 # most 0.019; every liar but one (another model's text, identical in effect)
-# had a miss share of 0.021 or more or a mean gap of 0.208 or more
-GREEDY = CheckPolicy(top_k=4, max_miss_share=0.05, max_mean_gap=0.15)
+# had a miss share of 0.021 or more or a mean gap of 0.208 or more. Greedy
+# checks are spot checks: logits at a quarter of the positions (at least
+# SPOT_MIN), every position once a drawn token is more than 1.0 off the argmax
+GREEDY = CheckPolicy(top_k=4, max_miss_share=0.05, max_mean_gap=0.15, spot_share=0.25, escalate_gap=1.0)
 
 
 # backends whose output is a pure function of the request (simulated models,
@@ -84,7 +86,8 @@ def escalates(gaps: Sequence[float], policy: CheckPolicy) -> bool:
 def sampled(temperature: float) -> CheckPolicy:
     """Loose by necessity: any token the sampler could pick passes (honest
     outputs at T=0.8: mean gap up to 2.02, up to 12.5% of tokens re-tokenised
-    outside the top 40); it catches text the model would not write at all."""
+    outside the top 40); it catches text the model would not write at all.
+    Every position is scored: its bounds are on averages a sample would blur."""
     return CheckPolicy(top_k=SAMPLER_TOP_K, max_miss_share=0.15,
                        max_mean_gap=max(GREEDY.max_mean_gap, temperature * math.log(1 / SAMPLER_MIN_P)))
 

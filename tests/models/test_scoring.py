@@ -1,6 +1,7 @@
 """Checking by scoring: the pure rule, the simulated model's exact check, and the
 real bundled models scoring honest outputs and liars in one prefill pass."""
 
+import dataclasses
 import random
 
 import pytest
@@ -75,6 +76,9 @@ PROMPTS = ["What is the capital of Japan? Answer in one word.",
            "List three fruits that are red."]
 
 
+WHOLE = dataclasses.replace(GREEDY, spot_share=1.0)  # every position: the check's own power, no draw
+
+
 def chat(text, max_tokens=24):
     return CompletionRequest(messages=(ChatMessage("user", text),), max_tokens=max_tokens)
 
@@ -87,13 +91,14 @@ def test_a_real_model_accepts_its_own_greedy_answers_and_rejects_liars(name, req
     for prompt in PROMPTS:
         req = chat(prompt)
         honest = model.generate(req).text
-        verdict = model.score(req, honest)
+        verdict = model.score(req, honest, WHOLE)
         assert verdict.ok, (prompt, honest, verdict)
         assert verdict.tokens > 0 and verdict.mean_gap < 0.2
-        assert not model.score(req, "river green seven house market quickly under bright paper window").ok
+        assert model.score(req, honest).ok  # the shipped spot check
+        assert not model.score(req, "river green seven house market quickly under bright paper window", WHOLE).ok
         lie = other.generate(req).text
         if lie.strip() != honest.strip():
-            assert not model.score(req, lie).ok, (prompt, lie)
+            assert not model.score(req, lie, WHOLE).ok, (prompt, lie)
 
 
 @pytest.mark.slow
@@ -102,5 +107,5 @@ def test_a_real_model_catches_swapped_words(gemma):
     words = gemma.generate(req).text.split(" ")
     assert len(words) > 8
     words[2], words[6] = words[6], words[2]
-    verdict = gemma.score(req, " ".join(words))
+    verdict = gemma.score(req, " ".join(words), WHOLE)
     assert not verdict.ok and verdict.misses >= 1
