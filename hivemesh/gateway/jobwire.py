@@ -32,7 +32,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "subtask_retry": _SUBTASK,
     "aggregated": frozenset({"detail"}),
     "token": frozenset({"subtask_id", "detail", "offset"}),  # a piece of the answer as it streams (not stored)
-    "busy": frozenset({"detail", "retry_after_s"}),  # the job was not taken (not stored; the stream ends after it)
+    "busy": frozenset({"peer_id", "detail", "retry_after_s"}),  # the job was not taken (not stored; the stream ends after it)
     "done": frozenset({"detail", "result"}),  # terminal kinds carry their result, always
     "failed": frozenset({"detail", "result"}),
 }
