@@ -31,7 +31,7 @@ async def test_streamed_answer_from_llama_cpp_is_the_plain_answer(nursery, gemma
     await wait_until(lambda: worker.node.peer_id in gw.node.view.peers, 15, "the worker in the gateway's view")
     url = await nursery.start(serve, Api(gw.extra["gateway"], ApiSettings()).app(), "127.0.0.1:0")
     client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=120)
-    ask = dict(model="general", max_tokens=32, messages=[{"role": "user", "content": "Name three colours."}])
+    ask = dict(model="general", max_tokens=32, messages=[{"role": "user", "content": "Write a short story about a cat who finds a key."}])
 
     def stream():
         started, arrivals, pieces = time.monotonic(), [], []
@@ -42,7 +42,7 @@ async def test_streamed_answer_from_llama_cpp_is_the_plain_answer(nursery, gemma
         return pieces, arrivals
 
     pieces, arrivals = await trio.to_thread.run_sync(stream)
-    request = CompletionRequest(messages=(ChatMessage("user", "Name three colours."),), max_tokens=32)
+    request = CompletionRequest(messages=(ChatMessage("user", "Write a short story about a cat who finds a key."),), max_tokens=32)
     plain = await trio.to_thread.run_sync(gemma.generate, request)  # the same model asked directly
     assert "".join(pieces) == plain.text != ""
     assert len(pieces) > 3 and arrivals[-1] - arrivals[0] > 0.05  # token by token while it generated
