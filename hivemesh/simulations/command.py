@@ -159,12 +159,7 @@ def _liars_model(args: argparse.Namespace) -> dict[str, Any]:
         raise SimConfigError(f"need 0 <= --liars <= workers ({workers}) and --liar-kinds among {', '.join(KINDS)}")
     report = Model(workers=workers, liars=liars, stages=args.stages, jobs=args.jobs or 1000,
                    check_share=args.check_share, seed=args.seed, kinds_of_liars=kinds).run()
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / "liars-model.json"
-        report["files"] = [str(path)]
-        path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return report
+    return _written(report, args.out, "liars-model.json")
 
 
 def _model_only(args: argparse.Namespace) -> dict[str, Any]:
@@ -182,9 +177,14 @@ def _model_only(args: argparse.Namespace) -> dict[str, Any]:
     )
     report["advert_cadence"] = {"min_interval_s": args.advert_interval, "budget_per_peer_s": budget,
                                 "period_s": round(period, 3), "ceiling_s": cadence.DEFAULT_CEILING_S}
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / "model-only.json"
+    return _written(report, args.out, "model-only.json")
+
+
+def _written(report: dict[str, Any], out: Path | None, name: str) -> dict[str, Any]:
+    """``report``, also written to ``out/name`` (listed in its ``files``) when ``out`` is set."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / name
         report["files"] = [str(path)]
         path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
