@@ -88,7 +88,7 @@ async def fuzz(attacker, victim_id, protocol: str, count: int, rnd: random.Rando
             await Stream(stream).finish(grace_s=0.05)  # read what it says, then free the stream
 
     async with trio.open_nursery() as nursery:
-        for _ in range(4 * count):  # streams that cannot even be opened do not count
+        for _ in range(12 * count):  # streams that cannot even be opened do not count (a victim may refuse many)
             await limiter.acquire()  # keep at most `concurrency` in flight
             limiter.release()
             if sent >= count:
