@@ -259,7 +259,7 @@ class Gateway:
                             nursery.cancel_scope.cancel()
 
                     nursery.start_soon(lease.hold, record.job_id, partial(self._renew, record.job_id), lost,
-                                       lease.LEASE_TTL_S)
+                                       lease.LEASE_TTL_S)  # read now: tests shorten it
                     result = await run.run()
                     nursery.cancel_scope.cancel()
             if live.cancelled and result is None:

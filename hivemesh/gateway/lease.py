@@ -31,7 +31,8 @@ from hivemesh.gateway.store import JobStore
 log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 8.0  # a dead gateway's jobs are taken over this long after its last renewal
-RENEW_EVERY_S = LEASE_TTL_S / 4
+RENEW_SHARE = 0.25  # of the TTL: a renewal comes this often, so two may come late before it lapses
+RENEW_EVERY_S = LEASE_TTL_S * RENEW_SHARE
 _THREADS = trio.CapacityLimiter(4)
 
 
@@ -63,10 +64,10 @@ async def renew(store: JobStore, job_id: str, owner: str, lag: LoopLag) -> bool:
 
 async def hold(job_id: str, renew: Callable[[], Awaitable[bool]], on_lost: Callable[[str], None],
                ttl_s: float = LEASE_TTL_S) -> None:
-    """Renew ``job_id``'s lease every quarter TTL until it is lost, then call ``on_lost(reason)``."""
+    """Renew ``job_id``'s lease every ``RENEW_SHARE`` of its TTL until it is lost, then call ``on_lost(reason)``."""
     last_ok = trio.current_time()
     while True:
-        await trio.sleep(ttl_s / 4)
+        await trio.sleep(ttl_s * RENEW_SHARE)
         try:
             renewed: bool | None = bool(await renew())
         except HivemeshError as exc:

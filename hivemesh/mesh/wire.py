@@ -123,7 +123,11 @@ def _check(tp: Any, value: Any, where: str) -> Any:
 
 
 def encode(msg: Message) -> bytes:
-    data = msgpack.packb(msg.to_wire(), use_bin_type=True)
+    return _packed(msg, msg.to_wire())
+
+
+def _packed(msg: Message, obj: Any) -> bytes:
+    data = msgpack.packb(obj, use_bin_type=True)
     if len(data) > msg.MAX_BYTES:
         raise FrameTooLarge(f"{type(msg).__name__} is {len(data)} bytes, limit {msg.MAX_BYTES}")
     return data
@@ -146,10 +150,7 @@ def encode_kind(msg: Message) -> bytes:
     """``msg`` tagged with its type's ``KIND``: ``[KIND, fields]``."""
     if not msg.KIND:
         raise TypeError(f"{type(msg).__name__} declares no KIND")
-    data = msgpack.packb([msg.KIND, msg.to_wire()], use_bin_type=True)
-    if len(data) > msg.MAX_BYTES:
-        raise FrameTooLarge(f"{type(msg).__name__} is {len(data)} bytes, limit {msg.MAX_BYTES}")
-    return data
+    return _packed(msg, [msg.KIND, msg.to_wire()])
 
 
 def decode_kind(types: Sequence[type[Message]], data: bytes) -> Message:

@@ -207,7 +207,7 @@ class StageRunner:
         if len(self.stages) >= MAX_STAGES:
             return "busy", f"{MAX_STAGES} stages already assigned here"
         if self.worker.admission.full():  # the gateway places it elsewhere, or waits: not a strike
-            self.worker.stats["busy"] += 1  # counted with the /task path's busy answers
+            self.worker.stats["busy"] += 1
             a = self.worker.admission
             return "busy", f"all {a.slots} slots and {a.max_queue} queue places taken"
         return None
