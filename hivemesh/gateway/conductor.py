@@ -70,13 +70,23 @@ class Conductor:
             raise HivemeshError(self.state.reason)
 
     async def _execute(self) -> None:
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            await self.apply(ps.Start(trio.current_time()))
-            nursery.start_soon(self._watch)
-            while self.state.outcome == "running":
-                await self.apply(await self._receive.receive())
-            nursery.cancel_scope.cancel()
+        job_id = self.run.record.job_id
+        self.run.conductors[job_id] = self
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self.apply(ps.Start(trio.current_time()))
+                nursery.start_soon(self._watch)
+                while self.state.outcome == "running":
+                    await self.apply(await self._receive.receive())
+                nursery.cancel_scope.cancel()
+        finally:
+            if self.run.conductors.get(job_id) is self:
+                del self.run.conductors[job_id]
+
+    def running(self) -> Counter[str]:
+        """This job's stages placed and not done, per peer."""
+        return Counter(s.peer for s in self.state.subs.values() if s.status == "running")
 
     async def apply(self, event: ps.Event) -> None:
         """Step the state machine with ``event`` and carry out its actions; a
@@ -151,8 +161,11 @@ class Conductor:
     # --- placing ----------------------------------------------------------------------
 
     def _placed(self, action: ps.Place) -> ps.Placed:
-        node, subs = self.run.node, self.state.subs
-        load = Counter(s.peer for s in subs.values() if s.status == "running")
+        node = self.run.node
+        load = self.running()  # and every other job's here: concurrent jobs spread over the peers
+        for other in self.run.conductors.values():
+            if other is not self:
+                load.update(other.running())
         wanted = [Need(sid, self.plan.subtask(sid).capability) for sid in action.sids]
         exclude = {sid: set(peers) for sid, peers in action.exclude.items()}
         schedule = place(wanted, node.view, load, exclude, node.banned(), self.run.health.suspects(trio.current_time()))

@@ -26,6 +26,7 @@ from hivemesh.mesh.stream import Stream
 from hivemesh.gateway import lease
 from hivemesh.gateway.admission import Gate
 from hivemesh.gateway.checking import CheckDesk
+from hivemesh.gateway.conductor import Conductor
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.looplag import LoopLag
 from hivemesh.gateway.jobrun import JobMoved, JobRun, JobSettings, blocking
@@ -76,6 +77,7 @@ class Gateway:
         self.gate = Gate(self.settings.max_jobs)  # new jobs past its limit are answered busy
         self.lag = LoopLag()  # this gateway's own slowness: its leases and stage timeouts allow for it
         self.checks = CheckDesk(self.settings.trust) if self.settings.trust is not None else None
+        self.conductors: dict[str, Conductor] = {}  # the pipelines of the jobs running here (placement's load)
         self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
     @asynccontextmanager
@@ -245,7 +247,7 @@ class Gateway:
     async def _run_job(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         run = JobRun(self.node, self.store, self.planner, record,
                      lambda kind, **kw: self.emit(record.job_id, kind, **kw), self.settings, subtasks, self.stats,
-                     self.health, self.lag, self.checks)
+                     self.health, self.lag, self.checks, self.conductors)
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)

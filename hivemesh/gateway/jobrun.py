@@ -95,7 +95,8 @@ class JobRun:
     def __init__(self, node: MeshNode, store: JobStore, planner: Planner, record: JobRecord,
                  emit: Emit, settings: JobSettings, subtasks: dict[str, SubtaskRecord] | None = None,
                  stats: Counter[str] | None = None, health: PeerHealth | None = None,
-                 lag: LoopLag | None = None, checks: CheckDesk | None = None) -> None:
+                 lag: LoopLag | None = None, checks: CheckDesk | None = None,
+                 conductors: dict[str, Conductor] | None = None) -> None:
         self.node, self.store, self.planner = node, store, planner
         self.record, self.emit, self.settings = record, emit, settings
         self.subtasks: dict[str, SubtaskRecord] = subtasks or {}
@@ -106,6 +107,8 @@ class JobRun:
         self.health = health or PeerHealth()  # shared with the gateway
         self.lag = lag or LoopLag()  # the gateway's loop lag: stage timeouts allow for it
         self.checks = checks  # the gateway's check desk (shared); None: outputs are not checked
+        #: job id -> its pipeline, for every job this gateway runs now (shared): placement counts all their stages
+        self.conductors: dict[str, Conductor] = {} if conductors is None else conductors
         #: where the answer stage's streamed tokens go (subtask id, attempt, text); None: not streamed
         self.on_token: Callable[[str, int, str], None] | None = None
         #: asks the store whether this gateway still holds the job's lease; None: no lease (tests)

@@ -54,7 +54,8 @@ def place(
 ) -> Schedule:
     """Place every stage of a pipeline at once (stages wait for their inputs
     without holding a slot, so free slots do not limit placement). Spread by
-    load per slot (``load``: stages already placed per peer), then by the
+    load per slot (``load``: stages this gateway placed per peer, over all its
+    jobs, and not done), then by the
     advertised free slots, then speed. ``banned`` peers (low local
     reputation) are never used; ``suspect`` peers (their stages broke lately)
     only when no other peer can."""
