@@ -3,14 +3,11 @@ same weights of whom one lies, and two honest ones downstream. Every answer
 is built on honest outputs only; the liar is charged and, after its third
 caught lie, banned; the honest workers are never charged."""
 
-import os
-
-import pytest
 import trio
 
-from hivemesh.client import Client
+from hivemesh.client import submit_via
 from hivemesh.gateway.jobrun import JobSettings
-from hivemesh.gateway.jobwire import SubtaskRecord
+from hivemesh.gateway.jobwire import JobSubmit, SubtaskRecord
 from hivemesh.gateway.store import MemoryStore
 from hivemesh.gateway.trust import TrustSettings
 from hivemesh.mesh import wire
@@ -20,12 +17,7 @@ from hivemesh.peer.inprocess import start_gateway
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.planner.plan import Plan, Subtask
 from hivemesh.simulations.liars import Lies, LyingModel
-from tests.meshutil import INTERVAL, peer_config, start, start_bootstrap, start_worker, wait_until
-
-# Issue 14, open: on real peers the liar was never handed a stage in the last full run (``Lies.made``
-# stayed 0), so this run does not pass yet; it stays here, opt-in, until it does.
-LIVE_LIARS = pytest.mark.skipif(not os.environ.get("HIVEMESH_LIVE_LIARS"),
-                                reason="issue 14 (open): real-peer liar runs do not pass yet; HIVEMESH_LIVE_LIARS=1 runs them")
+from tests.meshutil import peer_config, start, start_bootstrap, start_worker, wait_until
 
 PLAN = Plan(
     subtasks=(
@@ -44,7 +36,6 @@ def registry(cap, lies=None):
     return r
 
 
-@LIVE_LIARS
 async def test_a_liar_is_caught_charged_and_banned_and_no_lie_reaches_an_answer(nursery):
     boot = await start_bootstrap(nursery)
     addr = [boot.node.full_addrs()[0]]
@@ -65,13 +56,13 @@ async def test_a_liar_is_caught_charged_and_banned_and_no_lie_reaches_an_answer(
         raise AssertionError(f"gateway misses {[workers[p] for p in set(workers) - set(gw.node.view.peers)]}, "
                              f"banned {gw.node.banned()}") from None
 
-    client = Client(addr, advert_interval=INTERVAL, join_timeout=15)
     results = {}
 
-    async def one(i):
-        results[i] = await client.submit_async(f"job {i}", [f"Document {i}: bees make honey."], job_id=f"job-{i}")
+    async def one(i):  # the watcher submits, as a client node that joined once
+        submit = JobSubmit(job_id=f"job-{i}", text=f"job {i}", inputs=(f"Document {i}: bees make honey.",))
+        results[i] = await submit_via(watcher.node, submit, 1, None)
 
-    for batch in range(4):  # three at a time: the liar, busy or not, gets its share of stage a
+    for batch in range(4):  # three at a time: placement spreads a batch's stage a over the three peers, the liar too
         async with trio.open_nursery() as jobs:
             for i in range(batch * 3, batch * 3 + 3):
                 jobs.start_soon(one, i)
