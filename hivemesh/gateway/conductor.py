@@ -198,7 +198,9 @@ class Conductor:
             downstream=tuple(Route(r.sid, r.peer, r.attempt) for r in action.downstream), max_tokens=s.max_tokens,
             deadline_s=self.run.settings.subtask_deadline_s, answer=sid == self.plan.answer,
             chat=s.format == "chat", stop=s.stop,
-            tokens=wants_tokens(self.run, sid == self.plan.answer),  # streaming hook (issue 15)
+            # streaming hook (issue 15); a checked answer stage streams nothing: its text reaches clients
+            # only after its check accepted it, in the result
+            tokens=wants_tokens(self.run, sid == self.plan.answer) and not action.checked,
             checked=action.checked, model_hash=self.pins.get(sid, "") if action.checked else "",
         )
 
@@ -223,7 +225,8 @@ class Conductor:
                 return
             try:
                 # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
-                done = await run_stage(stream, assign, token_sink(self.run, sid, assign.attempt, assign.answer),
+                sink = None if assign.checked else token_sink(self.run, sid, assign.attempt, assign.answer)
+                done = await run_stage(stream, assign, sink,
                                        ACK_TIMEOUT_S + self.run.lag.allowance())  # not broken just because we were slow
                 await self._send.send(self._report(peer, assign, done))
             except TaskError as exc:  # the peer refused the assignment (busy: full, not a strike)

@@ -83,3 +83,11 @@ async def test_a_liar_is_caught_charged_and_banned_and_no_lie_reaches_an_answer(
     if lies.made >= TrustSettings().ban_failures:
         assert liar.node.peer_id in gw.node.banned()
     assert desk.stats["checks_passed"] >= 24  # every honest output checked (all peers are new) and passed
+
+    # a client that asks for tokens gets none of a checked answer stage: its text comes only after the verdict
+    events = []
+    streamed = await submit_via(watcher.node, JobSubmit(job_id="job-tokens", text="job t", inputs=("Document t.",),
+                                                        tokens=True), 1, events.append)
+    assert streamed.status == "done" and "Document t" in streamed.answer
+    assert [e for e in events if e.kind == "token"] == []
+    assert desk.stats["checks_passed"] >= 26
