@@ -98,8 +98,9 @@ class CheckDesk:
         if decision.third_opinion:
             self.stats["third_opinions"] += 1
             third, accepted = await self._opinion(node, request, ask.producer, first)
-            if third is None:  # nobody to confirm: run it again, charge no one
+            if third is None:  # nobody to confirm: run it again, charge no one, check all its outputs again
                 self.stats["checks_unconfirmed"] += 1
+                self.book.unconfirmed(ask.producer)
                 return ps.CheckDone(now, ask.sid, ask.attempt, ask.producer, "rejected",
                                     detail=f"rejected by {first[-8:]}, unconfirmed")
             decision = self.book.third_verdict(ask.producer, first, accepted)

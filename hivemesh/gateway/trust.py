@@ -22,6 +22,8 @@ failure: the producer is charged ``wrong_output``, the output is recomputed
 elsewhere, and a producer with ``ban_failures`` confirmed failures among its
 last ``ban_window`` checked outputs is banned. A third opinion that
 accepts clears the producer and charges the first checker ``false_check``.
+With no third checker (``unconfirmed``) the output is recomputed, no one is
+charged, and the producer is new again (every output checked).
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ class TrustBook:
         return Decision(use_output=False, recompute=True, penalize=((producer, "wrong_output"),),
                         ban=(producer,) if banned else ())
 
+    def unconfirmed(self, producer: str) -> None:
+        """A rejection no third checker could confirm (only one other peer serves
+        the weights): nobody is charged, but the producer is watched again, every
+        output checked until a new record (an occasional liar with a single
+        checker would otherwise earn trust between its rejected lies)."""
+        self.record(producer).streak = 0
 
     def _passed(self, peer: str) -> None:
         record = self.record(peer)

@@ -155,6 +155,7 @@ class Model:
         if decision.third_opinion:
             third, accepted = self._opinion(ask, first)
             if third is None:
+                self.book.unconfirmed(ask.producer)
                 return ps.CheckDone(self.now, ask.sid, ask.attempt, ask.producer, "rejected")
             decision = self.book.third_verdict(ask.producer, first, accepted)
         for peer in decision.ban:

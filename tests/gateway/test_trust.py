@@ -103,3 +103,13 @@ def test_liars_are_banned_within_20_subtasks_and_no_honest_peer_over_500_checks(
 def test_once_peers_are_trusted_few_outputs_are_checked():
     _, _, checked, _ = run_mesh({}, 0.0, 20_000, 5)
     assert checked / 20_000 < 0.10
+
+
+def test_an_unconfirmed_rejection_charges_no_one_but_watches_the_producer_again():
+    book = TrustBook(TrustSettings(new_peer_checks=3, trusted_share=0.0))
+    for _ in range(3):
+        book.first_verdict("p", "c", accepted=True)
+    assert not book.is_new("p")
+    assert book.first_verdict("p", "c", accepted=False).third_opinion
+    book.unconfirmed("p")  # no third checker serves the weights
+    assert book.is_new("p") and book.record("p").failed == 0 and not any(book.record("p").recent)

@@ -70,6 +70,17 @@ def test_model_of_two_liars_among_eight_workers_meets_the_goals():
     assert v["checked_share_trusted"] < 0.1
 
 
+def test_model_of_an_occasional_liar_with_a_single_checker_delivers_no_wrong_answer():
+    """One liar and one honest worker on the same weights: no third opinion, so
+    no ban, but each unconfirmed rejection keeps the liar under full checks (it
+    used to earn trust between its lies: 149-159 of 400 answers wrong)."""
+    from hivemesh.simulations.liars_model import Model
+
+    r = Model(workers=2, liars=1, jobs=400, seed=1, kinds_of_liars=("sometimes",)).run()
+    v = r["verification"]
+    assert v["lies_made"] >= 100 and v["wrong_answers_delivered"] == 0 and v["honest_banned"] == 0
+    assert r["jobs"].get("right", 0) >= 395
+
 async def test_liars_scenario_on_real_peers(tmp_path):
     """A small run on real peers in one process: 8 workers, 2 of them liars, 1 gateway."""
     from hivemesh.simulations.harness import run_simulation
