@@ -15,6 +15,8 @@ each control message) and rebuilds our address list for it each time,
 parsing every listen multiaddr afresh (~1 ms of CPU per RPC here: a sixth of
 a gateway process's CPU in a 10-peer mesh of processes). ``cache_addrs``
 keeps the list for ``ADDRS_TTL_S``.
+
+TCP reads: buffered (``tcpread``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import os
 import time
 from typing import Any
+
+from hivemesh.mesh import tcpread
 
 LIBP2P_ENV = {"PY_YAMUX_RELEASE_ON_READ": "0"}
 ADDRS_TTL_S = 2.0  # our listen addresses change when a listener starts or stops, not per message
@@ -31,6 +35,7 @@ def apply() -> None:
     """Set our py-libp2p settings (idempotent); call before the first connection."""
     for name, value in LIBP2P_ENV.items():
         os.environ.setdefault(name, value)
+    tcpread.apply()  # fewer scheduler trips per frame on a connection's reader
 
 
 def cache_addrs(host: Any, ttl_s: float = ADDRS_TTL_S) -> None:
