@@ -56,6 +56,7 @@ class Conductor:
         #: this step's writes not made yet: subtask records, then events (one store trip)
         self._saves: dict[str, bytes] = {}
         self._events: list[tuple[str, dict[str, object]]] = []
+        self._saved: trio.Event | None = None  # set once this step's records are stored
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -85,9 +86,10 @@ class Conductor:
         """Step the state machine with ``event`` and carry out its actions; a
         placement is answered at once (its ``Placed`` is stepped in turn).
 
-        A step's records and events are written in one store trip: the
-        records before any assignment goes out (a peer never runs a stage
-        the store does not show it running), the events at the end of the step."""
+        A step's records and events are written in one store trip at the
+        end of the step. A new stage's stream is opened meanwhile, but its
+        assignment waits for that trip: a peer never runs a stage the store
+        does not show it running."""
         queue: list[ps.Event] = [event]
         while queue:
             event = queue.pop(0)
@@ -98,7 +100,7 @@ class Conductor:
                 if self._lease_lost and not isinstance(event, ps.LeaseLost):
                     queue = [ps.LeaseLost(self._now())]  # lost while carrying out this step
                     break
-                if isinstance(action, (ps.SendAssignment, ps.AskResend, ps.AskCheck)) and self._saves:
+                if isinstance(action, (ps.AskResend, ps.AskCheck)) and self._saves:
                     await self._flush()
                 answer = await self._do(action)
                 if answer is not None:
@@ -106,10 +108,12 @@ class Conductor:
             await self._flush()
 
     async def _flush(self) -> None:
-        saves, events = list(self._saves.items()), self._events
-        self._saves, self._events = {}, []
+        saves, events, saved = list(self._saves.items()), self._events, self._saved
+        self._saves, self._events, self._saved = {}, [], None
         if saves or events:
             await self.run.write(saves, events)
+        if saved is not None:
+            saved.set()
 
     def _now(self) -> float:
         """The state machine's clock: time the gateway's loop had (its lag left
@@ -215,12 +219,15 @@ class Conductor:
         if old is not None:
             old.cancel()  # closing the old stream cancels the old attempt on its peer
         scope = self.scopes[action.sid] = trio.CancelScope()
+        if self._saves and self._saved is None:
+            self._saved = trio.Event()
         assert self._nursery is not None
-        self._nursery.start_soon(self._stage, action.peer, self._assignment(action), scope)
+        self._nursery.start_soon(self._stage, action.peer, self._assignment(action), scope, self._saved)
 
     # --- a stage's stream -------------------------------------------------------------
 
-    async def _stage(self, peer: str, assign: StageAssign, scope: trio.CancelScope) -> None:
+    async def _stage(self, peer: str, assign: StageAssign, scope: trio.CancelScope,
+                     saved: trio.Event | None = None) -> None:
         sid, attempt = assign.subtask_id, assign.attempt
         with scope:
             try:
@@ -230,6 +237,8 @@ class Conductor:
                                                       self._broke(peer, assign), str(exc)))
                 return
             try:
+                if saved is not None:  # the assignment goes out once the store shows it (opened meanwhile)
+                    await saved.wait()
                 # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
                 done = await run_stage(stream, assign, token_sink(self.run, sid, assign.attempt, assign.answer),
                                        ACK_TIMEOUT_S + self.run.lag.allowance())  # not broken just because we were slow

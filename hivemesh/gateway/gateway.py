@@ -333,8 +333,8 @@ class Gateway:
         """Send the job's events from ``start`` until a terminal one (True), or
         until the job moves off this gateway (False: the stream is reset)."""
         try:
-            async for event in self.follow(job_id, start, tokens=tokens):
-                await stream.send(event)
+            async for batch in self.follow_batches(job_id, start, tokens=tokens):  # one write for what is ready
+                await stream.write(b"".join(wire.frame(wire.encode(event)) for event in batch))
         except JobMoved:
             await stream.reset()  # not an end: the client re-attaches elsewhere
             return False
@@ -347,6 +347,13 @@ class Gateway:
         stored event's, since they are not stored) as the answer stage generates. When the
         job moves off this gateway: ``JobMoved``, or with ``stay`` its events
         go on from the store."""
+        async for batch in self.follow_batches(job_id, start, tokens=tokens, stay=stay):
+            for event in batch:
+                yield event
+
+    async def follow_batches(self, job_id: str, start: int = 0, *, tokens: bool = False,
+                             stay: bool = False) -> AsyncIterator[list[JobEvent]]:
+        """``follow``'s events, as many at a time as are there (a step stores several at once)."""
         index, sent = start, ""
         while True:
             live = self.live.get(job_id)
@@ -357,15 +364,17 @@ class Gateway:
             else:
                 events = [wire.decode(JobEvent, raw) for raw in await blocking(self.store.events, job_id, index)]
                 changed = None
-            for event in events:
-                yield event
-                index += 1
-                if event.terminal:
-                    return
+            ended = next((i for i, event in enumerate(events) if event.terminal), None)
+            if ended is not None:
+                yield events[:ended + 1]
+                return
+            if events:
+                index += len(events)
+                yield events
             if tokens and live is not None and len(live.partial) > len(sent) and live.partial.startswith(sent):
                 offset, delta, sent = len(sent), live.partial[len(sent):], live.partial
-                yield JobEvent(job_id=job_id, index=index, kind="token", subtask_id=live.partial_of[0],
-                               detail=delta, offset=offset)
+                yield [JobEvent(job_id=job_id, index=index, kind="token", subtask_id=live.partial_of[0],
+                                detail=delta, offset=offset)]
                 continue
             if changed is not None:
                 await changed.wait()
