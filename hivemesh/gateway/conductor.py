@@ -24,7 +24,7 @@ from hivemesh.gateway.pipeline import step
 from hivemesh.worker.stagecall import run_stage
 from hivemesh.worker.tokens import token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
-from hivemesh.mesh import guard
+from hivemesh.mesh import guard, wire
 from hivemesh.mesh.stream import describe
 from hivemesh.planner.plan import Plan
 from hivemesh.planner.template import needs
@@ -53,6 +53,10 @@ class Conductor:
         self.produced: dict[tuple[str, int], Produced] = {}  # checked stages' outputs, for their checks
         self._nursery: trio.Nursery | None = None
         self._lease_lost = ""  # why this gateway may no longer act for the job
+        #: this step's writes not made yet: subtask records, then events (one store trip)
+        self._saves: dict[str, bytes] = {}
+        self._events: list[tuple[str, dict[str, object]]] = []
+        self._saved: trio.Event | None = None  # set once this step's records are stored
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -75,7 +79,7 @@ class Conductor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                await self.apply(ps.Start(trio.current_time()))
+                await self.apply(ps.Start(self._now()))
                 nursery.start_soon(self._watch)
                 while self.state.outcome == "running":
                     await self.apply(await self._receive.receive())
@@ -90,27 +94,48 @@ class Conductor:
 
     async def apply(self, event: ps.Event) -> None:
         """Step the state machine with ``event`` and carry out its actions; a
-        placement is answered at once (its ``Placed`` is stepped in turn)."""
+        placement is answered at once (its ``Placed`` is stepped in turn).
+
+        A step's records and events are written in one store trip at the
+        end of the step. A new stage's stream is opened meanwhile, but its
+        assignment waits for that trip: a peer never runs a stage the store
+        does not show it running."""
         queue: list[ps.Event] = [event]
         while queue:
             event = queue.pop(0)
             if self._lease_lost:  # nothing more is done for the job here, whatever was under way
-                event, queue = ps.LeaseLost(trio.current_time()), []
+                event, queue = ps.LeaseLost(self._now()), []
             self.state, actions = step(self.state, event)
             for action in actions:
                 if self._lease_lost and not isinstance(event, ps.LeaseLost):
-                    queue = [ps.LeaseLost(trio.current_time())]  # lost while carrying out this step
+                    queue = [ps.LeaseLost(self._now())]  # lost while carrying out this step
                     break
+                if isinstance(action, (ps.AskResend, ps.AskCheck)) and self._saves:
+                    await self._flush()
                 answer = await self._do(action)
                 if answer is not None:
                     queue.append(answer)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        saves, events, saved = list(self._saves.items()), self._events, self._saved
+        self._saves, self._events, self._saved = {}, [], None
+        if saves or events:
+            await self.run.write(saves, events)
+        if saved is not None:
+            saved.set()
+
+    def _now(self) -> float:
+        """The state machine's clock: time the gateway's loop had (its lag left
+        out), so a stage is not "stalled" only because this gateway was starved."""
+        return self.run.lag.clock()
 
     def lease_lost(self, reason: str) -> None:
         """The gateway's lease on the job is gone: feed ``LeaseLost`` before any other event."""
         log.info("pipeline stops here job=%s: %s", self.run.record.job_id, reason)
         self._lease_lost = reason
         try:
-            self._send.send_nowait(ps.LeaseLost(trio.current_time()))
+            self._send.send_nowait(ps.LeaseLost(self._now()))
         except trio.WouldBlock:  # a full queue: the next event read turns into LeaseLost
             pass
 
@@ -121,7 +146,7 @@ class Conductor:
                 return self._placed(action)
             case ps.Save(record):
                 run.subtasks[record.id] = record
-                await run.save_subtask(record.id)
+                self._saves[record.id] = wire.encode(record)  # the latest record of a subtask wins
             case ps.SendAssignment():
                 self._launch(action)
             case ps.AskResend():
@@ -131,7 +156,7 @@ class Conductor:
                 assert self._nursery is not None
                 self._nursery.start_soon(self._check, action)
             case ps.Notify(kind, sid, peer, detail):
-                await self._notify(kind, sid, peer, detail)
+                self._notify(kind, sid, peer, detail)
             case ps.Penalize(peer, reason):
                 run.node.penalize(peer, reason)
             case ps.Ignored(what, sid, attempt):
@@ -148,7 +173,7 @@ class Conductor:
                 pass
         return None
 
-    async def _notify(self, kind: str, sid: str, peer: str, detail: str) -> None:
+    def _notify(self, kind: str, sid: str, peer: str, detail: str) -> None:
         fields = {"subtask_id": sid, "peer_id": peer, "detail": detail}
         if kind != "subtask_retry":
             fields["capability"] = self.plan.subtask(sid).capability
@@ -156,7 +181,7 @@ class Conductor:
             self.run.stats["payload_in_bytes"] += len(self.run.subtasks[sid].output.encode())
         if kind == "subtask_retry":
             log.info("stage failed job=%s subtask=%s peer=%s: %s", self.run.record.job_id, sid, peer[-8:], detail)
-        await self.run.emit(kind, **fields)
+        self._events.append((kind, fields))
 
     # --- placing ----------------------------------------------------------------------
 
@@ -173,7 +198,7 @@ class Conductor:
         if action.initial and schedule.missing:
             recent = node.view.recent_capabilities(node.config.clock())
             unknown = frozenset(cap for cap in schedule.missing.values() if cap not in recent)
-        return ps.Placed(trio.current_time(), schedule.assigned, tuple(schedule.waiting), schedule.missing, unknown,
+        return ps.Placed(self._now(), schedule.assigned, tuple(schedule.waiting), schedule.missing, unknown,
                          action.initial, self._to_check(schedule.assigned))
 
     def _to_check(self, assigned: dict[str, str]) -> frozenset[str]:
@@ -209,33 +234,38 @@ class Conductor:
         if old is not None:
             old.cancel()  # closing the old stream cancels the old attempt on its peer
         scope = self.scopes[action.sid] = trio.CancelScope()
+        if self._saves and self._saved is None:
+            self._saved = trio.Event()
         assert self._nursery is not None
-        self._nursery.start_soon(self._stage, action.peer, self._assignment(action), scope)
+        self._nursery.start_soon(self._stage, action.peer, self._assignment(action), scope, self._saved)
 
     # --- a stage's stream -------------------------------------------------------------
 
-    async def _stage(self, peer: str, assign: StageAssign, scope: trio.CancelScope) -> None:
+    async def _stage(self, peer: str, assign: StageAssign, scope: trio.CancelScope,
+                     saved: trio.Event | None = None) -> None:
         sid, attempt = assign.subtask_id, assign.attempt
         with scope:
             try:
                 stream = await self.run.node.open_stream(peer, STAGE)
             except HivemeshError as exc:
-                await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
+                await self._send.send(ps.StageRefused(self._now(), sid, attempt, peer,
                                                       self._broke(peer, assign), str(exc)))
                 return
             try:
+                if saved is not None:  # the assignment goes out once the store shows it (opened meanwhile)
+                    await saved.wait()
                 # streaming hook (issue 15): token frames of the answer stage go to the gateway's clients
                 sink = None if assign.checked else token_sink(self.run, sid, assign.attempt, assign.answer)
                 done = await run_stage(stream, assign, sink,
                                        ACK_TIMEOUT_S + self.run.lag.allowance())  # not broken just because we were slow
                 await self._send.send(self._report(peer, assign, done))
             except TaskError as exc:  # the peer refused the assignment (busy: full, not a strike)
-                await self._send.send(ps.StageRefused(trio.current_time(), sid, attempt, peer,
+                await self._send.send(ps.StageRefused(self._now(), sid, attempt, peer,
                                                       reason=f"{exc.code}: {exc}", busy=exc.code == "busy"))
             except (HivemeshError, trio.TooSlowError) as exc:  # broken, bad frames, too slow: all ours now
                 # the whole connection went (a dying or killed peer): the peer failed, not the subtask
                 suspect = self._broke(peer, assign) or guard.connection_lost(stream.raw)
-                await self._send.send(ps.StreamBroke(trio.current_time(), sid, attempt, peer, suspect,
+                await self._send.send(ps.StreamBroke(self._now(), sid, attempt, peer, suspect,
                                                      describe(exc)))
             finally:
                 await stream.close()
@@ -247,7 +277,7 @@ class Conductor:
         return self.run.health.suspect(peer, now)
 
     def _report(self, peer: str, assign: StageAssign, done: StageDone) -> ps.Event:
-        now, sid, attempt = trio.current_time(), assign.subtask_id, assign.attempt
+        now, sid, attempt = self._now(), assign.subtask_id, assign.attempt
         if not done.ok:
             return ps.StageFailed(now, sid, attempt, peer, reason=done.error)
         self.run.health.succeeded(peer)
@@ -269,7 +299,7 @@ class Conductor:
     async def _check(self, ask: ps.AskCheck) -> None:
         assert self.run.checks is not None
         out = self.produced.pop((ask.sid, ask.attempt), None)
-        event = await self.run.checks.verdict(self.run.node, ask, out, trio.current_time())
+        event = await self.run.checks.verdict(self.run.node, ask, out, self._now())
         log.info("check of %s (attempt %d) by %s: %s %s job=%s", ask.sid, ask.attempt, ask.producer[-8:],
                  event.verdict, event.detail, self.run.record.job_id)
         await self._send.send(event)
@@ -279,7 +309,7 @@ class Conductor:
     async def _resend(self, ask: ps.AskResend) -> None:
         to = ask.to
         outcome = await self._ask_resend(ask.producer, ask.dep, Route(to.sid, to.peer, to.attempt))
-        now = trio.current_time()
+        now = self._now()
         if outcome == "downstream":  # the producer has it; the consumer's peer is what failed
             await self._send.send(ps.OutputUndeliverable(now, ask.dep, to.sid, to.attempt, to.peer))
         elif outcome == "lost":
@@ -315,7 +345,7 @@ class Conductor:
         missing: dict[str, float] = {}  # peer -> since when; on a lagging loop, adverts expire late-read
         while True:
             await trio.sleep(VIEW_CHECK_S)
-            now, peers = trio.current_time(), set(view.peers)
+            now, peers = self._now(), set(view.peers)
             running = {s.peer for s in self.state.subs.values() if s.status == "running"}
             missing = {p: missing.get(p, now) for p in running - peers}
             for peer in sorted(p for p, since in missing.items() if now - since >= self.run.lag.allowance()):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -23,13 +23,14 @@ from hivemesh.errors import GatewayBusy, HivemeshError, StreamBroken, first_erro
 from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.mesh.stream import Stream
-from hivemesh.gateway import lease
+from hivemesh.gateway import lease, livejob
 from hivemesh.gateway.admission import Gate
 from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.conductor import Conductor
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.looplag import LoopLag
 from hivemesh.gateway.jobrun import JobMoved, JobRun, JobSettings, blocking
+from hivemesh.gateway.livejob import LiveJob
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, StoredPlan, SubtaskRecord
 from hivemesh.gateway.store import JobStore
 from hivemesh.planner.base import Planner
@@ -39,29 +40,6 @@ log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 10.0
 POLL_S = 0.25
-
-
-@dataclass
-class LiveJob:
-    """A job this gateway runs: its events (each stored before it is here) and
-    a wake-up for the clients attached to it. ``stopped``: this gateway stopped
-    running it without an end (store lost, or another gateway took it over);
-    attached clients are let go, to re-attach where the job goes on."""
-
-    events: list[JobEvent] = field(default_factory=list)
-    changed: trio.Event = field(default_factory=trio.Event)
-    lock: trio.Lock = field(default_factory=trio.Lock)
-    stopped: bool = False
-    #: the answer stage's text so far (streamed tokens; not stored), and its (subtask, attempt)
-    partial: str = ""
-    partial_of: tuple[str, int] = ("", 0)
-    tokens: bool = False  # its submitter follows the answer's tokens: have the answer stage stream them
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    cancelled: str = ""  # why the job was cancelled here (a client went away)
-
-    def wake(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
 
 
 class Gateway:
@@ -161,18 +139,23 @@ class Gateway:
         if not submit.attach_only:
             live = self._claim(submit.job_id)
             live.tokens = submit.tokens
+            data, ttl_s, created = wire.encode(record), lease.ttl(self.lag.allowance()), [False]
+
+            def create_and_take() -> bool:  # with the "accepted" event: one store trip
+                created[0] = self.store.create_job_if_absent(submit.job_id, data)
+                return created[0] and bool(self.store.acquire_lease(submit.job_id, self.node.peer_id, ttl_s))
+
             try:
-                created = await blocking(self.store.create_job_if_absent, submit.job_id, wire.encode(record))
-                taken = created and await self._take(submit.job_id)
+                taken = await self.write(submit.job_id, events=[("accepted", {"peer_id": self.node.peer_id})],
+                                         first=create_and_take)
             except BaseException:
                 self._unclaim(submit.job_id, live)
                 raise
-            if created:
+            if created[0]:
                 log.info("→ job accepted job=%s", submit.job_id)
-                if not taken:  # another gateway resumed it first: it runs the job
+                if taken is None:  # another gateway resumed it first: it runs the job
                     self._unclaim(submit.job_id, live)
                     return
-                await self.emit(submit.job_id, "accepted", peer_id=self.node.peer_id)
                 self._start(record, {})
                 return
             self._unclaim(submit.job_id, live)
@@ -201,6 +184,11 @@ class Gateway:
 
     async def _renew(self, job_id: str) -> bool:
         return await lease.renew(self.store, job_id, self.node.peer_id, self.lag)
+
+    def _renewal(self, job_id: str) -> Callable[[], bool]:
+        """A blocking renewal of ``job_id``'s lease, its TTL set now (for a store trip)."""
+        ttl_s = lease.ttl(self.lag.allowance())
+        return lambda: bool(self.store.renew_lease(job_id, self.node.peer_id, ttl_s))
 
     def _start(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         assert self._nursery is not None
@@ -251,7 +239,8 @@ class Gateway:
         live = self.live.setdefault(record.job_id, LiveJob())
         if live.tokens and not record.aggregate:  # an aggregated job's answer is not the answer stage's text
             run.on_token = partial(self.token, record.job_id)
-        run.holds_lease = partial(self._renew, record.job_id)  # asked before the job's end is told
+        run.write = partial(self.write, record.job_id)  # one store trip per pipeline step
+        run.renewal = partial(self._renewal, record.job_id)  # asked before the job's end is told
         result: JobResult | None = None
         try:
             with live.scope:
@@ -331,20 +320,23 @@ class Gateway:
     async def emit(self, job_id: str, kind: str, **fields: Any) -> JobEvent:
         """Store the job's next event, then hand it to the attached clients: a
         client never sees an event that a gateway resuming the job would not."""
-        live = self.live.setdefault(job_id, LiveJob())
-        async with live.lock:
-            event = JobEvent(job_id=job_id, index=len(live.events), kind=kind, **fields)
-            await blocking(self.store.append_event, job_id, wire.encode(event))
-            live.events.append(event)
-            live.wake()
-        return event
+        made = await self.write(job_id, events=[(kind, fields)])
+        assert made is not None
+        return made[0]
+
+    async def write(self, job_id: str, subtasks: Sequence[tuple[str, bytes]] = (),
+                    events: Sequence[tuple[str, dict[str, Any]]] = (),
+                    first: Callable[[], bool] | None = None) -> list[JobEvent] | None:
+        """One store trip for ``job_id`` (``livejob.write``)."""
+        return await livejob.write(self.store, self.live.setdefault(job_id, LiveJob()), job_id, subtasks, events,
+                                   first)
 
     async def _stream_events(self, stream: Stream, job_id: str, start: int, tokens: bool = False) -> bool:
         """Send the job's events from ``start`` until a terminal one (True), or
         until the job moves off this gateway (False: the stream is reset)."""
         try:
-            async for event in self.follow(job_id, start, tokens=tokens):
-                await stream.send(event)
+            async for batch in self.follow_batches(job_id, start, tokens=tokens):  # one write for what is ready
+                await stream.write(b"".join(wire.frame(wire.encode(event)) for event in batch))
         except JobMoved:
             await stream.reset()  # not an end: the client re-attaches elsewhere
             return False
@@ -357,6 +349,13 @@ class Gateway:
         stored event's, since they are not stored) as the answer stage generates. When the
         job moves off this gateway: ``JobMoved``, or with ``stay`` its events
         go on from the store."""
+        async for batch in self.follow_batches(job_id, start, tokens=tokens, stay=stay):
+            for event in batch:
+                yield event
+
+    async def follow_batches(self, job_id: str, start: int = 0, *, tokens: bool = False,
+                             stay: bool = False) -> AsyncIterator[list[JobEvent]]:
+        """``follow``'s events, as many at a time as are there (a step stores several at once)."""
         index, sent = start, ""
         while True:
             live = self.live.get(job_id)
@@ -367,15 +366,17 @@ class Gateway:
             else:
                 events = [wire.decode(JobEvent, raw) for raw in await blocking(self.store.events, job_id, index)]
                 changed = None
-            for event in events:
-                yield event
-                index += 1
-                if event.terminal:
-                    return
+            ended = next((i for i, event in enumerate(events) if event.terminal), None)
+            if ended is not None:
+                yield events[:ended + 1]
+                return
+            if events:
+                index += len(events)
+                yield events
             if tokens and live is not None and len(live.partial) > len(sent) and live.partial.startswith(sent):
                 offset, delta, sent = len(sent), live.partial[len(sent):], live.partial
-                yield JobEvent(job_id=job_id, index=index, kind="token", subtask_id=live.partial_of[0],
-                               detail=delta, offset=offset)
+                yield [JobEvent(job_id=job_id, index=index, kind="token", subtask_id=live.partial_of[0],
+                                detail=delta, offset=offset)]
                 continue
             if changed is not None:
                 await changed.wait()

@@ -73,6 +73,9 @@ def quality_of(plan: Plan | None) -> Quality | None:
 
 
 Emit = Callable[..., Awaitable[JobEvent]]
+#: one store trip: (subtask id, record bytes) pairs and (kind, fields) events,
+#: after an optional blocking ``first()`` (False: nothing written, None back)
+Write = Callable[..., Awaitable["list[JobEvent] | None"]]
 
 
 async def blocking(fn: Callable[..., Any], *args: Any) -> Any:
@@ -111,8 +114,10 @@ class JobRun:
         self.conductors: dict[str, Conductor] = {} if conductors is None else conductors
         #: where the answer stage's streamed tokens go (subtask id, attempt, text); None: not streamed
         self.on_token: Callable[[str, int, str], None] | None = None
-        #: asks the store whether this gateway still holds the job's lease; None: no lease (tests)
-        self.holds_lease: Callable[[], Awaitable[bool]] | None = None
+        #: a blocking call that renews the job's lease (False: another gateway holds it), made
+        #: now for a store trip; None: no lease (tests)
+        self.renewal: Callable[[], Callable[[], bool]] | None = None
+        self.write: Write = self._write_plainly  # the gateway's: one store trip (thread) for them all
 
     # --- the whole job ------------------------------------------------------------
 
@@ -143,10 +148,20 @@ class JobRun:
 
     async def _end(self, kind: str, **fields: Any) -> None:
         """Tell the job's end, only while this gateway still holds the job: a
-        gateway that lost the lease must not end a job another one runs."""
-        if self.holds_lease is not None and not await self.holds_lease():
+        gateway that lost the lease must not end a job another one runs (the
+        renewal and the event make one store trip)."""
+        first = self.renewal() if self.renewal is not None else None
+        if await self.write(events=[(kind, fields)], first=first) is None:
             raise JobMoved(f"job {self.record.job_id} is held by another gateway now; not ending it here")
-        await self.emit(kind, **fields)
+
+    async def _write_plainly(self, subtasks: Any = (), events: Any = (),
+                             first: Callable[[], bool] | None = None) -> list[JobEvent] | None:
+        """``write`` without a gateway's batching: a trip per write."""
+        if first is not None and not await blocking(first):
+            return None
+        for sid, data in subtasks:
+            await blocking(self.store.put_subtask, self.record.job_id, sid, data)
+        return [await self.emit(kind, **f) for kind, f in events]
 
     # --- planning -----------------------------------------------------------------
 
@@ -181,12 +196,22 @@ class JobRun:
                                   cloud_input_tokens=result.cloud_input_tokens,
                                   cloud_output_tokens=result.cloud_output_tokens,
                                   plan_seconds=round(time.monotonic() - started, 3))
-            await blocking(self.store.put_plan, key, wire.encode(StoredPlan.of(plan)), PLAN_TTL_S)
+            to_cache: bytes | None = wire.encode(StoredPlan.of(plan))
+        else:
+            to_cache = None
         self.record = replace(self.record, status="running", plan=StoredPlan.of(plan))
-        await blocking(self.store.put_job, self.record.job_id, wire.encode(self.record))
+        job_id, record = self.record.job_id, wire.encode(self.record)
+
+        def put() -> bool:  # the plan cache, the job's record and its "planned" event: one trip
+            if to_cache is not None:
+                self.store.put_plan(key, to_cache, PLAN_TTL_S)
+            self.store.put_job(job_id, record)
+            return True
+
         self.subtasks = jobstate.initial(plan)
-        await self.emit("planned", plan=jobstate.plan_info(plan, self.record.plan_seconds),
-                        detail=f"{len(plan.subtasks)} subtasks by {plan.planner}")
+        await self.write(events=[("planned", {"plan": jobstate.plan_info(plan, self.record.plan_seconds),
+                                              "detail": f"{len(plan.subtasks)} subtasks by {plan.planner}"})],
+                         first=put)
         log.info("plan job=%s planner=%s subtasks=%d", self.record.job_id, plan.planner, len(plan.subtasks))
         return plan
 
@@ -233,9 +258,9 @@ class JobRun:
         reply = wire.decode(TaskReply, raw)
         sid = plan.answer
         self.subtasks[sid] = jobstate.finished(jobstate.started(self.subtasks[sid], reply.peer_id), reply, cached=True)
-        await self.save_subtask(sid)
-        await self.emit("subtask_finished", subtask_id=sid, capability=plan.subtask(sid).capability,
-                        peer_id=reply.peer_id, detail="cached")
+        await self.write([(sid, wire.encode(self.subtasks[sid]))],
+                         [("subtask_finished", {"subtask_id": sid, "capability": plan.subtask(sid).capability,
+                                                "peer_id": reply.peer_id, "detail": "cached"})])
         return True
 
     async def _cache_answer(self, plan: Plan) -> None:
@@ -274,14 +299,16 @@ class JobRun:
 
     # --- records ------------------------------------------------------------------
 
-    async def save_subtask(self, sid: str) -> None:
-        await blocking(self.store.put_subtask, self.record.job_id, sid, wire.encode(self.subtasks[sid]))
-
     async def _save_status(self, status: str) -> None:
         self.record = replace(self.record, status=status)
+        job_id, record = self.record.job_id, wire.encode(self.record)
+
+        def put() -> None:  # one trip
+            self.store.put_job(job_id, record)
+            self.store.mark_job_done(job_id)
+
         try:
-            await blocking(self.store.put_job, self.record.job_id, wire.encode(self.record))
-            await blocking(self.store.mark_job_done, self.record.job_id)
+            await blocking(put)
         except HivemeshError as exc:
             log.warning("could not record the end of job %s: %s", self.record.job_id, exc)
 

@@ -51,18 +51,33 @@ def counted(elapsed: float, period: float) -> float:
 
 class LoopLag:
     """Run ``run`` in a nursery; use ``fail_after`` for timeouts that must
-    not fire only because this loop was slow."""
+    not fire only because this loop was slow, and ``clock`` for deadlines
+    kept as timestamps. ``lazy``: tick only while a ``fail_after`` is
+    waiting (a worker: no cost while idle; no ``allowance`` history)."""
 
-    def __init__(self, period_s: float = PERIOD_S) -> None:
-        self.period_s = period_s
+    def __init__(self, period_s: float = PERIOD_S, lazy: bool = False) -> None:
+        self.period_s, self.lazy = period_s, lazy
         self.stats = LagStats()
         self.running = False
         self._watches: dict[int, list] = {}  # id(scope) -> [scope, seconds left]
+        self._wanted = trio.Event()  # lazy: set when a watch comes
+        self._clock = 0.0
 
-    async def run(self) -> None:
+    def clock(self) -> float:
+        """``trio.current_time()`` less the lag this loop has lost since it
+        started (never going back): time this loop had. A deadline counted
+        on it does not pass only because the loop was starved."""
+        self._clock = max(self._clock, trio.current_time() - self.stats.total)
+        return self._clock
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.running = True
+        task_status.started()
         try:
             while True:
+                if self.lazy and not self._watches:
+                    await self._wanted.wait()
+                    self._wanted = trio.Event()
                 start = trio.current_time()
                 await trio.sleep(self.period_s)
                 elapsed = trio.current_time() - start
@@ -89,6 +104,7 @@ class LoopLag:
             return
         scope = trio.CancelScope(deadline=trio.current_time() + seconds + MAX_ALLOWANCE_S)
         self._watches[id(scope)] = [scope, seconds]
+        self._wanted.set()
         try:
             with scope:
                 yield scope

@@ -15,6 +15,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from hivemesh.mesh.identity import peer_id_of
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.models.registry import ModelRegistry
@@ -79,6 +81,10 @@ async def assemble_peer(
         peer.stages = serve_worker(node, peer.worker)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(node.run())
+        if peer.stages is not None:  # the worker's loop-lag ticker (stage deadlines allow for lag)
+            tasks = await stack.enter_async_context(trio.open_nursery())
+            stack.callback(tasks.cancel_scope.cancel)
+            await tasks.start(peer.stages.lag.run)
         if store is not None and planner is not None:
             from hivemesh.gateway.gateway import Gateway
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import trio
 
 from hivemesh.errors import DecodeError, HivemeshError, StreamBroken
+from hivemesh.gateway.looplag import LoopLag
 from hivemesh.mesh import wire
 from hivemesh.mesh.node import MeshNode
 from hivemesh.mesh.stream import Stream, blames_sender
@@ -150,6 +151,9 @@ class StageRunner:
         # the same subtask here (after a repair or a resumed job) is not one of them
         self.finished: OrderedDict[tuple[str, str, int], None] = OrderedDict()
         self.stats: Counter[str] = Counter()
+        #: this peer's loop lag: a stage's deadline counts only time the loop had (its
+        #: ``run`` goes with the peer, see ``assemble``; ticking only while a stage runs)
+        self.lag = LoopLag(lazy=True)
 
     def install(self) -> None:
         self.node.handle(STAGE, self.handle_stage)
@@ -243,7 +247,7 @@ class StageRunner:
             chunks = {int(k): v for k, v in a.chunks.items()}
             prompt = fill(a.template, a.job_text, inputs, chunks, outputs)
             request = stage_request(a, prompt)
-            with trio.fail_after(a.deadline_s):
+            with self.lag.fail_after(a.deadline_s):  # a starved worker is slow, not late
                 log.info("→ stage start job=%s subtask=%s attempt=%d", a.job_id, a.subtask_id, a.attempt)
                 model, completion = await self.worker.run_model(a.capability, request, on_token)
         except trio.TooSlowError:

@@ -56,3 +56,24 @@ async def test_without_its_task_running_it_is_a_plain_timeout():
     with pytest.raises(trio.TooSlowError):
         with LoopLag().fail_after(0.05):
             await trio.sleep(1)
+
+
+async def test_the_pipeline_clock_leaves_a_starved_loops_lag_out():
+    """The conductor steps its state machine on ``LoopLag.clock``: a stage is
+    "stalled" only after its deadline and grace of time the gateway's loop
+    had, not because the gateway itself was starved (issue 13)."""
+    lag = LoopLag()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lag.run)
+        await trio.sleep(0.15)
+        clock0, wall0 = lag.clock(), trio.current_time()
+        for _ in range(4):
+            time.sleep(0.4)  # 1.6 s gone, the loop blocked nearly all of it
+            await trio.sleep(0.12)
+        counted, wall = lag.clock() - clock0, trio.current_time() - wall0
+        assert wall > 1.6 and counted < 0.9
+        before = lag.clock()
+        await trio.sleep(0.5)  # a healthy loop's time counts in full
+        assert lag.clock() - before > 0.35
+        nursery.cancel_scope.cancel()
+    assert lag.clock() >= before  # it never goes back

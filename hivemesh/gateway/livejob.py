@@ -1,0 +1,70 @@
+"""A job a gateway runs, as its attached clients see it, and the one way its
+records and events are written on the hot path (one store trip each step)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from hivemesh.gateway.jobwire import JobEvent
+from hivemesh.gateway.store import JobStore
+from hivemesh.mesh import wire
+
+
+@dataclass
+class LiveJob:
+    """A job this gateway runs: its events (each stored before it is here) and
+    a wake-up for the clients attached to it. ``stopped``: this gateway stopped
+    running it without an end (store lost, or another gateway took it over);
+    attached clients are let go, to re-attach where the job goes on."""
+
+    events: list[JobEvent] = field(default_factory=list)
+    changed: trio.Event = field(default_factory=trio.Event)
+    lock: trio.Lock = field(default_factory=trio.Lock)
+    stopped: bool = False
+    #: the answer stage's text so far (streamed tokens; not stored), and its (subtask, attempt)
+    partial: str = ""
+    partial_of: tuple[str, int] = ("", 0)
+    tokens: bool = False  # its submitter follows the answer's tokens: have the answer stage stream them
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    cancelled: str = ""  # why the job was cancelled here (a client went away)
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+async def write(store: JobStore, live: LiveJob, job_id: str, subtasks: Sequence[tuple[str, bytes]] = (),
+                events: Sequence[tuple[str, dict[str, Any]]] = (),
+                first: Callable[[], bool] | None = None) -> list[JobEvent] | None:
+    """One trip to the store (one thread): ``first()`` (a blocking store call;
+    when it says False nothing more is written and this returns None), then
+    the subtask records, then the job's next events, which are handed to the
+    attached clients once stored (those stored before a failure too). A job's
+    hot path makes one such trip per step, not one per write (issue 13: the
+    thread hops cost more than the writes)."""
+    async with live.lock:
+        made = [JobEvent(job_id=job_id, index=len(live.events) + i, kind=kind, **fields)
+                for i, (kind, fields) in enumerate(events)]
+        stored: list[JobEvent] = []
+
+        def trip() -> bool:
+            if first is not None and not first():
+                return False
+            for sid, data in subtasks:
+                store.put_subtask(job_id, sid, data)
+            for event in made:
+                store.append_event(job_id, wire.encode(event))
+                stored.append(event)
+            return True
+
+        try:
+            ok = await trio.to_thread.run_sync(trip)
+        finally:
+            if stored:
+                live.events.extend(stored)
+                live.wake()
+    return made if ok else None
