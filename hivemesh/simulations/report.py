@@ -163,17 +163,19 @@ def idle_usage(fleet: Fleet, samples: Samples) -> dict[str, Any] | None:
         return None
     if idle.cpu_percent:
         cpu, rss = list(idle.cpu_percent.values()), [b / MB for b in idle.rss_bytes.values()]
-        uss = [b / MB for b in idle.uss_bytes.values()]
-        how = "per peer process: CPU time over the idle phase, RSS and USS (its own pages) at its end"
+        uss, pss = [b / MB for b in idle.uss_bytes.values()], [b / MB for b in idle.pss_bytes.values()]
+        how = ("per peer process: CPU time over the idle phase; at its end RSS, USS (its own pages) and PSS "
+               "(USS plus its share of the pages it shares with other processes)")
     else:
         n = max(1, len([p for p in fleet.peers if p.alive]) + len(fleet.clients))
         cpu, rss = [idle.harness_cpu_percent / n], [idle.harness_rss_bytes / MB / n]
-        uss = rss
+        uss = pss = rss
         how = f"in-process: this process's CPU time and RSS divided by its {n} mesh nodes"
     return {"seconds": _r(idle.seconds), "peers": len(cpu),
             "cpu_percent": {"mean": _r(np.mean(cpu)), "p95": pct(cpu, 95), "max": _r(max(cpu))},
             "rss_mb": {"mean": _r(np.mean(rss)), "max": _r(max(rss))},
             "uss_mb": {"mean": _r(np.mean(uss)), "max": _r(max(uss))},
+            "pss_mb": {"mean": _r(np.mean(pss)), "max": _r(max(pss))},
             "harness_cpu_percent": _r(idle.harness_cpu_percent), "how": how}
 
 

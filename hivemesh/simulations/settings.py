@@ -44,6 +44,7 @@ class SimSettings:
     seed: int = 0
     out: Path | None = None
     processes: bool = False
+    fork_server: bool = True  # processes forked from one that imported the peer code (``zygote``)
     redis: bool = False
     advert_interval: float = 2.0  # hivemesh's default, the shortest interval
     advert_budget: float | None = None  # adverts/s per peer (hivemesh's --advert-budget); None: see resolve
