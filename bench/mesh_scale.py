@@ -84,6 +84,7 @@ async def measure(args: argparse.Namespace) -> dict:
     for n in args.sizes:
         settings = SimSettings(scenario="steady", peers=n, gateways=2, rate=args.rate, duration=args.duration,
                                stages=3, seed=args.seed, advert_interval=args.advert_interval, plots=False,
+                               advert_budget=args.advert_budget,
                                join_timeout=args.join_timeout, processes=args.processes, idle=args.idle,
                                out=args.out / f"{n}-peers" if args.out else None)
         report = await run_simulation(settings)
@@ -102,7 +103,7 @@ async def measure(args: argparse.Namespace) -> dict:
     good = [r["peers"] for r in rows if r["stable"]]
     mode = "processes (real peers)" if args.processes else "in-process (real peers)"
     return {"mode": mode, "idle_s": args.idle, "offered_jobs_s": args.rate, "duration_s": args.duration,
-            "advert_interval_s": args.advert_interval, "sizes": rows, "largest_stable": max(good, default=None)}
+            "advert_interval_s": args.advert_interval, "advert_budget": args.advert_budget, "sizes": rows, "largest_stable": max(good, default=None)}
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:
@@ -119,6 +120,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=4.0, help="offered jobs per second")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of job arrivals per size")
     parser.add_argument("--advert-interval", type=float, default=2.0)
+    parser.add_argument("--advert-budget", type=float, help="adverts/s each peer takes from the mesh "
+                        "(simulate's default when not given)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--processes", action="store_true", help="every peer its own OS process")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds each formed mesh idles, measured")

@@ -252,8 +252,9 @@ class MeshNode:
     def _make_pubsub(self) -> None:
         cfg = self.config
         rate = max(10.0, 4.0 * cfg.max_mesh_peers / cfg.advert_interval)
+        degree, low, high = tuning.GOSSIP_DEGREE
         self.gossipsub = GossipSub(
-            protocols=GOSSIP_PROTOCOLS, degree=6, degree_low=4, degree_high=12,
+            protocols=GOSSIP_PROTOCOLS, degree=degree, degree_low=low, degree_high=high,
             heartbeat_interval=1, max_messages_per_topic_per_second=rate,
         )
         self.pubsub = Pubsub(self.host, self.gossipsub)

@@ -24,6 +24,10 @@ import time
 from typing import Any
 
 LIBP2P_ENV = {"PY_YAMUX_RELEASE_ON_READ": "0"}
+#: gossipsub's mesh degree (target, low, high): every advert copy a peer forwards costs it
+#: and its neighbour an RPC each (framing, encryption, a signed-record check), so an idle
+#: peer's CPU grows with the degree times the mesh's advert rate
+GOSSIP_DEGREE = (6, 4, 12)
 ADDRS_TTL_S = 2.0  # our listen addresses change when a listener starts or stops, not per message
 
 
