@@ -187,8 +187,23 @@ def _mesh(fleet: Fleet, samples: Samples) -> dict[str, Any]:
         "formed_in_s": _r(fleet.formed_in_s) if fleet.formed_in_s is not None else None,
         "view_complete_fraction": round(sum(m == 0 for m in missing) / len(missing), 4) if missing else None,
         "view_missing_max": max(missing, default=0),
+        "view_incomplete_spans_s": incomplete_spans(samples.view_missing),
         "harness_loop_lag_s": {"p99": pct(lag, 99), "max": pct(lag, 100)},
     }
+
+
+def incomplete_spans(view_missing: list[tuple[float, int]], keep: int = 10) -> list[list[float]]:
+    """The first ``keep`` runs of samples in which some client missed a live peer, as
+    [from_s, to_s, most_missing] (seconds from the first job; the idle phase is negative)."""
+    spans: list[list[float]] = []
+    previous = 0
+    for t, m in view_missing:
+        if m and previous:
+            spans[-1][1], spans[-1][2] = round(t, 1), max(spans[-1][2], m)
+        elif m:
+            spans.append([round(t, 1), round(t, 1), m])
+        previous = m
+    return spans[:keep]
 
 
 def _peer_row(p: SimPeer, samples: Samples, end: float, finished: int) -> dict[str, Any]:
