@@ -255,7 +255,7 @@ class MeshNode:
         degree, low, high = tuning.GOSSIP_DEGREE
         self.gossipsub = GossipSub(
             protocols=GOSSIP_PROTOCOLS, degree=degree, degree_low=low, degree_high=high,
-            heartbeat_interval=1, max_messages_per_topic_per_second=rate,
+            heartbeat_interval=tuning.GOSSIP_HEARTBEAT_S, max_messages_per_topic_per_second=rate,
         )
         self.pubsub = Pubsub(self.host, self.gossipsub)
         guard.protect_pubsub(self.host, self.pubsub)
