@@ -88,6 +88,7 @@ class MeshNode:
         # our dial loop decides whom to dial; py-libp2p's auto-connector would
         # redial every address in the peerstore, dead peers included
         tuning.apply()  # py-libp2p settings of ours (Yamux window updates in batches)
+        tuning.cache_signed_records()  # a neighbour's peer record is checked once, not per RPC
         quiet = ConnectionConfig(min_connections=0, low_watermark=0)
         self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
         release_inbound_slots(self.host)  # py-libp2p 0.8.1 would refuse all inbound after 300
