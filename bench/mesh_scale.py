@@ -14,8 +14,10 @@ measured in the same run.
 With ``--processes`` every peer is its own OS process (``simulate
 --processes``, a throwaway Redis) and each size first idles ``--idle``
 seconds once formed: the row then gives an idle peer's CPU (from its CPU
-time, % of one core) and memory (RSS, and USS: the pages only it holds), with
-the goals of issue 13 (<= 1% of a core, <= 80 MB). The issue's 100-peer run:
+time, % of one core) and memory (RSS; USS, the pages only it holds; PSS, USS
+plus its share of the pages it shares: peers forked from one template share
+the imported code, and the PSS of all peers sums to what they use), with the
+goals of issue 13 (<= 1% of a core, <= 80 MB). The issue's 100-peer run:
 
     PYTHONPATH=. .venv/bin/python bench/mesh_scale.py --processes --sizes 100 --rate 1 --duration 60 --idle 60
 
@@ -71,9 +73,10 @@ def _idle(idle: dict | None) -> dict:
     if not idle:
         return {}
     cpu, rss = idle["cpu_percent"]["mean"], idle["rss_mb"]["mean"]
+    pss = idle["pss_mb"]["mean"]
     return {"idle_cpu_percent": cpu, "idle_cpu_percent_max": idle["cpu_percent"]["max"], "idle_rss_mb": rss,
-            "idle_uss_mb": idle["uss_mb"]["mean"], "idle_cpu_goal": cpu <= IDLE_CPU_GOAL,
-            "idle_rss_goal": rss <= IDLE_RSS_GOAL_MB}
+            "idle_uss_mb": idle["uss_mb"]["mean"], "idle_pss_mb": pss, "idle_cpu_goal": cpu <= IDLE_CPU_GOAL,
+            "idle_rss_goal": rss <= IDLE_RSS_GOAL_MB, "idle_pss_goal": pss <= IDLE_RSS_GOAL_MB}
 
 
 async def measure(args: argparse.Namespace) -> dict:
@@ -81,6 +84,7 @@ async def measure(args: argparse.Namespace) -> dict:
     for n in args.sizes:
         settings = SimSettings(scenario="steady", peers=n, gateways=2, rate=args.rate, duration=args.duration,
                                stages=3, seed=args.seed, advert_interval=args.advert_interval, plots=False,
+                               advert_budget=args.advert_budget,
                                join_timeout=args.join_timeout, processes=args.processes, idle=args.idle,
                                out=args.out / f"{n}-peers" if args.out else None)
         report = await run_simulation(settings)
@@ -90,7 +94,7 @@ async def measure(args: argparse.Namespace) -> dict:
               f"p50 {r['latency_p50_s']} s, p99 {r['latency_p99_s']} s, views {r['views_complete']}, "
               f"lag p99 {r['loop_lag_p99_s']} s, cpu {r['process_cpu_percent']}%"
               + (f"; idle peer {r['idle_cpu_percent']}% of a core, {r['idle_rss_mb']} MB RSS "
-                 f"({r['idle_uss_mb']} MB own)" if "idle_cpu_percent" in r else "")
+                 f"({r['idle_uss_mb']} MB own, PSS {r['idle_pss_mb']} MB)" if "idle_cpu_percent" in r else "")
               + (f"; HARNESS SATURATED: {r['harness_why']}" if r["harness_saturated"] else ""), flush=True)
     base = rows[0]
     for r in rows:
@@ -99,7 +103,7 @@ async def measure(args: argparse.Namespace) -> dict:
     good = [r["peers"] for r in rows if r["stable"]]
     mode = "processes (real peers)" if args.processes else "in-process (real peers)"
     return {"mode": mode, "idle_s": args.idle, "offered_jobs_s": args.rate, "duration_s": args.duration,
-            "advert_interval_s": args.advert_interval, "sizes": rows, "largest_stable": max(good, default=None)}
+            "advert_interval_s": args.advert_interval, "advert_budget": args.advert_budget, "sizes": rows, "largest_stable": max(good, default=None)}
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:
@@ -116,6 +120,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=4.0, help="offered jobs per second")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of job arrivals per size")
     parser.add_argument("--advert-interval", type=float, default=2.0)
+    parser.add_argument("--advert-budget", type=float, help="adverts/s each peer takes from the mesh "
+                        "(simulate's default when not given)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--processes", action="store_true", help="every peer its own OS process")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds each formed mesh idles, measured")

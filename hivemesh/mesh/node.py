@@ -88,6 +88,7 @@ class MeshNode:
         # our dial loop decides whom to dial; py-libp2p's auto-connector would
         # redial every address in the peerstore, dead peers included
         tuning.apply()  # py-libp2p settings of ours (Yamux window updates in batches)
+        tuning.cache_signed_records()  # a neighbour's peer record is checked once, not per RPC
         quiet = ConnectionConfig(min_connections=0, low_watermark=0)
         self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
         release_inbound_slots(self.host)  # py-libp2p 0.8.1 would refuse all inbound after 300
@@ -252,9 +253,10 @@ class MeshNode:
     def _make_pubsub(self) -> None:
         cfg = self.config
         rate = max(10.0, 4.0 * cfg.max_mesh_peers / cfg.advert_interval)
+        degree, low, high = tuning.GOSSIP_DEGREE
         self.gossipsub = GossipSub(
-            protocols=GOSSIP_PROTOCOLS, degree=6, degree_low=4, degree_high=12,
-            heartbeat_interval=1, max_messages_per_topic_per_second=rate,
+            protocols=GOSSIP_PROTOCOLS, degree=degree, degree_low=low, degree_high=high,
+            heartbeat_interval=tuning.GOSSIP_HEARTBEAT_S, max_messages_per_topic_per_second=rate,
         )
         self.pubsub = Pubsub(self.host, self.gossipsub)
         guard.protect_pubsub(self.host, self.pubsub)

@@ -53,6 +53,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the job and fault schedule")
     p.add_argument("--processes", action="store_true",
                    help="run each peer as an OS process (kills are real kill -9; uses a throwaway Redis)")
+    p.add_argument("--no-fork-server", action="store_false", dest="fork_server",
+                   help="with --processes: start each peer with its own python -m instead of forking it "
+                        "from one process that imported the peer code once (whose pages the peers share)")
     p.add_argument("--redis", action="store_true", dest="sim_redis",  # not the peers' --redis URL setting
                    help="in-process gateways share a throwaway redis-server instead of the in-process store")
     p.add_argument("--advert-interval", type=float, default=DEFAULTS.advert_interval, metavar="S",
@@ -125,7 +128,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         scenario=args.scenario, peers=args.peers, gateways=args.gateways, jobs=args.jobs, rate=args.rate,
         duration=args.duration, stages=args.stages, model_latency=args.model_latency, model_tps=args.model_tps,
         reply_words=args.reply_words, slots=args.slots, seed=args.seed, out=args.out, processes=args.processes,
-        redis=args.sim_redis, advert_interval=args.advert_interval, advert_budget=args.advert_budget,
+        fork_server=args.fork_server, redis=args.sim_redis, advert_interval=args.advert_interval, advert_budget=args.advert_budget,
         kills=args.kills, kill_at=kill_at,
         kill_target=args.kill_target, respawn_delay=args.respawn_delay, slow_death=args.slow_death, churn_rate=args.churn_rate,
         burst_size=args.burst_size, burst_every=args.burst_every, slow_fraction=args.slow_fraction,

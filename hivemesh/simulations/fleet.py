@@ -23,6 +23,7 @@ from hivemesh.simulations.workload import draw_worker, slow_slots
 log = logging.getLogger(__name__)
 
 SETTLE_ADVERTS = 1  # advert periods to wait after everyone sees everyone (each has published at its pace)
+SETTLE_MAX_S = 30.0  # but no longer: a hundred peers on two cores advert every ~100 s
 
 
 class Fleet:
@@ -54,7 +55,7 @@ class Fleet:
         self.clients = [await self.cluster.start_client() for _ in range(self.settings.clients)]
         if await self.wait_formed(self.settings.join_timeout):
             self.formed_in_s = time.monotonic() - started
-            await trio.sleep(SETTLE_ADVERTS * self.settings.advert_period)
+            await trio.sleep(min(SETTLE_ADVERTS * self.settings.advert_period, SETTLE_MAX_S))
 
     async def spawn(self, role: str, slot: int, generation: int) -> SimPeer:
         name = peer_name(role, slot, generation)

@@ -1,9 +1,11 @@
 """Simulated peers as OS processes, so a kill is a real ``kill -9``.
 
-The bootstrap is ``python -m hivemesh bootstrap``; workers and gateways are
-``python -m hivemesh.simulations.peerproc`` (the ``hivemesh peer`` daemon
-with the chain planner and a stats file, see there). All share a throwaway
-Redis. Each prints its multiaddr first; a peer that does not within
+The bootstrap is ``python -m hivemesh bootstrap``; workers and gateways run
+``hivemesh.simulations.peerproc`` (the ``hivemesh peer`` daemon with the
+chain planner and a stats file, see there), each forked from one template
+process that imported their code once (``zygote``: the imported pages stay
+shared) or, with ``fork_server`` off, each its own ``python -m``. All share
+a throwaway Redis. Each prints its multiaddr first; a peer that does not within
 ``START_TIMEOUT_S`` is a ``PeerStartFailed`` with its log's tail. Clients
 (observer nodes) run in this process.
 """
@@ -25,6 +27,7 @@ from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MeshConfig, MeshNode
 from hivemesh.peer import inprocess
 from hivemesh.simulations.errors import PeerStartFailed
+from hivemesh.simulations.forkserver import ForkedProc, ForkServer
 from hivemesh.simulations.peers import PeerStats, SimPeer
 from hivemesh.simulations.settings import SimSettings
 from hivemesh.simulations.workload import WorkerModel
@@ -48,9 +51,10 @@ class ProcessCluster:
         self.nursery, self.settings, self.redis_url = nursery, settings, redis_url
         self.workdir, self.logs, self.capabilities = workdir, logs, capabilities
         self.bootstrap = ""
-        self.procs: list[subprocess.Popen[str]] = []
+        self.procs: list[subprocess.Popen[str] | ForkedProc] = []
         self._starting = trio.Semaphore(STARTS_AT_ONCE)
         logs.mkdir(parents=True, exist_ok=True)
+        self.forks = ForkServer(logs) if settings.fork_server else None
 
     def _spawn(self, argv: list[str], name: str) -> subprocess.Popen[str]:
         with open(self.logs / f"{name}.log", "ab") as err:
@@ -59,10 +63,16 @@ class ProcessCluster:
         self.procs.append(proc)
         return proc
 
-    async def _first_line(self, proc: subprocess.Popen[str], name: str) -> str:
-        assert proc.stdout is not None
+    async def _first_line(self, proc: subprocess.Popen[str] | ForkedProc, name: str) -> str:
         with trio.move_on_after(START_TIMEOUT_S):
-            line = await trio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
+            if isinstance(proc, ForkedProc):
+                line = proc.first_line()
+                while not line and proc.poll() is None:
+                    await trio.sleep(0.05)
+                    line = proc.first_line()
+            else:
+                assert proc.stdout is not None
+                line = await trio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
             if line.startswith("/"):
                 return line.strip()
         proc.kill()
@@ -80,6 +90,8 @@ class ProcessCluster:
     async def start_bootstrap(self) -> str:
         proc = self._spawn([sys.executable, "-m", "hivemesh", "bootstrap", "--listen", "/ip4/127.0.0.1/tcp/0",
                             "--identity", str(self.workdir / "boot.key"), "--log-level", "warning"], "boot")
+        if self.forks is not None:
+            await self.forks.start()  # its imports while the bootstrap starts
         self.bootstrap = await self._first_line(proc, "boot")
         return self.bootstrap
 
@@ -95,7 +107,11 @@ class ProcessCluster:
 
     async def _start(self, argv: list[str], name: str) -> tuple[str, Any, int | None]:
         async with self._starting:
-            proc = self._spawn(argv, name)
+            if self.forks is None:
+                proc: subprocess.Popen[str] | ForkedProc = self._spawn(argv, name)
+            else:
+                proc = await self.forks.spawn(argv[len(PEERPROC):], name)
+                self.procs.append(proc)
             addr = await self._first_line(proc, name)
         return addr.rsplit("/p2p/", 1)[1], proc, proc.pid
 
@@ -105,12 +121,12 @@ class ProcessCluster:
         return (await inprocess.start_node(self.nursery, config)).node
 
     async def stop(self, peer: SimPeer, kill: bool) -> None:
-        proc: subprocess.Popen[str] = peer.handle
+        proc: subprocess.Popen[str] | ForkedProc = peer.handle
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         self.nursery.start_soon(self._reap, proc, peer.name)
 
-    async def _reap(self, proc: subprocess.Popen[str], name: str) -> None:
+    async def _reap(self, proc: subprocess.Popen[str] | ForkedProc, name: str) -> None:
         try:
             await trio.to_thread.run_sync(proc.wait, TERM_GRACE_S, abandon_on_cancel=True)
         except subprocess.TimeoutExpired:
@@ -139,6 +155,8 @@ class ProcessCluster:
         for proc in self.procs:
             if proc.stdout is not None:
                 proc.stdout.close()
+        if self.forks is not None:
+            self.forks.close()
         self.nursery.cancel_scope.cancel()
 
 

@@ -163,17 +163,19 @@ def idle_usage(fleet: Fleet, samples: Samples) -> dict[str, Any] | None:
         return None
     if idle.cpu_percent:
         cpu, rss = list(idle.cpu_percent.values()), [b / MB for b in idle.rss_bytes.values()]
-        uss = [b / MB for b in idle.uss_bytes.values()]
-        how = "per peer process: CPU time over the idle phase, RSS and USS (its own pages) at its end"
+        uss, pss = [b / MB for b in idle.uss_bytes.values()], [b / MB for b in idle.pss_bytes.values()]
+        how = ("per peer process: CPU time over the idle phase; at its end RSS, USS (its own pages) and PSS "
+               "(USS plus its share of the pages it shares with other processes)")
     else:
         n = max(1, len([p for p in fleet.peers if p.alive]) + len(fleet.clients))
         cpu, rss = [idle.harness_cpu_percent / n], [idle.harness_rss_bytes / MB / n]
-        uss = rss
+        uss = pss = rss
         how = f"in-process: this process's CPU time and RSS divided by its {n} mesh nodes"
     return {"seconds": _r(idle.seconds), "peers": len(cpu),
             "cpu_percent": {"mean": _r(np.mean(cpu)), "p95": pct(cpu, 95), "max": _r(max(cpu))},
             "rss_mb": {"mean": _r(np.mean(rss)), "max": _r(max(rss))},
             "uss_mb": {"mean": _r(np.mean(uss)), "max": _r(max(uss))},
+            "pss_mb": {"mean": _r(np.mean(pss)), "max": _r(max(pss))},
             "harness_cpu_percent": _r(idle.harness_cpu_percent), "how": how}
 
 
@@ -185,8 +187,23 @@ def _mesh(fleet: Fleet, samples: Samples) -> dict[str, Any]:
         "formed_in_s": _r(fleet.formed_in_s) if fleet.formed_in_s is not None else None,
         "view_complete_fraction": round(sum(m == 0 for m in missing) / len(missing), 4) if missing else None,
         "view_missing_max": max(missing, default=0),
+        "view_incomplete_spans_s": incomplete_spans(samples.view_missing),
         "harness_loop_lag_s": {"p99": pct(lag, 99), "max": pct(lag, 100)},
     }
+
+
+def incomplete_spans(view_missing: list[tuple[float, int]], keep: int = 10) -> list[list[float]]:
+    """The first ``keep`` runs of samples in which some client missed a live peer, as
+    [from_s, to_s, most_missing] (seconds from the first job; the idle phase is negative)."""
+    spans: list[list[float]] = []
+    previous = 0
+    for t, m in view_missing:
+        if m and previous:
+            spans[-1][1], spans[-1][2] = round(t, 1), max(spans[-1][2], m)
+        elif m:
+            spans.append([round(t, 1), round(t, 1), m])
+        previous = m
+    return spans[:keep]
 
 
 def _peer_row(p: SimPeer, samples: Samples, end: float, finished: int) -> dict[str, Any]:

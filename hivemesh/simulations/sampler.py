@@ -38,6 +38,7 @@ class IdleUsage:
     cpu_percent: dict[str, float]  # peer name -> % of one core
     rss_bytes: dict[str, int]
     uss_bytes: dict[str, int]  # memory only this process holds (RSS counts shared libraries in every peer)
+    pss_bytes: dict[str, int]  # its own pages plus its share of each shared page: sums to what the peers use
     harness_cpu_percent: float  # this process (in-process: every peer, and the clients)
     harness_rss_bytes: int
 
@@ -114,17 +115,17 @@ class Sampler:
         me0, t0 = _cpu_s(self._me), time.monotonic()
         await trio.sleep(seconds)
         wall = time.monotonic() - t0
-        cpu, rss, uss = {}, {}, {}
+        cpu, rss, uss, pss = {}, {}, {}, {}
         for name, start in before.items():
             proc = procs[name]
             assert proc is not None
             try:
                 with proc.oneshot():
                     cpu[name], memory = 100 * (_cpu_s(proc) - start) / wall, proc.memory_full_info()
-                    rss[name], uss[name] = memory.rss, memory.uss
+                    rss[name], uss[name], pss[name] = memory.rss, memory.uss, memory.pss
             except psutil.Error:
                 continue  # it died meanwhile
-        idle = IdleUsage(wall, cpu, rss, uss, 100 * (_cpu_s(self._me) - me0) / wall, self._me.memory_info().rss)
+        idle = IdleUsage(wall, cpu, rss, uss, pss, 100 * (_cpu_s(self._me) - me0) / wall, self._me.memory_info().rss)
         self.samples.idle = idle
         return idle
 

@@ -9,6 +9,7 @@ which setting is wrong.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,6 +27,11 @@ DEFAULT_CHURN_RATE = 0.5  # replacements per second in the churn scenario
 #: in-process peers share one core: adverts per second the whole process can carry
 #: beside the jobs (idle, 12 peers at 2 s, 72/s, already took a whole core here)
 IN_PROCESS_ADVERTS_S = 40.0
+#: peer processes on this one machine share its cores as well: every distinct advert costs
+#: every peer a validation and a few forwarded copies, so the machine carries about this
+#: many adverts/s per core across the whole mesh (100 idle peer processes at 2 adverts/s
+#: each, on 2 cores: saturated, 2% of a core per peer); a peer's budget is its share
+MACHINE_ADVERTS_S_PER_CORE = 50.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class SimSettings:
     seed: int = 0
     out: Path | None = None
     processes: bool = False
+    fork_server: bool = True  # processes forked from one that imported the peer code (``zygote``)
     redis: bool = False
     advert_interval: float = 2.0  # hivemesh's default, the shortest interval
     advert_budget: float | None = None  # adverts/s per peer (hivemesh's --advert-budget); None: see resolve
@@ -107,11 +114,14 @@ def resolve(s: SimSettings) -> SimSettings:
 
 
 def _default_budget(s: SimSettings) -> float:
-    """Peer processes: hivemesh's default. In-process peers split one process's
-    capacity between them: each takes IN_PROCESS_ADVERTS_S / N, so the interval
-    grows as N^2 / IN_PROCESS_ADVERTS_S (never below ``advert_interval``)."""
+    """Peer processes: hivemesh's default, or less where the machine's cores cannot
+    carry it for N peers (MACHINE_ADVERTS_S_PER_CORE x cores / N: 10 up to 10 peers on
+    2 cores, 1 for 100). In-process peers split one process's capacity between them:
+    each takes IN_PROCESS_ADVERTS_S / N, so the interval grows as N^2 /
+    IN_PROCESS_ADVERTS_S (never below ``advert_interval``)."""
     if s.processes:
-        return cadence.DEFAULT_BUDGET
+        machine = MACHINE_ADVERTS_S_PER_CORE * (os.cpu_count() or 1) / (s.peers + s.clients)
+        return min(cadence.DEFAULT_BUDGET, round(machine, 2))
     return IN_PROCESS_ADVERTS_S / (s.peers + s.clients)
 
 

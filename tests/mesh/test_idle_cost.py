@@ -70,3 +70,35 @@ async def test_the_hosts_addresses_are_cached_yet_follow_its_listeners(nursery):
     assert envelope
     tuning.cache_addrs(host, ttl_s=0.0)  # idempotent: still the first wrapper
     assert [str(x) for x in host.get_addrs()] == fresh
+
+
+async def test_a_neighbours_signed_record_is_checked_once_and_a_forged_one_still_fails(nursery, monkeypatch):
+    """pubsub checks the sender's signed peer record on every RPC; with
+    ``cache_signed_records`` the same bytes from the same neighbour are checked
+    once, while other bytes (tampered, or another peer's record) are checked and refused."""
+    import libp2p.pubsub.gossipsub as gossipsub_module
+    import libp2p.pubsub.pubsub as pubsub_module
+    import libp2p.pubsub.utils as pubsub_utils
+    from libp2p.peer.peerstore import env_to_send_in_RPC
+    from libp2p.pubsub.pb import rpc_pb2
+
+    boot = await start_bootstrap(nursery)
+    addr = boot.node.full_addrs()[0]
+    a = await start(nursery, peer_config([addr]))
+    b = await start(nursery, peer_config([addr]))
+    consume = pubsub_module.maybe_consume_signed_record
+    assert getattr(consume, "hivemesh_cached", False) and gossipsub_module.maybe_consume_signed_record is consume
+    checks = []
+    real = pubsub_utils.consume_envelope
+    monkeypatch.setattr(pubsub_utils, "consume_envelope", lambda *args: checks.append(1) or real(*args))
+    envelope, _ = env_to_send_in_RPC(a.node.host)
+    rpc = rpc_pb2.RPC(senderRecord=envelope)
+    host, sender = b.node.host, a.node.host.get_id()
+    assert all(consume(rpc, host, sender) for _ in range(50))
+    assert len(checks) == 1  # py-libp2p alone: 50
+    forged = bytearray(envelope)
+    forged[-1] ^= 1  # the signature's last byte
+    assert not consume(rpc_pb2.RPC(senderRecord=bytes(forged)), host, sender)
+    assert not consume(rpc, host, b.node.host.get_id())  # a's record, offered as another peer's
+    assert len(checks) == 3
+    assert consume(rpc_pb2.RPC(), host, sender)  # no record: nothing to check, as before

@@ -293,3 +293,17 @@ def test_without_matplotlib_the_plots_are_skipped_with_a_note(tmp_path, monkeypa
     assert "matplotlib is not installed" in report["plots_skipped"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.csv", "report.json"]
     assert json.loads((tmp_path / "report.json").read_text())["plots_skipped"] == report["plots_skipped"]
+
+
+def test_peer_processes_share_the_machines_cores_for_adverts(monkeypatch):
+    """On 2 cores a small mesh adverts at hivemesh's pace; 100 peer processes
+    take 1 advert/s each from the mesh (one advert per peer every ~100 s)."""
+    from hivemesh.mesh import cadence
+    from hivemesh.simulations import settings as sim_settings
+
+    monkeypatch.setattr(sim_settings.os, "cpu_count", lambda: 2)
+    small = sim_settings.resolve(SimSettings(peers=8, processes=True))
+    assert small.advert_budget == cadence.DEFAULT_BUDGET and small.advert_period == 2.0
+    large = sim_settings.resolve(SimSettings(peers=100, processes=True))
+    assert 0.9 < large.advert_budget < 1.1 and 90 < large.advert_period < 110
+    assert sim_settings.resolve(SimSettings(peers=100, processes=True, advert_budget=5.0)).advert_budget == 5.0
