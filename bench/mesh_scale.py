@@ -103,7 +103,8 @@ async def measure(args: argparse.Namespace) -> dict:
     good = [r["peers"] for r in rows if r["stable"]]
     mode = "processes (real peers)" if args.processes else "in-process (real peers)"
     return {"mode": mode, "idle_s": args.idle, "offered_jobs_s": args.rate, "duration_s": args.duration,
-            "advert_interval_s": args.advert_interval, "advert_budget": args.advert_budget, "sizes": rows, "largest_stable": max(good, default=None)}
+            "advert_interval_s": args.advert_interval, "advert_budget": args.advert_budget, "sizes": rows,
+            "largest_stable": max(good, default=None)}
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:

@@ -40,9 +40,11 @@ LIBP2P_ENV = {"PY_YAMUX_RELEASE_ON_READ": "0"}
 #: and its neighbour an RPC each (framing, encryption, a signed-record check), so an idle
 #: peer's CPU grows with the degree times the mesh's advert rate. 20 idle peer processes,
 #: 2 adverts/s from the mesh: 12.6 RPCs/s out per peer at (4, 3, 8) against 74 at (6, 4, 12)
-#: and 10 adverts/s (1.2% of a core against 6.5%); adverts are signed and refreshed, so a
-#: copy lost to the thinner mesh costs a view nothing until 2.5 periods pass
-GOSSIP_DEGREE = (4, 3, 8)
+#: and 10 adverts/s (1.2% of a core against 6.5%). With a high bound of 8 the meshes filled
+#: up to it (100 peers: ~9 copies out of each advert); 5 keeps them near the target. Adverts
+#: are signed and refreshed, so a copy lost to the thinner mesh costs a view nothing until
+#: 2.5 periods pass
+GOSSIP_DEGREE = (4, 3, 5)
 #: seconds between gossipsub heartbeats. Each heartbeat sends IHAVE (the ids of recent
 #: messages) to at least 6 peers outside the mesh whenever any advert arrived lately, which
 #: with 100 peers was as many RPCs as the advert copies themselves; the mesh repairs itself

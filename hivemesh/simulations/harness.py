@@ -83,7 +83,10 @@ async def _run(s: SimSettings, stores: Stores, workdir: Path) -> tuple[dict[str,
             nursery.start_soon(sampler.run)
             if s.idle > 0:
                 await sampler.measure_idle(s.idle)
-            origin = sampler.origin = time.monotonic()
+            origin = time.monotonic()
+            shift = origin - sampler.origin  # earlier samples: seconds before the first job (negative)
+            samples.view_missing[:] = [(t - shift, m) for t, m in samples.view_missing]
+            sampler.origin = origin
             await Driver(fleet, tracker, s).run(schedule)
             end = time.monotonic()
             sampler.sample()
