@@ -118,7 +118,8 @@ class Dialer:
         candidates = {e.peer_id: e.advert.addrs for e in node.view.live()}
         for peer in node.px_table.peers():
             candidates.setdefault(peer.peer_id, peer.addrs)
-        fresh = [(p, a) for p, a in candidates.items() if p != node.peer_id and p not in connected]
+        skip = connected | node.banned() | {node.peer_id}  # a banned peer is never dialled (nor redialled after a hang-up)
+        fresh = [(p, a) for p, a in candidates.items() if p not in skip]
         random.shuffle(fresh)
         async with trio.open_nursery() as nursery:
             for peer_id, addrs in fresh[:want]:

@@ -85,12 +85,11 @@ class MeshNode:
         self.advert_fields: AdvertFields = config.advert_fields
         self.view = MeshView(self.peer_id)
         self.px_table = px.ClockedPxTable(config.clock)
-        # our dial loop decides whom to dial; py-libp2p's auto-connector would
-        # redial every address in the peerstore, dead peers included
         tuning.apply()  # py-libp2p settings of ours (Yamux window updates in batches)
         tuning.cache_signed_records()  # a neighbour's peer record is checked once, not per RPC
         quiet = ConnectionConfig(min_connections=0, low_watermark=0)
         self.host = new_host(key_pair=config.keypair, connection_config=quiet, psk=config.psk)
+        tuning.no_auto_connector(self.host)  # its redials would undo our hang-ups and bans
         release_inbound_slots(self.host)  # py-libp2p 0.8.1 would refuse all inbound after 300
         tuning.cache_addrs(self.host)  # py-libp2p rebuilds them for every pubsub RPC
         self._seq = 0
@@ -338,6 +337,10 @@ class MeshNode:
             for peer_id in self.view.expire(self.config.clock()):
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)
+                await self.hang_up(peer_id)
+            # a banned peer is hung up on again whenever it is connected: it may dial
+            # back, and a connection py-libp2p upgraded after our hang-up stays open
+            for peer_id in self.banned() & set(self.connected_peers()):
                 await self.hang_up(peer_id)
             await trio.sleep(self.config.advert_interval / 4)
 

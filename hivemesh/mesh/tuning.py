@@ -85,6 +85,25 @@ def cache_addrs(host: Any, ttl_s: float = ADDRS_TTL_S) -> None:
     host.hivemesh_addrs_cached = True
 
 
+def no_auto_connector(host: Any) -> None:
+    """Keep py-libp2p's auto-connector from starting. Its target is the middle
+    of ``[low_watermark, high_watermark]`` (150 with the defaults, whatever
+    ``min_connections`` says), so it redials every peer in the peerstore after
+    each disconnect: a peer we banned and hung up on (seen in the fuzzing
+    test's log: "Auto-connected to peer <the banned attacker>"), a killed
+    worker's stale addresses. ``ConnectionConfig(min_connections=0,
+    low_watermark=0)`` was meant to stop it and did not. Our dial loop
+    (``Dialer``) decides whom to dial."""
+    connector = getattr(host.get_network(), "auto_connector", None)
+    if connector is None:
+        return
+
+    async def stay_stopped() -> None:  # its loop and maybe_connect do nothing unless started
+        return None
+
+    connector.start = stay_stopped
+
+
 def cache_signed_records() -> None:
     """Wrap py-libp2p's pubsub check of a sender's signed peer record (the
     module-level name pubsub and gossipsub call; idempotent) so identical
