@@ -346,7 +346,7 @@ class Conductor:
         while True:
             await trio.sleep(VIEW_CHECK_S)
             now, peers = self._now(), set(view.peers)
-            running = {s.peer for s in self.state.subs.values() if s.status == "running"}
+            running = set(self.running())
             missing = {p: missing.get(p, now) for p in running - peers}
             for peer in sorted(p for p, since in missing.items() if now - since >= self.run.lag.allowance()):
                 await self._send.send(ps.PeerGone(now, peer))

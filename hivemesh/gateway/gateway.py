@@ -139,11 +139,12 @@ class Gateway:
         if not submit.attach_only:
             live = self._claim(submit.job_id)
             live.tokens = submit.tokens
-            data, ttl_s, created = wire.encode(record), lease.ttl(self.lag.allowance()), [False]
+            data, take, created = wire.encode(record), lease.taking(self.store, submit.job_id, self.node.peer_id,
+                                                                    self.lag), [False]
 
             def create_and_take() -> bool:  # with the "accepted" event: one store trip
                 created[0] = self.store.create_job_if_absent(submit.job_id, data)
-                return created[0] and bool(self.store.acquire_lease(submit.job_id, self.node.peer_id, ttl_s))
+                return created[0] and take()
 
             try:
                 taken = await self.write(submit.job_id, events=[("accepted", {"peer_id": self.node.peer_id})],
@@ -186,9 +187,7 @@ class Gateway:
         return await lease.renew(self.store, job_id, self.node.peer_id, self.lag)
 
     def _renewal(self, job_id: str) -> Callable[[], bool]:
-        """A blocking renewal of ``job_id``'s lease, its TTL set now (for a store trip)."""
-        ttl_s = lease.ttl(self.lag.allowance())
-        return lambda: bool(self.store.renew_lease(job_id, self.node.peer_id, ttl_s))
+        return lease.renewal(self.store, job_id, self.node.peer_id, self.lag)
 
     def _start(self, record: JobRecord, subtasks: dict[str, SubtaskRecord]) -> None:
         assert self._nursery is not None

@@ -52,14 +52,24 @@ def verdict(renewed: bool | None, last_ok: float, now: float, ttl_s: float) -> s
     return "unsure"
 
 
+def taking(store: JobStore, job_id: str, owner: str, lag: LoopLag) -> Callable[[], bool]:
+    """A blocking take of ``job_id``'s lease, its TTL set now (for a store trip)."""
+    ttl_s = ttl(lag.allowance())
+    return lambda: bool(store.acquire_lease(job_id, owner, ttl_s))
+
+
+def renewal(store: JobStore, job_id: str, owner: str, lag: LoopLag) -> Callable[[], bool]:
+    """A blocking renewal of ``job_id``'s lease, its TTL set now (for a store trip)."""
+    ttl_s = ttl(lag.allowance())
+    return lambda: bool(store.renew_lease(job_id, owner, ttl_s))
+
+
 async def take(store: JobStore, job_id: str, owner: str, lag: LoopLag) -> bool:
-    return bool(await trio.to_thread.run_sync(store.acquire_lease, job_id, owner, ttl(lag.allowance()),
-                                              limiter=_THREADS))
+    return await trio.to_thread.run_sync(taking(store, job_id, owner, lag), limiter=_THREADS)
 
 
 async def renew(store: JobStore, job_id: str, owner: str, lag: LoopLag) -> bool:
-    return bool(await trio.to_thread.run_sync(store.renew_lease, job_id, owner, ttl(lag.allowance()),
-                                              limiter=_THREADS))
+    return await trio.to_thread.run_sync(renewal(store, job_id, owner, lag), limiter=_THREADS)
 
 
 async def hold(job_id: str, renew: Callable[[], Awaitable[bool]], on_lost: Callable[[str], None],

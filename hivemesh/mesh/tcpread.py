@@ -39,7 +39,8 @@ def apply() -> None:
             return b""
         buf: bytearray = self.__dict__.setdefault("_hivemesh_buf", bytearray())
         if not buf:  # a second reader (py-libp2p has one per connection) waits for the first
-            async with self.__dict__.setdefault("_hivemesh_lock", trio.Lock()):
+            lock = self.__dict__.get("_hivemesh_lock") or self.__dict__.setdefault("_hivemesh_lock", trio.Lock())
+            async with lock:
                 if not buf:
                     data = await unbuffered(self, CHUNK if n is None else max(n, CHUNK))
                     if n is None or len(data) <= n:

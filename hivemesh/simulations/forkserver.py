@@ -54,6 +54,14 @@ class ForkedProc:
             time.sleep(0.05)
         return -1
 
+    async def wait_first_line(self) -> str:
+        """The first line the peer prints, once it has; "" if it died first."""
+        line = self.first_line()
+        while not line and self.poll() is None:
+            await trio.sleep(0.05)
+            line = self.first_line()
+        return line
+
     def first_line(self) -> str:
         """The first complete line the peer printed, or "" (none yet)."""
         try:

@@ -66,10 +66,7 @@ class ProcessCluster:
     async def _first_line(self, proc: subprocess.Popen[str] | ForkedProc, name: str) -> str:
         with trio.move_on_after(START_TIMEOUT_S):
             if isinstance(proc, ForkedProc):
-                line = proc.first_line()
-                while not line and proc.poll() is None:
-                    await trio.sleep(0.05)
-                    line = proc.first_line()
+                line = await proc.wait_first_line()
             else:
                 assert proc.stdout is not None
                 line = await trio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
