@@ -196,7 +196,7 @@ async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
 
 
 async def _stream_events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
-    stream = await node.open_stream(gateway, PROTOCOL)
+    stream = await node.open_stream(gateway, PROTOCOL, lazy=True)
     try:
         try:
             await stream.send(submit)

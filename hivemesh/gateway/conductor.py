@@ -246,7 +246,7 @@ class Conductor:
         sid, attempt = assign.subtask_id, assign.attempt
         with scope:
             try:
-                stream = await self.run.node.open_stream(peer, STAGE)
+                stream = await self.run.node.open_stream(peer, STAGE, lazy=True)
             except HivemeshError as exc:
                 await self._send.send(ps.StageRefused(self._now(), sid, attempt, peer,
                                                       self._broke(peer, assign), str(exc)))

@@ -163,14 +163,19 @@ class MeshNode:
     def banned(self) -> set[str]:
         return self.reputation.banned_set(self.config.clock())
 
-    async def open_stream(self, peer_id: str, protocol: str) -> Stream:
+    async def open_stream(self, peer_id: str, protocol: str, *, lazy: bool = False) -> Stream:
         """Open a stream, dialing the peer from the view's addrs if needed.
 
         A peer that refuses us or whose connection is gone leaves our view
         until a newer advert of its own brings it back (``unreachable``): a
         dead peer's last advert stays valid for its TTL, and nobody should be
         handed work on it meanwhile. A peer that is only slow to answer (a
-        timeout: it may be overloaded, as may we) keeps its place."""
+        timeout: it may be overloaded, as may we) keeps its place.
+
+        ``lazy``: do not wait for multistream-select (``lazyselect``); the
+        protocol goes out with the first write, and a peer that does not speak
+        it makes the first read raise ``StreamBroken``. For the hot paths,
+        where the opener writes first (stages, job submissions, hand-offs)."""
         pid = ID.from_base58(peer_id)
         if pid not in self.host.get_connected_peers():
             entry = self.view.peers.get(peer_id)
@@ -182,6 +187,10 @@ class MeshNode:
                 raise PeerUnreachable(f"peer {peer_id} is not reachable ({outcome})")
         try:
             with trio.fail_after(STREAM_TIMEOUT_S):
+                if lazy:
+                    raw = await self.host.get_network().new_stream(pid)
+                    raw.set_protocol(TProtocol(protocol))
+                    return Stream(raw, propose=protocol)
                 return Stream(await self.host.new_stream(pid, [TProtocol(protocol)]))
         except Exception as exc:
             if not isinstance(exc, trio.TooSlowError) and not _refused_protocol(exc):

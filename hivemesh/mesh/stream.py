@@ -27,7 +27,7 @@ from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.stream_muxer.exceptions import MuxedStreamEOF
 
 from hivemesh.errors import DecodeError, StreamBroken
-from hivemesh.mesh import wire
+from hivemesh.mesh import lazyselect, wire
 
 M = TypeVar("M", bound=wire.Message)
 
@@ -58,10 +58,16 @@ def describe(exc: BaseException) -> str:
 
 class Stream:
     """A py-libp2p stream seen through ``hivemesh.errors``. ``delay_s`` holds
-    every write back that long (a slow simulated uplink, ``simulations.netdelay``)."""
+    every write back that long (a slow simulated uplink, ``simulations.netdelay``).
 
-    def __init__(self, raw: Any, delay_s: float = 0.0) -> None:
+    ``propose``: the stream was opened lazily (``lazyselect``): that protocol
+    is proposed ahead of the first write, and the listener's answer is read
+    and checked before the first read (a refusal is a ``StreamBroken``)."""
+
+    def __init__(self, raw: Any, delay_s: float = 0.0, propose: str = "") -> None:
         self.raw, self.delay_s = raw, delay_s
+        self._unsent = lazyselect.proposal(propose) if propose else b""
+        self._owed = propose  # the protocol whose selection is still to be read back
 
     @classmethod
     def of(cls, stream: Any) -> Stream:
@@ -78,6 +84,11 @@ class Stream:
     # --- bytes and messages ----------------------------------------------------------
 
     async def read(self, n: int | None = None) -> bytes:
+        if self._owed:
+            await self._settle()
+        return await self._read(n)
+
+    async def _read(self, n: int | None = None) -> bytes:
         try:
             return await self.raw.read(n)
         except _EOF:
@@ -86,12 +97,28 @@ class Stream:
             raise StreamBroken(f"stream from {self.peer[-8:]} broke: {type(exc).__name__}: {exc}") from None
 
     async def write(self, data: bytes) -> None:
+        if self._unsent:  # a lazy open: the protocol goes out with the first frame, in one write
+            data, self._unsent = self._unsent + data, b""
         if self.delay_s > 0:
             await trio.sleep(self.delay_s)
         try:
             await self.raw.write(data)
         except _BROKEN as exc:
             raise StreamBroken(f"stream to {self.peer[-8:]} broke: {type(exc).__name__}: {exc}") from None
+
+    async def _settle(self) -> None:
+        """Read the listener's answer to a lazy proposal (sending it first if
+        nothing was written yet)."""
+        protocol, self._owed = self._owed, ""
+        if self._unsent:
+            await self.write(b"")
+        own = _RawReads(self)
+        try:
+            header = (await wire.read_frame(own, lazyselect.MAX_LINE)).decode()
+            echo = (await wire.read_frame(own, lazyselect.MAX_LINE)).decode()
+            lazyselect.check_answer(header.removesuffix("\n"), echo.removesuffix("\n"), protocol)
+        except (DecodeError, UnicodeDecodeError, lazyselect.Refused) as exc:
+            raise StreamBroken(f"peer {self.peer[-8:]} did not select {protocol}: {exc}") from None
 
     async def receive(self, cls: type[M], timeout_s: float | None = None) -> M:
         """One ``cls`` message; ``trio.TooSlowError`` after ``timeout_s``."""
@@ -162,3 +189,10 @@ class Stream:
         except StreamBroken:
             return True
         return False
+
+
+class _RawReads:
+    """A lazy stream's reads below its own pending answer check."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.read = stream._read

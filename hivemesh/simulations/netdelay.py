@@ -35,8 +35,8 @@ def slow_down(node: MeshNode, delay: float) -> None:
     def slow_handle(protocol: str, handler: Callable[[Stream], Any]) -> None:
         handle(protocol, delayed_handler(handler, delay))
 
-    async def slow_open(peer_id: str, protocol: str) -> Stream:
-        return await _delayed(open_stream(peer_id, protocol), delay)
+    async def slow_open(peer_id: str, protocol: str, *, lazy: bool = False) -> Stream:
+        return await _delayed(open_stream(peer_id, protocol, lazy=lazy), delay)
 
     node.handle = slow_handle  # type: ignore[method-assign]
     node.open_stream = slow_open  # type: ignore[method-assign]
@@ -50,8 +50,8 @@ def slow_down_class(delay: float) -> None:
     def slow_handle(self: MeshNode, protocol: str, handler: Callable[[Stream], Any]) -> None:
         handle(self, protocol, delayed_handler(handler, delay))
 
-    async def slow_open(self: MeshNode, peer_id: str, protocol: str) -> Stream:
-        return await _delayed(open_stream(self, peer_id, protocol), delay)
+    async def slow_open(self: MeshNode, peer_id: str, protocol: str, *, lazy: bool = False) -> Stream:
+        return await _delayed(open_stream(self, peer_id, protocol, lazy=lazy), delay)
 
     MeshNode.handle = slow_handle  # type: ignore[method-assign]
     MeshNode.open_stream = slow_open  # type: ignore[method-assign]

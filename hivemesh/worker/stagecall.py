@@ -42,7 +42,7 @@ async def call_stage(node: MeshNode, peer_id: str, assign: StageAssign, on_token
     ``TaskError`` subclass (``deadline``, ``context_overflow``...). A peer that
     is gone raises ``PeerUnreachable`` or ``StreamBroken``; a late one
     ``trio.TooSlowError``."""
-    stream = await node.open_stream(peer_id, STAGE)
+    stream = await node.open_stream(peer_id, STAGE, lazy=True)
     try:
         with trio.fail_after(assign.deadline_s + GRACE_S):
             done = await run_stage(stream, assign, on_token)

@@ -101,7 +101,7 @@ class Links:
                 stream = None if fresh else self._streams.get(peer_id)
                 try:
                     if stream is None:
-                        stream = self._streams[peer_id] = await self.node.open_stream(peer_id, OUTPUT)
+                        stream = self._streams[peer_id] = await self.node.open_stream(peer_id, OUTPUT, lazy=True)
                     with trio.fail_after(IO_TIMEOUT_S):
                         await stream.send(output)
                         return await stream.receive(OutputAck)
