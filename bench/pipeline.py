@@ -3,7 +3,9 @@
 In one run, side by side (one process: a bootstrap, 5 workers with
 zero-latency simulated models, a gateway on the in-process store, a client):
 - raw_rtt_ms: open a py-libp2p stream, send a small frame, read it echoed back
-  (what every hivemesh request costs at least);
+  (what every hivemesh request costs at least); raw_lazy_rtt_ms: the same with
+  the lazy open the hot paths use (``mesh.lazyselect``: the protocol id goes
+  out with the frame; for comparison, the goals are against raw_rtt_ms);
 - the real gateway path: jobs submitted by the client through
   ``hivemesh.client.submit_via`` to the gateway, which plans them (an n-stage
   chain), runs them (job run, conductor, store) and answers:
@@ -15,7 +17,8 @@ zero-latency simulated models, a gateway on the in-process store, a client):
   - job_ms[n-1]: the whole job, client to client, for n = 1..5 stages;
     job_stage_ms is the mean added latency per extra stage;
 - without the gateway (the data path alone): subtask_rtt_ms, one stage
-  assigned straight to a worker over ``/hivemesh/stage/1``, and hop_ms[n-1]
+  assigned straight to a worker over ``/hivemesh/stage/1`` (opened lazily, as
+  ``call_stage`` and the conductor open it), and hop_ms[n-1]
   for n stages assigned at once, outputs going worker to worker; hop_overhead_ms
   is the mean added latency per extra stage;
 - gateway_payload_bytes[n-1]: output bytes that reached the gateway for n
@@ -59,9 +62,11 @@ async def echo_handler(stream) -> None:  # type: ignore[no-untyped-def]
     await stream.close()
 
 
-async def raw_rtt(node, peer: str) -> float:  # type: ignore[no-untyped-def]
+async def raw_rtt(node, peer: str, lazy: bool = False) -> float:  # type: ignore[no-untyped-def]
+    """py-libp2p's own stream open (multistream-select negotiated first); with
+    ``lazy``, the open the hot paths use (``mesh.lazyselect``), for comparison."""
     started = time.perf_counter()
-    stream = await node.open_stream(peer, ECHO)
+    stream = await node.open_stream(peer, ECHO, lazy=lazy)
     await stream.write(wire.frame(b"x" * 64))
     await wire.read_frame(stream, 1024)
     await stream.close()
@@ -84,7 +89,7 @@ async def pipeline(node, workers: list[str], n: int, job: str) -> tuple[float, i
     streams: list[tuple[int, object]] = []
 
     async def assign(i: int) -> None:  # all at once, as the gateway does
-        stream = await node.open_stream(workers[i % len(workers)], STAGE)
+        stream = await node.open_stream(workers[i % len(workers)], STAGE, lazy=True)  # as ``call_stage`` opens it
         await wire.write_message(stream, assignment(job, i, n, workers))
         ack = await wire.read_message(stream, StageAck)
         assert ack.ok, ack.error
@@ -160,12 +165,13 @@ async def run(args: argparse.Namespace) -> dict:
             await raw_rtt(node, workers[0])
             await pipeline(node, workers, 2, "warm")
             await gateway_job(client, 2, f"warm-{i}")
-        raw, sub, gsub = [], [], []
+        raw, lazy_raw, sub, gsub = [], [], [], []
         hops: list[list[float]] = [[] for _ in range(5)]
         jobs: list[list[float]] = [[] for _ in range(5)]
         payload = [0] * 5
         for r in range(args.repeats):
             raw.append(await raw_rtt(node, workers[r % 5]))
+            lazy_raw.append(await raw_rtt(node, workers[r % 5], lazy=True))
             sub.append((await pipeline(node, workers[r % 5:] + workers[:r % 5], 1, f"one-{r}"))[0])
             for n in range(1, 6):
                 ms, payload[n - 1] = await pipeline(node, workers, n, f"p{n}-{r}")
@@ -187,8 +193,12 @@ async def run(args: argparse.Namespace) -> dict:
           f"(x{gsub_ms / raw_ms:.2f}), without the gateway {sub_ms:.2f} ms (x{sub_ms / raw_ms:.2f}); "
           f"each extra stage through the gateway {per_stage:.2f} ms (raw + {per_stage - raw_ms:.2f} ms), "
           f"without it {overhead:.2f} ms (raw + {overhead - raw_ms:.2f} ms)")
+    lazy_ms = statistics.median(lazy_raw)
+    print(f"raw stream round trip with a lazy open (protocol sent with the frame) {lazy_ms:.2f} ms; "
+          f"one subtask on the gateway path x{gsub_ms / lazy_ms:.2f} of it")
     return {
         "raw_rtt_ms": round(raw_ms, 3),
+        "raw_lazy_rtt_ms": round(lazy_ms, 3), "gateway_subtask_vs_lazy_raw": round(gsub_ms / lazy_ms, 3),
         "gateway_subtask_rtt_ms": round(gsub_ms, 3), "gateway_subtask_ratio": round(gsub_ms / raw_ms, 3),
         "job_ms": [round(j, 3) for j in job_ms], "job_stage_ms": round(per_stage, 3),
         "job_stage_vs_raw_ms": round(per_stage - raw_ms, 3),

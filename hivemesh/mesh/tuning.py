@@ -24,6 +24,17 @@ parsing every listen multiaddr afresh (~1 ms of CPU per RPC here: a sixth of
 a gateway process's CPU in a 10-peer mesh of processes). ``cache_addrs``
 keeps the list for ``ADDRS_TTL_S``.
 
+That variable alone did not do it (measured in issue 13's second round: an
+idle 7-peer process sent 247 WINDOW_UPDATE frames against 238 data frames in
+2 s): py-libp2p's ``_auto_tune_and_send_window_update`` has a "partial
+slack" branch that, whenever the bytes consumed since the last update are
+under the threshold, credits them at once, so every read of a small frame
+(each frame length, each body) still sent an update. ``batch_window_updates``
+replaces it by go-yamux's rule (``sendWindowUpdate``): credit the consumed
+bytes only once they reach the threshold (half the target window), with
+py-libp2p's own window growth (auto-tuning) kept. With
+``PY_YAMUX_RELEASE_ON_READ`` set to 1 py-libp2p's method runs unchanged.
+
 TCP reads: buffered (``tcpread``).
 """
 
@@ -62,6 +73,35 @@ def apply() -> None:
     for name, value in LIBP2P_ENV.items():
         os.environ.setdefault(name, value)
     tcpread.apply()  # fewer scheduler trips per frame on a connection's reader
+    batch_window_updates()
+
+
+def batch_window_updates() -> None:
+    """Patch ``YamuxStream._auto_tune_and_send_window_update`` once (idempotent):
+    go-yamux's credit rule, see the module's docstring."""
+    from libp2p.stream_muxer.yamux import yamux
+
+    stream_cls = yamux.YamuxStream
+    original = stream_cls._auto_tune_and_send_window_update
+    if getattr(original, "hivemesh_batched", False):
+        return
+
+    async def credit(self: Any, *, bytes_read: int = 0) -> None:
+        if yamux._yamux_release_on_read():
+            await original(self, bytes_read=bytes_read)
+            return
+        increment = 0
+        async with self.window_lock:
+            buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
+            consumed = self.target_recv_window - (self.recv_window + buffered)  # read, not yet credited
+            if consumed > 0 and consumed >= self._grow_threshold():
+                increment = self._grow_to_delta(buffered) + self._apply_autotune_epoch(buffered)
+                self._pending_recv_release = 0
+        if increment > 0:
+            await self.send_window_update(increment, skip_lock=True)
+
+    credit.hivemesh_batched = True  # type: ignore[attr-defined]
+    stream_cls._auto_tune_and_send_window_update = credit  # type: ignore[method-assign]
 
 
 def cache_addrs(host: Any, ttl_s: float = ADDRS_TTL_S) -> None:

@@ -102,3 +102,52 @@ async def test_a_neighbours_signed_record_is_checked_once_and_a_forged_one_still
     assert not consume(rpc, host, b.node.host.get_id())  # a's record, offered as another peer's
     assert len(checks) == 3
     assert consume(rpc_pb2.RPC(), host, sender)  # no record: nothing to check, as before
+
+
+async def test_small_frames_read_one_by_one_cost_no_window_update(nursery, monkeypatch):
+    """py-libp2p credited every small read at once (a WINDOW_UPDATE frame back
+    per frame length and per body read); with go-yamux's rule (``tuning``)
+    a stream whose reads stay under half the window sends none, and one that
+    reads past it sends a few."""
+    import struct
+
+    from libp2p.stream_muxer.yamux.yamux import TYPE_WINDOW_UPDATE, Yamux
+
+    tuning.apply()
+    updates: list[int] = []
+    write_frame = Yamux._write_frame
+
+    async def counted(self, data, *args, **kwargs):
+        _, typ, flags, sid, _ = struct.unpack(">BBHII", data[:12])
+        if typ == TYPE_WINDOW_UPDATE and not flags:
+            updates.append(sid)
+        return await write_frame(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Yamux, "_write_frame", counted)
+    boot = await start_bootstrap(nursery)
+    addr = boot.node.full_addrs()[0]
+    served: list[int] = []
+
+    async def sink(stream):
+        served.append(stream.raw.muxed_stream.stream_id)
+        got = 0
+        while (frame := await wire.read_frame(stream, 4096)) != b"end":
+            got += len(frame)
+        await stream.write(wire.frame(str(got).encode()))
+
+    a = await start(nursery, peer_config([addr]))
+    b = await start(nursery, peer_config([addr]))
+    b.node.handle(BULK, sink)
+    await wait_until(lambda: b.node.peer_id in a.node.view.peers, 15, "a to see b")
+    for frames, most in ((200, 0), (1000, 8)):  # 200 x 500 B: under half the 256 KiB window; 1000: ~2 windows
+        updates.clear()
+        stream = await a.node.open_stream(b.node.peer_id, BULK)
+        with trio.fail_after(30):
+            for _ in range(frames):
+                await stream.write(wire.frame(b"x" * 500))
+            await stream.write(wire.frame(b"end"))
+            assert await wire.read_frame(stream, 16) == str(500 * frames).encode()
+        await stream.close()
+        assert len([s for s in updates if s == served[-1]]) <= most, (frames, updates.count(served[-1]))
+        if most:
+            assert served[-1] in updates  # credit still flows once half the window is read
