@@ -66,6 +66,7 @@ class Stream:
 
     def __init__(self, raw: Any, delay_s: float = 0.0, propose: str = "") -> None:
         self.raw, self.delay_s = raw, delay_s
+        self._buf = bytearray()  # read ahead: what one py-libp2p read brought beyond the caller's n
         self._unsent = lazyselect.proposal(propose) if propose else b""
         self._owed = propose  # the protocol whose selection is still to be read back
 
@@ -89,12 +90,24 @@ class Stream:
         return await self._read(n)
 
     async def _read(self, n: int | None = None) -> bytes:
-        try:
-            return await self.raw.read(n)
-        except _EOF:
-            return b""
-        except _BROKEN as exc:
-            raise StreamBroken(f"stream from {self.peer[-8:]} broke: {type(exc).__name__}: {exc}") from None
+        """Up to ``n`` bytes (all there are with None). One py-libp2p read
+        takes whatever the stream holds, and later reads are served from it:
+        a frame's length and body (and the frames behind it) cost one trip
+        through py-libp2p's stream and muxer locks, not one per piece."""
+        if not self._buf:
+            try:
+                data = await self.raw.read(None)
+            except _EOF:
+                return b""
+            except _BROKEN as exc:
+                raise StreamBroken(f"stream from {self.peer[-8:]} broke: {type(exc).__name__}: {exc}") from None
+            if n is None or len(data) <= n:
+                return data
+            self._buf += data
+        take = len(self._buf) if n is None else min(n, len(self._buf))
+        out = bytes(self._buf[:take])
+        del self._buf[:take]
+        return out
 
     async def write(self, data: bytes) -> None:
         if self._unsent:  # a lazy open: the protocol goes out with the first frame, in one write
