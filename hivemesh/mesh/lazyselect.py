@@ -14,9 +14,20 @@ first read. py-libp2p's listener reads the proposal line by line with exact
 reads, so the frame behind it stays in the stream for the handler. The
 opener must write first (every hivemesh protocol does); a protocol the peer
 does not speak shows up on the first read, not at the open.
+
+The listener's side (``answer_in_one_write``, set at our boundary by
+``tuning.apply``): py-libp2p's listener writes its header the moment a stream
+arrives and the protocol's echo once it has read the proposal: two Noise +
+Yamux messages. Patched, it reads the opener's header first (every opener
+sends it without waiting) and, when the proposal is already there behind it
+(a lazy opener's), answers with its header and the echo in one write; an
+opener that waits for the header (py-libp2p's own ``new_stream``) gets it at
+once, as before.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 MULTISTREAM = "/multistream/1.0.0"
 NOT_SUPPORTED = "na"
@@ -53,3 +64,55 @@ def check_answer(header: str, echo: str, protocol: str) -> None:
         raise Refused(f"protocol not supported: {protocol}")
     if echo != protocol:
         raise Refused(f"unexpected answer to {protocol}: {echo[:40]!r}")
+
+
+def answer_in_one_write() -> None:
+    """Patch py-libp2p's multistream-select listener (idempotent), see above."""
+    from libp2p.io.exceptions import IOException
+    from libp2p.protocol_muxer.exceptions import MultiselectCommunicatorError, MultiselectError
+    from libp2p.protocol_muxer.multiselect import Multiselect, is_valid_handshake
+    from libp2p.protocol_muxer.multiselect_communicator import MultiselectCommunicator
+
+    if getattr(Multiselect.handshake, "hivemesh_one_write", False):
+        return
+    handshake, write = Multiselect.handshake, MultiselectCommunicator.write
+
+    async def reading_first(self: Any, communicator: Any) -> None:
+        if not isinstance(communicator, MultiselectCommunicator):
+            await handshake(self, communicator)
+            return
+        try:
+            contents = await communicator.read()
+        except MultiselectCommunicatorError as error:
+            raise MultiselectError() from error
+        if not is_valid_handshake(contents):
+            raise MultiselectError(f"multiselect protocol ID mismatch: received handshake_contents={contents}")
+        if _buffered(communicator.read_writer):
+            communicator.hivemesh_header_owed = True  # it goes out with the answer to the proposal
+        else:
+            try:
+                await write(communicator, MULTISTREAM)
+            except MultiselectCommunicatorError as error:
+                raise MultiselectError() from error
+
+    async def with_header(self: Any, msg_str: str) -> None:
+        if not self.__dict__.pop("hivemesh_header_owed", False):
+            await write(self, msg_str)
+            return
+        try:
+            await self.read_writer.write(line(MULTISTREAM) + line(msg_str or ""))
+        except (IOException, AssertionError, ValueError) as error:  # as py-libp2p's own write maps them
+            raise MultiselectCommunicatorError("fail to write to multiselect communicator") from error
+
+    reading_first.hivemesh_one_write = True  # type: ignore[attr-defined]
+    Multiselect.handshake = reading_first  # type: ignore[method-assign]
+    MultiselectCommunicator.write = with_header  # type: ignore[method-assign]
+
+
+def _buffered(net_stream: Any) -> bool:
+    """Are bytes of this (Yamux) stream received and not read yet?"""
+    try:
+        muxed = net_stream.muxed_stream
+        return bool(muxed.conn.stream_buffers.get(muxed.stream_id))
+    except AttributeError:  # another muxer: answer as py-libp2p does
+        return False

@@ -44,7 +44,7 @@ import os
 import time
 from typing import Any
 
-from hivemesh.mesh import tcpread
+from hivemesh.mesh import lazyselect, tcpread
 
 LIBP2P_ENV = {"PY_YAMUX_RELEASE_ON_READ": "0"}
 #: gossipsub's mesh degree (target, low, high): every advert copy a peer forwards costs it
@@ -74,6 +74,7 @@ def apply() -> None:
         os.environ.setdefault(name, value)
     tcpread.apply()  # fewer scheduler trips per frame on a connection's reader
     batch_window_updates()
+    lazyselect.answer_in_one_write()  # a lazy opener's proposal answered in one message
 
 
 def batch_window_updates() -> None:

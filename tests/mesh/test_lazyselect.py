@@ -91,3 +91,43 @@ async def test_an_unsupported_protocol_breaks_the_first_read_and_keeps_the_peer(
         stream = await a.node.open_stream(b.node.peer_id, HELLO, lazy=True)
         assert await wire.read_frame(stream, 64) == b"hello"
         await stream.close()
+
+
+async def test_the_listener_answers_a_lazy_proposal_in_one_message(nursery, monkeypatch):
+    """py-libp2p's listener sent its header and the protocol's echo as two
+    messages; patched (``tuning``), a lazy proposal gets both in one, and an
+    eager opener (py-libp2p's ``new_stream``, which waits for the header) is
+    still served, header first."""
+    import struct
+
+    from libp2p.stream_muxer.yamux.yamux import TYPE_DATA, Yamux
+
+    sent: list[tuple[object, int, bytes]] = []
+    write_frame = Yamux._write_frame
+
+    async def counted(self, data, *args, **kwargs):
+        _, typ, _, sid, _ = struct.unpack(">BBHII", data[:12])
+        if typ == TYPE_DATA and len(data) > 12:
+            sent.append((self, sid, bytes(data[12:])))
+        return await write_frame(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Yamux, "_write_frame", counted)
+    a, b = await _pair(nursery)
+    served: list[tuple[object, int]] = []
+
+    async def echo(stream):
+        served.append((stream.raw.muxed_conn, stream.raw.muxed_stream.stream_id))
+        data = await wire.read_frame(stream, 64)
+        await stream.write(wire.frame(data))
+
+    b.node.handle(ECHO, echo)
+    header, echoed, reply = lazyselect.line(lazyselect.MULTISTREAM), lazyselect.line(ECHO), wire.frame(b"ping")
+    for lazy, expected in ((True, [header + echoed, reply]), (False, [header, echoed, reply])):
+        sent.clear()
+        with trio.fail_after(10):
+            stream = await a.node.open_stream(b.node.peer_id, ECHO, lazy=lazy)
+            await stream.write(wire.frame(b"ping"))
+            assert await wire.read_frame(stream, 64) == b"ping"
+            await stream.close()
+        conn, sid = served[-1]
+        assert [data for c, s, data in sent if c is conn and s == sid] == expected, lazy
