@@ -4,10 +4,20 @@ Yamux window updates: py-libp2p 0.8.1 by default (``PY_YAMUX_RELEASE_ON_READ=1``
 answers every read on a stream with a WINDOW_UPDATE frame for the bytes read,
 so each gossip RPC and each stream message a peer receives costs a frame back
 (built, encrypted, written): in an idle mesh of peer processes these frames
-were about a tenth of each peer's CPU. With the variable at 0 it grants credit
-as go-yamux does, in one update once half the receive window is consumed:
-the same flow control, fewer frames. py-libp2p reads the variable at call
-time; a value already in the environment is kept.
+were about a tenth of each peer's CPU. The variable at 0 was meant to make
+it grant credit as go-yamux does, in one update once half the receive window
+is consumed: the same flow control, fewer frames. py-libp2p reads the
+variable at call time; a value already in the environment is kept.
+That variable alone did not do it (measured in issue 13's second round: an
+idle 7-peer process sent 247 WINDOW_UPDATE frames against 238 data frames in
+2 s): py-libp2p's ``_auto_tune_and_send_window_update`` has a "partial
+slack" branch that, whenever the bytes consumed since the last update are
+under the threshold, credits them at once, so every read of a small frame
+(each frame length, each body) still sent an update. ``batch_window_updates``
+replaces it by go-yamux's rule (``sendWindowUpdate``): credit the consumed
+bytes only once they reach the threshold (half the target window), with
+py-libp2p's own window growth (auto-tuning) kept. With
+``PY_YAMUX_RELEASE_ON_READ`` set to 1 py-libp2p's method runs unchanged.
 
 Signed peer records: every pubsub RPC a peer receives carries its sender's
 signed peer record, and py-libp2p checks the Ed25519 signature and rewrites
@@ -24,18 +34,8 @@ parsing every listen multiaddr afresh (~1 ms of CPU per RPC here: a sixth of
 a gateway process's CPU in a 10-peer mesh of processes). ``cache_addrs``
 keeps the list for ``ADDRS_TTL_S``.
 
-That variable alone did not do it (measured in issue 13's second round: an
-idle 7-peer process sent 247 WINDOW_UPDATE frames against 238 data frames in
-2 s): py-libp2p's ``_auto_tune_and_send_window_update`` has a "partial
-slack" branch that, whenever the bytes consumed since the last update are
-under the threshold, credits them at once, so every read of a small frame
-(each frame length, each body) still sent an update. ``batch_window_updates``
-replaces it by go-yamux's rule (``sendWindowUpdate``): credit the consumed
-bytes only once they reach the threshold (half the target window), with
-py-libp2p's own window growth (auto-tuning) kept. With
-``PY_YAMUX_RELEASE_ON_READ`` set to 1 py-libp2p's method runs unchanged.
-
-TCP reads: buffered (``tcpread``).
+TCP reads: buffered (``tcpread``). Multistream-select: a lazy opener's
+proposal is answered in one message (``lazyselect.answer_in_one_write``).
 """
 
 from __future__ import annotations
