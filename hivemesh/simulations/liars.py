@@ -155,5 +155,6 @@ def verification(fleet: Any, lies: Lies, wrong: list[str], completed: int) -> di
         # per gateway: outputs it had checked, and those checked because their producer was new to it
         "checked_per_gateway": [d.stats.get("checked_new", 0) + d.stats.get("checked_trusted", 0) for d in desks],
         "checked_new_per_gateway": [d.stats.get("checked_new", 0) for d in desks],
+        "checks_run_per_gateway": [d.stats.get("checks_run", 0) for d in desks],
         "bans_shared": stats.get("bans_shared", 0),
     }
