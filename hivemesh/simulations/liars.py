@@ -138,6 +138,8 @@ def verification(fleet: Any, lies: Lies, wrong: list[str], completed: int) -> di
         "liars_banned": len(liars & banned),
         "liars_banned_by_every_gateway": sum(all(p in n.banned() for n in nodes) for p in liars),
         "liar_outputs_before_ban_max": max(before_ban, default=None),
+        # per liar: its outputs that reached a gateway's check desk (all gateways), banned or not
+        "liar_outputs": sorted(sum(d.produced[p] for d in desks) for p in liars),
         "honest_banned": len(honest & banned),
         "honest_subtasks_checked": honest_checked,
         "subtasks_checked": checked,
