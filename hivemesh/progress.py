@@ -68,7 +68,8 @@ def format_result(result: JobResult, with_answer: bool = True) -> str:
     lines = [result.answer.strip(), ""] if with_answer else []
     for s in result.subtasks:
         lines.append(f"  {s.id:<10} {s.capability:<10} …{s.peer_id[-6:]} {s.model:<22} "
-                     f"{s.tokens:>5} tokens {s.seconds:6.2f}s{' (cached)' if s.cached else ''}")
+                     f"{s.tokens:>5} tokens {s.seconds:6.2f}s{' (cached)' if s.cached else ''}"
+                     f"{'; check passed' if s.check == 'passed' else '; ' + s.check if s.check else ''}")
     acc = result.accounting
     if acc is not None:
         lines.append(

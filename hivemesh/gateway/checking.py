@@ -13,6 +13,10 @@ the producer, same weights, trusted peers first) and, after a rejection, a
 third. A check that cannot run anywhere leaves the output unchecked; a
 rejection with no third checker to confirm it runs the stage again without
 charging anyone.
+
+The book's records are the gateways' shared ones (``share``: the store's
+trust record, ``gateway.trustshare``): a worker trusted through another
+gateway is trusted here, and one banned by another gateway is banned here.
 """
 
 from __future__ import annotations
@@ -26,17 +30,23 @@ from typing import TYPE_CHECKING
 from hivemesh.errors import HivemeshError
 from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.trust import Decision, TrustBook, TrustSettings, pick_checker
+from hivemesh.gateway.trustshare import SharedTrust
 from hivemesh.planner.template import fill
 from hivemesh.worker.checker import call_check
 from hivemesh.worker.checkwire import MAX_OUTPUT_BYTES, MAX_PROMPT_BYTES, CheckRequest
 from hivemesh.worker.pipewire import StageAssign, digest
 
 if TYPE_CHECKING:
+    from hivemesh.gateway.store import JobStore
     from hivemesh.mesh.node import MeshNode
 
 log = logging.getLogger(__name__)
 
 CHECK_TRIES = 2  # checkers tried for one opinion before the output counts as unchecked
+#: why an output is not checked, as the job's result says it (``SubtaskReport.check``)
+NOT_SAMPLED = "not checked: its worker is trusted and this output was not in the sample"
+NO_CHECKER = "not checked: no other worker in the mesh serves the same weights"
+NO_HASH = "not checked: its worker advertises no model hash for this capability"
 
 
 @dataclass(frozen=True)
@@ -57,25 +67,47 @@ class CheckDesk:
     #: peer -> its outputs this gateway used or rejected before it banned the peer
     banned_after: dict[str, int] = field(default_factory=dict)
     produced: Counter[str] = field(default_factory=Counter)  # peer -> its outputs that came in
+    shared: SharedTrust | None = field(default=None, init=False)  # the gateways' shared record (``share``)
 
     def __post_init__(self) -> None:
         self.book = TrustBook(self.settings, self.rnd)
 
+    def share(self, store: JobStore, node: MeshNode) -> SharedTrust:
+        """Keep the book's records in ``store``, shared with the other gateways
+        (the returned shell's ``run`` must run beside the gateway)."""
+        self.shared = SharedTrust(store, self.book, on_ban=lambda peer: self._banned_elsewhere(node, peer))
+        return self.shared
+
+    def _banned_elsewhere(self, node: MeshNode, peer: str) -> None:
+        """The shared record says ``peer`` is banned (by any gateway): banned here too."""
+        if peer in node.banned():
+            return
+        self.banned_after.setdefault(peer, self.produced[peer])
+        self.stats["bans_shared"] += 1
+        log.warning("peer %s banned: the gateways' shared trust record bans it", peer[-8:])
+        node.penalize(peer, "liar")
+
     # --- at placement ----------------------------------------------------------------
 
-    def should_check(self, node: MeshNode, producer: str, capability: str) -> str:
-        """The weights to pin when ``producer``'s output of ``capability`` is to be checked, else ""."""
+    def should_check(self, node: MeshNode, producer: str, capability: str) -> tuple[str, str]:
+        """(the weights to pin, "") when ``producer``'s output of ``capability`` is to be
+        checked, else ("", why not: the result tells the user)."""
+        if self.shared is not None:
+            self.shared.look()  # records too old: every output checked
         entry = node.view.peers.get(producer)
         pin = entry.advert.model_hash_for(capability) if entry is not None else ""
         new = self.book.is_new(producer)
         self.stats["stages_new" if new else "stages_trusted"] += 1
-        if not pin or not self.checkers(node, pin, producer):
+        if not pin:
             self.stats["stages_uncheckable"] += 1
-            return ""
+            return "", NO_HASH
+        if not self.checkers(node, pin, producer):
+            self.stats["stages_uncheckable"] += 1
+            return "", NO_CHECKER
         if not self.book.should_check(producer):
-            return ""
+            return "", NOT_SAMPLED
         self.stats["checked_new" if new else "checked_trusted"] += 1
-        return pin
+        return pin, ""
 
     def checkers(self, node: MeshNode, pin: str, producer: str, first: str | None = None) -> list[str]:
         banned = node.banned()
@@ -101,9 +133,13 @@ class CheckDesk:
             if third is None:  # nobody to confirm: run it again, charge no one, check all its outputs again
                 self.stats["checks_unconfirmed"] += 1
                 self.book.unconfirmed(ask.producer)
+                if self.shared is not None:
+                    self.shared.wake()
                 return ps.CheckDone(now, ask.sid, ask.attempt, ask.producer, "rejected",
                                     detail=f"rejected by {first[-8:]}, unconfirmed")
             decision = self.book.third_verdict(ask.producer, first, accepted)
+        if self.shared is not None:
+            self.shared.wake()  # the outcome goes to the shared record now
         return self._done(ask, decision, now)
 
     def _done(self, ask: ps.AskCheck, decision: Decision, now: float) -> ps.CheckDone:

@@ -50,6 +50,7 @@ class Conductor:
         self.scopes: dict[str, trio.CancelScope] = {}
         self._send, self._receive = trio.open_memory_channel[ps.Event](1000)
         self.pins: dict[str, str] = {}  # subtask -> the weights its checked stage is pinned to
+        self.unchecked: dict[str, str] = {}  # subtask -> why its current stage's output is not checked
         self.produced: dict[tuple[str, int], Produced] = {}  # checked stages' outputs, for their checks
         self._nursery: trio.Nursery | None = None
         self._lease_lost = ""  # why this gateway may no longer act for the job
@@ -207,7 +208,8 @@ class Conductor:
         if desk is None:
             return frozenset()
         for sid, peer in assigned.items():
-            self.pins[sid] = desk.should_check(self.run.node, peer, self.plan.subtask(sid).capability)
+            self.pins[sid], self.unchecked[sid] = desk.should_check(self.run.node, peer,
+                                                                    self.plan.subtask(sid).capability)
         return frozenset(sid for sid in assigned if self.pins[sid])
 
     def _assignment(self, action: ps.SendAssignment) -> StageAssign:
@@ -294,6 +296,7 @@ class Conductor:
         delivered = frozenset((d.subtask_id, d.peer_id, d.attempt) for d in done.deliveries if d.ok)
         return ps.StageDone(now, sid, attempt, peer, reply=reply, output_hash=claim.output_hash if claim else "",
                             verified=verified, delivered=delivered, used=dict(done.input_hashes),
+                            check="" if assign.checked else self.unchecked.get(sid, ""),
                             detail=f"{done.model}, {done.output_bytes} bytes to {len(done.deliveries)} peer(s)")
 
     async def _check(self, ask: ps.AskCheck) -> None:

@@ -55,6 +55,8 @@ class Gateway:
         self.gate = Gate(self.settings.max_jobs)  # new jobs past its limit are answered busy
         self.lag = LoopLag()  # this gateway's own slowness: its leases and stage timeouts allow for it
         self.checks = CheckDesk(self.settings.trust) if self.settings.trust is not None else None
+        if self.checks is not None:
+            self.checks.share(store, node)  # the trust record the gateways share
         self.conductors: dict[str, Conductor] = {}  # the pipelines of the jobs running here (placement's load)
         self.on_job_end: Callable[[str, float], None] = lambda status, seconds: None  # metrics
 
@@ -68,6 +70,8 @@ class Gateway:
             nursery.start_soon(self.lag.run)
             nursery.start_soon(self._health_loop)
             nursery.start_soon(self._scan_loop)
+            if self.checks is not None and self.checks.shared is not None:
+                nursery.start_soon(self.checks.shared.run)
             try:
                 yield self
             finally:

@@ -57,7 +57,7 @@ def reports(plan: Plan, subtasks: Mapping[str, SubtaskRecord]) -> tuple[SubtaskR
         SubtaskReport(
             id=s.id, capability=s.capability, peer_id=r.peer_id, model=r.model,
             tokens=r.prompt_tokens + r.completion_tokens, completion_tokens=r.completion_tokens,
-            seconds=round(r.seconds, 3), attempts=r.attempts, cached=r.cached,
+            seconds=round(r.seconds, 3), attempts=r.attempts, cached=r.cached, check=r.check,
         )
         for s in plan.subtasks
         for r in (subtasks[s.id],)

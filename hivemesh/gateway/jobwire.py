@@ -90,6 +90,10 @@ class SubtaskReport(wire.Message):
     seconds: float
     attempts: int
     cached: bool = False
+    #: checking its output: "passed" (another worker on the same weights accepted it), "not checked: <why>"
+    #: (its worker is trusted and this output was not sampled; no other worker serves the weights; ...),
+    #: "" (the gateway checks nothing, or a cached output)
+    check: str = ""
 
 
 @dataclass(frozen=True)
@@ -244,3 +248,4 @@ class SubtaskRecord(wire.Message):
     seconds: float = 0.0
     cached: bool = False
     output_hash: str = ""
+    check: str = ""  # as ``SubtaskReport.check``

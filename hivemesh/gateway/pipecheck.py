@@ -62,7 +62,8 @@ def check_done(w: _Work, e: CheckDone, done: Callable[[_Work, StageDone], None])
     if e.verdict == "rejected":
         w.failed(e.sid, e.peer, f"output failed its check: {e.detail}"[:300], strike=False, now=e.now)
         return
-    done(w, replace(held, now=e.now))  # not ``checked`` now: it goes through as a report that just came in
+    check = "passed" if e.verdict == "accepted" else f"not checked: {e.detail or 'no checker could run'}"
+    done(w, replace(held, now=e.now, check=check))  # not ``checked`` now: it goes through as a report just in
 
 
 def overdue(w: _Work, sid: str, now: float) -> bool:

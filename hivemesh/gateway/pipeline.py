@@ -220,7 +220,7 @@ def _done(w: _Work, e: StageDone) -> None:
         return
     if pipecheck.hold(w, e):  # a checked output: its report waits for the verdict
         return
-    w.save(e.sid, replace(jobstate.finished(sub.record, e.reply), output_hash=e.output_hash))
+    w.save(e.sid, replace(jobstate.finished(sub.record, e.reply), output_hash=e.output_hash, check=e.check))
     w.set(e.sid, used=MappingProxyType(dict(e.used)), runnable_since=None)
     w.actions.append(Notify("subtask_finished", e.sid, e.peer, e.detail))
     if w.answered():

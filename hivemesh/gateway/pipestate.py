@@ -155,6 +155,8 @@ class StageDone(StageEvent):
     delivered: frozenset[tuple[str, str, int]] = frozenset()  # (child, peer, attempt) it handed its output to
     used: Mapping[str, str] = field(default_factory=_empty)  # dependency -> output hash it was built on
     detail: str = ""  # for the client's event
+    #: what became of checking this output, for the result: "passed", "not checked: <why>", "" (checks off)
+    check: str = ""
 
 
 @dataclass(frozen=True)

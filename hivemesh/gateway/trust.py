@@ -1,8 +1,15 @@
 """Which outputs to check, and what a check's verdict leads to. Pure.
 
-A gateway keeps a ``TrustBook``: per producer, how many of its checked outputs
-passed and how many failed (confirmed by a third opinion). It is not wired
-into the pipeline yet; the hook it needs is one call per finished stage:
+Per producer a ``PeerRecord``: how many of its checked outputs passed and how
+many failed (confirmed by a third opinion), its streak of passes, its last
+outcomes and whether it is banned. ``apply(record, outcome, settings)`` is the
+one rule that moves a record; a ``TrustBook`` holds the records a gateway
+knows and makes the decisions from them. The gateways share the records
+through their store (``gateway.trustshare`` is the thin shell that reads them
+and writes each outcome with ``apply`` atomically); the book only notes each
+outcome in ``outcomes`` for it.
+
+The hook is one call per finished stage:
 
     if book.should_check(producer):            # before the output is used downstream
         checker = pick_checker(candidates, producer, first=None, rnd)
@@ -15,12 +22,15 @@ into the pipeline yet; the hook it needs is one call per finished stage:
 
 Sampling: a new peer (fewer than ``new_peer_checks`` passed checks) is
 checked on every output; a trusted one on a random ``trusted_share``
-(5% by default). A confirmed failure makes a peer new again: every output
-checked until it has ``new_peer_checks`` passes in a row. A failed check is not believed at once: a third peer with
-the same weights checks the same output. Two rejections make a confirmed
-failure: the producer is charged ``wrong_output``, the output is recomputed
-elsewhere, and a producer with ``ban_failures`` confirmed failures among its
-last ``ban_window`` checked outputs is banned. A third opinion that
+(5% by default). A book that cannot read the shared records (``blind``: the
+store slow or gone) treats every peer as new: it falls back to checking,
+never to trusting. A confirmed failure makes a peer new again: every output
+checked until it has ``new_peer_checks`` passes in a row. A failed check is
+not believed at once: a third peer with the same weights checks the same
+output. Two rejections make a confirmed failure: the producer is charged
+``wrong_output``, the output is recomputed elsewhere, and a producer with
+``ban_failures`` confirmed failures among its last ``ban_window`` checked
+outputs is banned (for good, in the shared record). A third opinion that
 accepts clears the producer and charges the first checker ``false_check``.
 With no third checker (``unconfirmed``) the output is recomputed, no one is
 charged, and the producer is new again (every output checked).
@@ -29,9 +39,14 @@ charged, and the producer is new again (every output checked).
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Literal
+
+from hivemesh.mesh.wire import Message
+
+Outcome = Literal["passed", "failed", "unconfirmed"]
+OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "unconfirmed")
 
 
 @dataclass(frozen=True)
@@ -48,16 +63,38 @@ class TrustSettings:
             raise ValueError("new_peer_checks >= 0, 1 <= ban_failures <= ban_window")
 
 
-@dataclass
-class PeerRecord:
+@dataclass(frozen=True)
+class PeerRecord(Message):
+    """What the gateways know of one producer's checked outputs (stored as msgpack)."""
+
+    MAX_BYTES: ClassVar[int] = 1024
     passed: int = 0
     failed: int = 0  # confirmed by a third opinion
-    streak: int = 0  # passes since the last confirmed failure
-    recent: deque[bool] = field(default_factory=deque)  # outcomes of its last checks (True: failed)
+    streak: int = 0  # passes since the last confirmed failure (or unconfirmed rejection)
+    recent: tuple[bool, ...] = ()  # outcomes of its last checks, oldest first (True: failed)
+    banned: bool = False
 
     @property
     def checked(self) -> int:
         return self.passed + self.failed
+
+
+def apply(record: PeerRecord, outcome: Outcome, settings: TrustSettings) -> PeerRecord:
+    """``record`` after one more check outcome of its producer."""
+    if outcome == "passed":
+        return replace(record, passed=record.passed + 1, streak=record.streak + 1,
+                       recent=_remember(record.recent, False, settings))
+    if outcome == "failed":
+        recent = _remember(record.recent, True, settings)
+        return replace(record, failed=record.failed + 1, streak=0, recent=recent,
+                       banned=record.banned or sum(recent) >= settings.ban_failures)
+    if outcome == "unconfirmed":
+        return replace(record, streak=0)
+    raise ValueError(f"unknown check outcome {outcome!r}")
+
+
+def _remember(recent: tuple[bool, ...], failed: bool, settings: TrustSettings) -> tuple[bool, ...]:
+    return (*recent, failed)[-settings.ban_window:]
 
 
 @dataclass(frozen=True)
@@ -75,12 +112,18 @@ class TrustBook:
     rnd: random.Random = field(default_factory=random.Random)
     records: dict[str, PeerRecord] = field(default_factory=dict)
     checks_asked: int = 0
+    #: the shared records cannot be read now: every peer counts as new (checked on every output)
+    blind: bool = False
+    #: note outcomes in ``outcomes`` for a shared record (``gateway.trustshare`` turns it on)
+    shared: bool = False
+    #: (peer, outcome) noted since the shell last took them (``take_outcomes``), oldest first
+    outcomes: list[tuple[str, Outcome]] = field(default_factory=list)
 
     def record(self, peer: str) -> PeerRecord:
-        return self.records.setdefault(peer, PeerRecord())
+        return self.records.get(peer) or PeerRecord()
 
     def is_new(self, peer: str) -> bool:
-        return self.record(peer).streak < self.settings.new_peer_checks
+        return self.blind or self.record(peer).streak < self.settings.new_peer_checks
 
     def should_check(self, producer: str) -> bool:
         """Check this output? Every one of a new peer's, a sample of a trusted peer's."""
@@ -90,40 +133,36 @@ class TrustBook:
 
     def first_verdict(self, producer: str, checker: str, accepted: bool) -> Decision:
         if accepted:
-            self._passed(producer)
+            self._note(producer, "passed")
             return Decision(use_output=True)
         return Decision(use_output=False, third_opinion=True)
 
     def third_verdict(self, producer: str, first_checker: str, accepted: bool) -> Decision:
         """The tie-break after ``first_checker`` rejected the output."""
         if accepted:
-            self._passed(producer)
+            self._note(producer, "passed")
             return Decision(use_output=True, penalize=((first_checker, "false_check"),))
-        record = self.record(producer)
-        record.failed += 1
-        record.streak = 0  # under watch again: every output checked until a new record
-        self._remember(record, failed=True)
-        banned = sum(record.recent) >= self.settings.ban_failures
+        record = self._note(producer, "failed")  # under watch again: every output checked until a new record
         return Decision(use_output=False, recompute=True, penalize=((producer, "wrong_output"),),
-                        ban=(producer,) if banned else ())
+                        ban=(producer,) if record.banned else ())
 
     def unconfirmed(self, producer: str) -> None:
         """A rejection no third checker could confirm (only one other peer serves
         the weights): nobody is charged, but the producer is watched again, every
         output checked until a new record (an occasional liar with a single
         checker would otherwise earn trust between its rejected lies)."""
-        self.record(producer).streak = 0
+        self._note(producer, "unconfirmed")
 
-    def _passed(self, peer: str) -> None:
-        record = self.record(peer)
-        record.passed += 1
-        record.streak += 1
-        self._remember(record, failed=False)
+    def _note(self, peer: str, outcome: Outcome) -> PeerRecord:
+        record = self.records[peer] = apply(self.record(peer), outcome, self.settings)
+        if self.shared:
+            self.outcomes.append((peer, outcome))
+        return record
 
-    def _remember(self, record: PeerRecord, failed: bool) -> None:
-        record.recent.append(failed)
-        while len(record.recent) > self.settings.ban_window:
-            record.recent.popleft()
+    def take_outcomes(self) -> list[tuple[str, Outcome]]:
+        """The outcomes noted since the last call (for the shared record), oldest first."""
+        taken, self.outcomes = self.outcomes, []
+        return taken
 
 
 def pick_checker(candidates: Iterable[str], producer: str, first: str | None,

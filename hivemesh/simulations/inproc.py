@@ -80,7 +80,8 @@ class InProcessCluster:
         return running.node.peer_id, running, None
 
     def _job_settings(self) -> JobSettings | None:
-        """The liars scenario's gateways check outputs (``TrustSettings`` defaults); others do not."""
+        """The liars scenario's gateways check ``--check-share`` of a trusted worker's outputs;
+        the others' gateways run the default (checks on, ``TrustSettings`` defaults)."""
         if self.settings.scenario != "liars":
             return None
         return JobSettings(trust=TrustSettings(trusted_share=self.settings.check_share))

@@ -127,7 +127,8 @@ def verification(fleet: Any, lies: Lies, wrong: list[str], completed: int) -> di
     nodes = [p.handle.node for p in fleet.peers if p.role == "gateway"]
     banned = set().union(*(n.banned() for n in nodes)) if nodes else set()
     stats = sum((d.stats for d in desks), start=type(desks[0].stats)()) if desks else {}
-    honest_checked = sum(d.book.records[p].checked for d in desks for p in honest if p in d.book.records)
+    # the gateways share one trust record: a peer's checked outputs are counted once (the fullest copy)
+    honest_checked = sum(max((d.book.record(p).checked for d in desks), default=0) for p in honest)
     before_ban = [d.banned_after[p] for d in desks for p in liars if p in d.banned_after]
     stages = stats.get("stages_new", 0) + stats.get("stages_trusted", 0)
     checked = stats.get("checked_new", 0) + stats.get("checked_trusted", 0)
@@ -137,6 +138,8 @@ def verification(fleet: Any, lies: Lies, wrong: list[str], completed: int) -> di
         "liars_banned": len(liars & banned),
         "liars_banned_by_every_gateway": sum(all(p in n.banned() for n in nodes) for p in liars),
         "liar_outputs_before_ban_max": max(before_ban, default=None),
+        # per liar: its outputs that reached a gateway's check desk (all gateways), banned or not
+        "liar_outputs": sorted(sum(d.produced[p] for d in desks) for p in liars),
         "honest_banned": len(honest & banned),
         "honest_subtasks_checked": honest_checked,
         "subtasks_checked": checked,
@@ -151,4 +154,9 @@ def verification(fleet: Any, lies: Lies, wrong: list[str], completed: int) -> di
         "checked_share_trusted": (round(stats["checked_trusted"] / stats["stages_trusted"], 4)
                                   if stats.get("stages_trusted") else None),
         "stages_placed": stages,
+        # per gateway: outputs it had checked, and those checked because their producer was new to it
+        "checked_per_gateway": [d.stats.get("checked_new", 0) + d.stats.get("checked_trusted", 0) for d in desks],
+        "checked_new_per_gateway": [d.stats.get("checked_new", 0) for d in desks],
+        "checks_run_per_gateway": [d.stats.get("checks_run", 0) for d in desks],
+        "bans_shared": stats.get("bans_shared", 0),
     }

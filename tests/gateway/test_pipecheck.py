@@ -71,3 +71,30 @@ def test_unchecked_verdict_uses_the_output():
     run_until_checks(w)
     w.feed(w.verdict(w.checks.pop(), unavailable=True))
     assert w.state.sub("a").status == "done"
+
+
+def test_the_record_says_whether_an_output_was_checked_and_why_not():
+    """An accepted output's record says "passed"; one no checker could run says why it was not checked;
+    the result's line for a subtask shows it."""
+    from dataclasses import replace
+
+    from hivemesh.gateway.jobstate import reports
+    from hivemesh.progress import format_result
+    from hivemesh.gateway.jobwire import JobResult
+
+    w = world(check_all=True)
+    run_until_checks(w)
+    w.feed(w.verdict(w.checks.pop()))
+    assert w.state.sub("a").record.check == "passed"
+    while w.resends:  # the producer sends a's output on to b
+        event = w.resend(w.resends.pop(0))
+        if event is not None:
+            w.feed(event)
+    run_until_checks(w)
+    ask = w.checks.pop()
+    w.feed(replace(w.verdict(ask, unavailable=True), detail="no checker answered"))
+    assert w.state.sub(ask.sid).record.check == "not checked: no checker answered"
+    plan = plan_of("chain")
+    subs = reports(plan, {s.id: w.state.sub(s.id).record for s in plan.subtasks})
+    text = format_result(JobResult("j", "done", "answer", "", None, subs, None, "g", 1.0))
+    assert "check passed" in text and "not checked: no checker answered" in text

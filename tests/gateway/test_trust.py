@@ -113,3 +113,55 @@ def test_an_unconfirmed_rejection_charges_no_one_but_watches_the_producer_again(
     assert book.first_verdict("p", "c", accepted=False).third_opinion
     book.unconfirmed("p")  # no third checker serves the weights
     assert book.is_new("p") and book.record("p").failed == 0 and not any(book.record("p").recent)
+
+
+def test_a_record_moves_by_outcome_only_and_a_ban_sticks():
+    from hivemesh.gateway.trust import PeerRecord, apply
+
+    s = TrustSettings(ban_failures=2, ban_window=3)
+    r = PeerRecord()
+    r = apply(apply(r, "passed", s), "passed", s)
+    assert (r.passed, r.failed, r.streak, r.recent, r.banned) == (2, 0, 2, (False, False), False)
+    r = apply(r, "unconfirmed", s)
+    assert (r.passed, r.streak, r.recent) == (2, 0, (False, False))
+    r = apply(r, "failed", s)
+    assert (r.failed, r.recent, r.banned) == (1, (False, False, True), False)
+    r = apply(apply(r, "passed", s), "passed", s)
+    assert r.recent == (True, False, False)  # the window keeps the last three
+    r = apply(apply(r, "passed", s), "failed", s)
+    assert not r.banned  # one failure in the window
+    r = apply(r, "failed", s)
+    assert r.banned and apply(apply(r, "passed", s), "passed", s).banned
+    with pytest.raises(ValueError):
+        apply(r, "maybe", s)  # type: ignore[arg-type]
+
+
+def test_a_record_round_trips_the_wire_strictly():
+    from hivemesh.errors import DecodeError
+    from hivemesh.gateway.trust import PeerRecord
+    from hivemesh.mesh import wire
+
+    r = PeerRecord(passed=3, failed=1, streak=2, recent=(False, True, False), banned=False)
+    assert wire.decode(PeerRecord, wire.encode(r)) == r
+    with pytest.raises(DecodeError):
+        wire.decode(PeerRecord, b"\x81\xa6passed\xa3six")
+
+
+def test_a_blind_book_checks_every_output_and_prefers_no_checker():
+    book = TrustBook(TrustSettings(new_peer_checks=1, trusted_share=0.0), random.Random(1))
+    book.first_verdict("p", "c", accepted=True)
+    assert not book.should_check("p")
+    book.blind = True  # the shared record cannot be read: fall back to checking, never to trusting
+    assert all(book.should_check("p") for _ in range(20))
+    assert book.is_new("p")
+
+
+def test_a_shared_book_notes_its_outcomes_in_order_for_the_store():
+    book = TrustBook(TrustSettings(ban_failures=1), shared=True)
+    book.first_verdict("a", "c", accepted=True)
+    book.first_verdict("b", "c", accepted=False)  # no outcome yet: a third opinion is asked
+    book.third_verdict("b", "c", accepted=False)
+    book.unconfirmed("a")
+    assert book.take_outcomes() == [("a", "passed"), ("b", "failed"), ("a", "unconfirmed")]
+    assert book.take_outcomes() == []
+    assert TrustBook().outcomes == [] and not TrustBook().shared  # a private book keeps none

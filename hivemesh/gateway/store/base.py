@@ -10,6 +10,11 @@ Every method is blocking and thread-safe; trio code calls them through
 the backing server cannot be reached and ``StoreError`` for other failures,
 including use after ``close()``.
 
+The ``trust`` hash holds one record per worker, written compare-and-swap:
+a gateway reads a record, applies one check outcome (a pure function) and
+writes it back only if no other gateway wrote it meanwhile, else it reads
+again.
+
 Job lifecycle: ``create_job_if_absent`` writes the record and adds the job to
 the active set; ``put_job`` replaces the record (keeping any expiry);
 ``mark_job_done`` drops it from the active set and gives the record, its
@@ -79,6 +84,18 @@ class JobStore(Protocol):
 
     def events(self, job_id: str, start: int = 0) -> list[bytes]:
         """Events from index ``start`` on (0 = all), for replay."""
+        ...
+
+    # the gateways' shared trust record (``gateway.trustshare``): peer id -> record bytes
+    def trust_records(self) -> dict[str, bytes]:
+        """Every peer's record."""
+        ...
+
+    def trust_record(self, peer_id: str) -> bytes | None: ...
+
+    def swap_trust_record(self, peer_id: str, old: bytes | None, new: bytes) -> bool:
+        """Set the peer's record to ``new`` only if it is still ``old`` (None: absent);
+        False, and nothing written, if another gateway changed it meanwhile."""
         ...
 
     def ping(self) -> None:

@@ -17,7 +17,8 @@ class Keys:
     ``{job:<id>}`` record, ``{job:<id>}:subtasks`` hash, ``{job:<id>}:lease``,
     ``{job:<id>}:events`` list, ``{job:<id>}:marks`` (tokens of writes already
     applied, so a retried write is not applied twice), ``jobs:active``,
-    ``plan:<key>``, ``output:<key>``; each after the prefix.
+    ``plan:<key>``, ``output:<key>``, ``trust`` (a hash: peer id -> its
+    ``PeerRecord``, shared by the gateways); each after the prefix.
     """
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
@@ -50,6 +51,9 @@ class Keys:
 
     def output(self, cache_key: str) -> str:
         return f"{self.prefix}output:{_check_id(cache_key)}"
+
+    def trust(self) -> str:
+        return f"{self.prefix}trust"
 
     def job_keys_expiring_when_done(self, job_id: str) -> tuple[str, ...]:
         """Keys of a job that get the finished-job TTL (all in the job's slot)."""

@@ -236,6 +236,28 @@ class MemoryStore:
         with self._locked() as b:
             return list((b.get(self.keys.events(job_id)) or [])[start:])
 
+    # shared trust record
+    def trust_records(self) -> dict[str, bytes]:
+        with self._locked() as b:
+            return dict(b.get(self.keys.trust()) or {})
+
+    def trust_record(self, peer_id: str) -> bytes | None:
+        with self._locked() as b:
+            return (b.get(self.keys.trust()) or {}).get(peer_id)
+
+    def swap_trust_record(self, peer_id: str, old: bytes | None, new: bytes) -> bool:
+        new = check_bytes(new)
+        with self._locked() as b:
+            key = self.keys.trust()
+            table = b.get(key)
+            if table is None:
+                table = {}
+                b.set(key, table)
+            if table.get(peer_id) != old:
+                return False
+            table[peer_id] = new
+            return True
+
     def ping(self) -> None:
         with self._locked():
             pass

@@ -7,6 +7,9 @@ primary, so every write here is safe to apply twice: plain SETs, HSETs and
 expiries are idempotent; leases are re-entrant for their holder; creating a
 job and appending an event carry a token per call, kept in the job's
 ``marks`` hash, and a retry that finds its token returns the first reply.
+The one exception is the trust record's compare-and-swap (one check outcome):
+a retry of an applied swap fails as a lost race and its outcome is counted
+again, one outcome twice, only across a failover.
 
 With ``min_replicas`` > 0 the writes whose loss would lose a job or confuse
 its clients (creation, every event a client can see, the end of the job)
@@ -75,9 +78,24 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# KEYS[1]=trust hash; ARGV[1]=peer ARGV[2]=new ARGV[3]=old ARGV[4]="1" when old is absent.
+# Not made idempotent: two gateways applying the same outcome to the same record write the
+# same bytes, and both must count. A swap retried through a failover after it was applied
+# reads as a lost race; the caller applies its outcome again (one outcome counted twice).
+_SWAP_TRUST = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[4] == '1' then
+  if cur then return 0 end
+elseif cur ~= ARGV[3] then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 _SCRIPTS = {name: (body, hashlib.sha1(body.encode()).hexdigest()) for name, body in {
     "create": _CREATE_JOB, "append": _APPEND_EVENT, "expire": _EXPIRE_ALL,
-    "acquire": _ACQUIRE_LEASE, "renew": _RENEW_LEASE, "release": _RELEASE_LEASE}.items()}
+    "acquire": _ACQUIRE_LEASE, "renew": _RENEW_LEASE, "release": _RELEASE_LEASE,
+    "swap_trust": _SWAP_TRUST}.items()}
 
 
 class RedisStore:
@@ -219,6 +237,21 @@ class RedisStore:
     def events(self, job_id: str, start: int = 0) -> list[bytes]:
         key, start = self.keys.events(job_id), check_start(start)
         return list(self.link.run("events", lambda r: r.lrange(key, start, -1), key))
+
+    # shared trust record
+    def trust_records(self) -> dict[str, bytes]:
+        key = self.keys.trust()
+        table = self.link.run("trust_records", lambda r: r.hgetall(key), key)
+        return {k.decode(): v for k, v in table.items()}
+
+    def trust_record(self, peer_id: str) -> bytes | None:
+        key = self.keys.trust()
+        return self.link.run("trust_record", lambda r: r.hget(key, peer_id), key)
+
+    def swap_trust_record(self, peer_id: str, old: bytes | None, new: bytes) -> bool:
+        keys = [self.keys.trust()]
+        args = [peer_id, check_bytes(new), b"" if old is None else check_bytes(old), "1" if old is None else "0"]
+        return bool(self.link.run("swap_trust_record", lambda r: self._eval(r, "swap_trust", keys, args), keys[0]))
 
     def ping(self) -> None:
         self.link.run("ping", lambda r: r.ping())
