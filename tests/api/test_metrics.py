@@ -1,6 +1,7 @@
 """``/metrics`` of live peers, read with Prometheus' own text parser."""
 
 import httpx
+import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from hivemesh.api.metrics import NAMES
@@ -20,6 +21,16 @@ async def scrape(client, url):
     return samples
 
 
+async def scrape_once_counted(client, url, key, timeout_s=10.0):
+    """The samples once ``key`` is exported: a job's end and a stage's time are
+    counted just after the answer leaves (the client may ask first)."""
+    with trio.move_on_after(timeout_s):
+        while key not in (samples := await scrape(client, url)):
+            await trio.sleep(0.05)
+        return samples
+    return await scrape(client, url)
+
+
 async def test_metrics_count_jobs_subtasks_http_statuses_and_mesh_state(nursery):
     mesh = await api_mesh(nursery, metrics=True)
     gw_node = mesh.gateway.node
@@ -30,8 +41,10 @@ async def test_metrics_count_jobs_subtasks_http_statuses_and_mesh_state(nursery)
     async with httpx.AsyncClient(timeout=30) as client:
         assert (await client.post(mesh.url + "/v1/chat/completions", json=GOOD)).status_code == 200
         assert (await client.post(mesh.url + "/v1/chat/completions", json={"model": 1})).status_code == 400
-        gateway = await scrape(client, mesh.metrics["gateway"].url)
-        worker = await scrape(client, mesh.metrics["general"].url)
+        gateway = await scrape_once_counted(client, mesh.metrics["gateway"].url,
+                                            ("hivemesh_jobs_total", (("outcome", "done"),)))
+        worker = await scrape_once_counted(client, mesh.metrics["general"].url,
+                                           ("hivemesh_subtask_seconds_count", (("capability", "general"),)))
 
     assert gateway[("hivemesh_jobs_total", (("outcome", "done"),))] == 1
     assert gateway[("hivemesh_job_seconds_count", ())] == 1
