@@ -215,6 +215,11 @@ class Gateway:
             subtasks = {sid: wire.decode(SubtaskRecord, v)
                         for sid, v in (await blocking(self.store.get_subtasks, job_id)).items()}
             live.events = [wire.decode(JobEvent, e) for e in await blocking(self.store.events, job_id, 0)]
+            ended = next((e for e in live.events if e.terminal), None)
+            if ended is not None:  # its gateway told its end and died before saving its status
+                await blocking(self._settle, job_id, replace(record, status=ended.kind))
+                self._unclaim(job_id, live)
+                return False
         except BaseException:
             self._unclaim(job_id, live)
             raise
@@ -222,6 +227,14 @@ class Gateway:
                  sum(r.status == "done" for r in subtasks.values()), len(subtasks))
         self._start(record, subtasks)
         return True
+
+    def _settle(self, job_id: str, record: JobRecord) -> None:
+        """Blocking: save the status of a job whose end is already told, and
+        let go of it (running it again would end it twice)."""
+        self.store.put_job(job_id, wire.encode(record))
+        self.store.mark_job_done(job_id)
+        self.store.release_lease(job_id, self.node.peer_id)
+        log.info("job %s had ended (%s); its status saved, not run again", job_id, record.status)
 
     async def _scan_loop(self) -> None:
         """Resume active jobs nobody holds (their gateway died)."""

@@ -8,7 +8,7 @@ from hivemesh.client import submit_via
 from hivemesh.errors import StoreUnavailable
 from hivemesh.gateway import lease
 from hivemesh.gateway import pipestate as ps
-from hivemesh.gateway.jobwire import JobEvent, JobSubmit
+from hivemesh.gateway.jobwire import JobEvent, JobRecord, JobSubmit
 from hivemesh.gateway.store import MemoryBackend, MemoryStore
 from hivemesh.mesh import wire
 from hivemesh.models.registry import ModelRegistry
@@ -129,3 +129,36 @@ async def test_workers_killed_under_a_stage_do_not_fail_the_job_while_others_rem
         alive.append(await start_worker(nursery, addr, registry("summarize", 2.0)))
     await wait_until(lambda: bool(got), 60, "the job's end")
     assert got[0].status == "done", got[0].error
+
+
+class StatusNotSaved(MemoryStore):
+    """The store as left by a gateway that told a job's end and died before
+    saving its status: the record still says running, the job is still active."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.refused = 0
+
+    def put_job(self, job_id, data):
+        if not self.refused and wire.decode(JobRecord, data).status in ("done", "failed"):
+            self.refused += 1
+            raise StoreUnavailable("the gateway died here (test)")
+        return super().put_job(job_id, data)
+
+
+async def test_a_job_whose_end_was_told_is_not_run_again_when_its_status_was_not_saved(nursery):
+    # seen once in a suite run: a killed gateway's job ended twice (the gateway that resumed it ran it again)
+    backend = MemoryBackend()
+    store = StatusNotSaved(backend=backend)
+    obs, gw, workers = await mesh(nursery, store, latency=0.0)
+    got = await submit_via(obs.node, JobSubmit(job_id="told", text="go"), 1, None)
+    assert got.status == "done" and store.refused == 1
+    assert "told" in store.list_active_jobs() and store.lease_owner("told") is None
+    # another gateway's scan loop (every advert interval) finds the job active with nobody's lease
+    addr = [obs.node.config.bootstrap[0]]
+    await start_gateway(nursery, peer_config(addr, roles=()), MemoryStore(backend=backend), ScriptedPlanner([TWO]))
+    await wait_until(lambda: "told" not in store.list_active_jobs(), 10, "the job's status to be saved")
+    await trio.sleep(1.0)  # two more scans
+    assert wire.decode(JobRecord, store.get_job("told")).status == "done"
+    assert sum(e.terminal for e in events(store, "told")) == 1, kinds(store, "told")
+    assert "resumed" not in kinds(store, "told")
