@@ -335,6 +335,7 @@ class MeshNode:
     async def _expiry_loop(self) -> None:
         while True:
             for peer_id in self.view.expire(self.config.clock()):
+                self.gossip_stats["expired"] += 1
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)
                 await self.hang_up(peer_id)

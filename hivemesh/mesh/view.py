@@ -11,7 +11,10 @@ from hivemesh.mesh.advert import Advert
 
 MAX_REMEMBERED_SEQS = 10_000
 #: adverts from one origin closer together than this share of their TTL are
-#: dropped: with TTL = 2.5 intervals that is a quarter interval, 4x the honest rate
+#: dropped: with TTL = 2.5 intervals that is a quarter interval, 4x the honest rate.
+#: The TTL is the shorter of the held advert's and the new one's (``min_gap``): a peer
+#: whose mesh grows stretches its period, so its next advert carries a TTL several
+#: times that of the one before, though it comes one old period later
 MIN_GAP_OF_TTL = 0.1
 #: a capability offered within this many seconds counts as the mesh's, even
 #: when every peer offering it is gone right now (churn: replacements join)
@@ -27,6 +30,17 @@ class PeerEntry:
     @property
     def peer_id(self) -> str:
         return self.advert.peer_id
+
+
+def min_gap(held: Advert, new: Advert) -> float:
+    """The least time between two accepted adverts of one origin: a share of the
+    shorter TTL. The new advert's TTL alone would refuse an honest peer whose
+    period grew more than fourfold since its last advert (a peer joining a mesh
+    of 100 on a budget of ~1/s adverts at a 10 s period, then at 60 s: its next
+    advert, 10 s later, would need 15 s), and every receiver would drop it when
+    the old, short TTL ran out, until its advert after that: ~45 s out of every
+    view. The shorter TTL gives a flooder nothing: it could send short TTLs anyway."""
+    return min(held.ttl, new.ttl) * MIN_GAP_OF_TTL
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,7 @@ class MeshView:
             self.rejected["replay"] += 1
             return ViewEvent("rejected", advert.peer_id, "replay")
         entry = self.peers.get(advert.peer_id)
-        if entry is not None and now - entry.received < advert.ttl * MIN_GAP_OF_TTL:
+        if entry is not None and now - entry.received < min_gap(entry.advert, advert):
             self.rejected["rate"] += 1  # an honest peer adverts once per interval (ttl / 2.5)
             return ViewEvent("rejected", advert.peer_id, "rate")
         return self.apply(advert, now)

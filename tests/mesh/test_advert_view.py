@@ -121,6 +121,28 @@ def test_an_origin_flooding_new_adverts_is_rate_limited():
     assert view.offer(adv.sign(make(seq=99, time=NOW + 2, ttl=5.0), KEY), NOW + 2).kind == "updated"
 
 
+def test_a_peer_whose_period_grows_stays_in_the_view():
+    """A peer that joins a large mesh adverts at a short period, then at a much
+    longer one as its view fills (``cadence``): each advert comes one old period
+    after the last, and none is refused, so the view never lets it lapse."""
+    view = MeshView("me")
+    t, kinds = NOW, []
+    for seq, period in enumerate((2.0, 10.0, 60.0, 101.0, 101.0), start=1):
+        kinds.append(view.offer(adv.sign(make(seq=seq, time=t, ttl=2.5 * period), KEY), t).kind)
+        t += period * 0.9  # the earliest the jitter allows
+        assert view.expire(t) == [] and PEER in view.peers
+    assert kinds == ["joined"] + ["updated"] * 4 and not view.rejected
+
+
+def test_a_flood_of_long_lived_adverts_is_still_rate_limited_by_the_held_one():
+    view = MeshView("me")
+    assert view.offer(adv.sign(make(seq=1, ttl=20.0), KEY), NOW).kind == "joined"
+    assert view.offer(adv.sign(make(seq=2, ttl=250.0), KEY), NOW + 1.0).kind == "rejected"  # 1 s < 2 s
+    assert view.offer(adv.sign(make(seq=3, time=NOW + 2.5, ttl=250.0), KEY), NOW + 2.5).kind == "updated"
+    assert view.offer(adv.sign(make(seq=4, time=NOW + 3.0, ttl=250.0), KEY), NOW + 3.0).kind == "rejected"
+    assert view.rejected["rate"] == 2
+
+
 def test_a_capability_whose_peers_just_left_is_still_recent():
     view = MeshView("me")
     view.offer(adv.sign(make(models=(model("summarize"),)), KEY), NOW)
