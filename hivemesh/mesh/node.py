@@ -256,7 +256,9 @@ class MeshNode:
         self.gossipsub = GossipSub(
             protocols=GOSSIP_PROTOCOLS, degree=degree, degree_low=low, degree_high=high,
             heartbeat_interval=tuning.GOSSIP_HEARTBEAT_S, max_messages_per_topic_per_second=rate,
+            adaptive_gossip_enabled=False,  # it would rescale the degree and heartbeat set here
         )
+        tuning.lazy_gossip(self.gossipsub)
         self.pubsub = Pubsub(self.host, self.gossipsub)
         guard.protect_pubsub(self.host, self.pubsub)
         self.pubsub.set_topic_validator(adv.TOPIC, self._validate, False)

@@ -4,10 +4,19 @@ Yamux window updates: py-libp2p 0.8.1 by default (``PY_YAMUX_RELEASE_ON_READ=1``
 answers every read on a stream with a WINDOW_UPDATE frame for the bytes read,
 so each gossip RPC and each stream message a peer receives costs a frame back
 (built, encrypted, written): in an idle mesh of peer processes these frames
-were about a tenth of each peer's CPU. With the variable at 0 it grants credit
-as go-yamux does, in one update once half the receive window is consumed:
-the same flow control, fewer frames. py-libp2p reads the variable at call
-time; a value already in the environment is kept.
+were about a tenth of each peer's CPU. With the variable at 0 it still sent
+one for most reads (its "partial slack" branch grants the bytes just read
+whenever any credit is outstanding: 31 of 583 busy samples of an idle peer
+under py-spy were in it), so ``batch_yamux_credit`` holds the credit back
+until half the receive window is consumed, as go-yamux does: the same flow
+control, one frame per 128 KiB read instead of one per read.
+
+Gossipsub: py-libp2p's "adaptive gossip" (v2.0 in its words) rescales the mesh
+degree up to ``degree_high + 4``, the IHAVE share and the heartbeat (to 30-60 s)
+from a health score that a busy machine drags down; we set the degree and the
+heartbeat ourselves (``GOSSIP_DEGREE``, ``GOSSIP_HEARTBEAT_S``), so it is off.
+IHAVE gossip (lazy push) goes to ``GOSSIP_LAZY`` peers outside the mesh per
+heartbeat instead of max(6, a quarter of the topic's peers): see ``lazy_gossip``.
 
 Signed peer records: every pubsub RPC a peer receives carries its sender's
 signed peer record, and py-libp2p checks the Ed25519 signature and rewrites
@@ -50,6 +59,12 @@ GOSSIP_DEGREE = (4, 3, 5)
 #: with 100 peers was as many RPCs as the advert copies themselves; the mesh repairs itself
 #: at this pace too, and adverts live for minutes
 GOSSIP_HEARTBEAT_S = 3
+#: peers outside the mesh sent IHAVE (the ids of recent messages) per heartbeat; py-libp2p
+#: sends to max(6, 1/4 of the topic's peers) whenever a message arrived in the last three
+#: heartbeats, which in a mesh of 100 peers advertising ~1/s is every heartbeat: a third of
+#: an idle peer's RPCs. The mesh (degree 4) carries every advert; IHAVE only mends a copy
+#: a broken mesh link lost, and an advert is repeated every period with 2.5 periods of life
+GOSSIP_LAZY = 2
 ADDRS_TTL_S = 2.0  # our listen addresses change when a listener starts or stops, not per message
 #: a neighbour's signed peer record, once checked, is taken on trust this long when the
 #: same bytes come again (py-libp2p keeps the addresses it carries for 2 hours)
@@ -62,6 +77,45 @@ def apply() -> None:
     for name, value in LIBP2P_ENV.items():
         os.environ.setdefault(name, value)
     tcpread.apply()  # fewer scheduler trips per frame on a connection's reader
+    batch_yamux_credit()
+
+
+def batch_yamux_credit() -> None:
+    """Grant a Yamux stream's receive credit back only once half its window is
+    consumed (go-yamux's rule; idempotent). py-libp2p 0.8.1 sends a
+    WINDOW_UPDATE after most reads whatever ``PY_YAMUX_RELEASE_ON_READ`` says:
+    the bytes read are held here (``_pending_recv_release``, its own counter)
+    until they, or the credit the sender lacks, reach the threshold, and then
+    py-libp2p's own code grants them in one frame (and auto-tunes the window
+    as before). No await before the hand-over: trio runs this atomically."""
+    from libp2p.stream_muxer.yamux.yamux import YamuxStream
+
+    grant = YamuxStream._auto_tune_and_send_window_update
+    if getattr(grant, "hivemesh_batched", False):
+        return
+
+    async def batched(self: Any, *, bytes_read: int = 0) -> None:
+        if bytes_read > 0:
+            buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
+            owed = self.target_recv_window - (self.recv_window + buffered)  # read, not yet granted
+            threshold = self._grow_threshold()
+            if owed < threshold and self._pending_recv_release + bytes_read < threshold:
+                self._pending_recv_release += bytes_read
+                return
+        await grant(self, bytes_read=bytes_read)
+
+    batched.hivemesh_batched = True  # type: ignore[attr-defined]
+    YamuxStream._auto_tune_and_send_window_update = batched  # type: ignore[method-assign]
+
+
+def lazy_gossip(router: Any, peers: int = GOSSIP_LAZY) -> None:
+    """Send IHAVE to at most ``peers`` peers outside the mesh per heartbeat
+    (an instance attribute on py-libp2p's ``GossipSub``: the method it asks)."""
+
+    def count(topic: str, total_peers: int) -> int:
+        return max(0, min(peers, total_peers))
+
+    router._get_adaptive_gossip_peers_count = count
 
 
 def cache_addrs(host: Any, ttl_s: float = ADDRS_TTL_S) -> None:
