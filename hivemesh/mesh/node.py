@@ -336,7 +336,7 @@ class MeshNode:
 
     async def _expiry_loop(self) -> None:
         while True:
-            for peer_id in self.view.expire(self.config.clock()):
+            for peer_id in self.view.expire(self.config.clock(), set(self.connected_peers())):
                 self.gossip_stats["expired"] += 1
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)

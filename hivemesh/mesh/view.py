@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from hivemesh.errors import AdvertRejected
@@ -16,6 +17,10 @@ MAX_REMEMBERED_SEQS = 10_000
 #: whose mesh grows stretches its period, so its next advert carries a TTL several
 #: times that of the one before, though it comes one old period later
 MIN_GAP_OF_TTL = 0.1
+#: a peer whose advert lapsed while its connection to us is open stays in the view this
+#: share of the advert's TTL longer (one more period at TTL = 2.5 periods): its next advert
+#: may be queued behind a saturated machine, and a connection it lost would have closed
+LATE_GRACE_OF_TTL = 0.4
 #: a capability offered within this many seconds counts as the mesh's, even
 #: when every peer offering it is gone right now (churn: replacements join)
 RECENT_CAPABILITY_S = 60.0
@@ -94,8 +99,12 @@ class MeshView:
             del self._heard_at[next(iter(self._heard_at))]
         return ViewEvent("updated" if known else "joined", advert.peer_id)
 
-    def expire(self, now: float) -> list[str]:
-        gone = [pid for pid, e in self.peers.items() if e.deadline < now]
+    def expire(self, now: float, connected: Collection[str] = ()) -> list[str]:
+        """Drop peers whose adverts lapsed; one we hold an open connection to
+        (``connected``) is late rather than gone and keeps its place a little longer
+        (``LATE_GRACE_OF_TTL``). A dead peer's connection closes with it."""
+        gone = [pid for pid, e in self.peers.items()
+                if e.deadline < now and not (pid in connected and now <= e.deadline + e.advert.ttl * LATE_GRACE_OF_TTL)]
         for pid in gone:
             del self.peers[pid]
         return gone

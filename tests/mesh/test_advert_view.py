@@ -82,6 +82,21 @@ def test_dead_peer_leaves_within_three_intervals():
     assert PEER not in view.peers
 
 
+def test_a_late_peer_still_connected_keeps_its_place_one_more_period():
+    interval = 2.0
+    view = MeshView("me")
+    view.offer(adv.sign(make(ttl=2.5 * interval), KEY), NOW)
+    assert view.expire(NOW + 2.6 * interval, connected={PEER}) == []  # late, its connection open
+    assert view.expire(NOW + 3.4 * interval, connected={PEER}) == []
+    assert view.expire(NOW + 3.6 * interval, connected={PEER}) == [PEER]  # late by more than a period
+
+
+def test_a_lapsed_peer_not_connected_leaves_on_time():
+    view = MeshView("me")
+    view.offer(adv.sign(make(ttl=5.0), KEY), NOW)
+    assert view.expire(NOW + 5.2, connected={"someone else"}) == [PEER]
+
+
 def test_expired_peer_cannot_be_resurrected_by_an_old_advert():
     view = MeshView("me")
     view.offer(adv.sign(make(seq=7), KEY), NOW)
