@@ -257,6 +257,7 @@ class MeshNode:
             protocols=GOSSIP_PROTOCOLS, degree=degree, degree_low=low, degree_high=high,
             heartbeat_interval=tuning.GOSSIP_HEARTBEAT_S, max_messages_per_topic_per_second=rate,
             adaptive_gossip_enabled=False,  # it would rescale the degree and heartbeat set here
+            prune_back_off=tuning.GOSSIP_PRUNE_BACKOFF_S,
         )
         tuning.lazy_gossip(self.gossipsub)
         self.pubsub = Pubsub(self.host, self.gossipsub)

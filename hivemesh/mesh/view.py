@@ -48,6 +48,18 @@ def min_gap(held: Advert, new: Advert) -> float:
     return min(held.ttl, new.ttl) * MIN_GAP_OF_TTL
 
 
+def too_soon(held: PeerEntry, new: Advert, now: float) -> bool:
+    """Whether ``new`` follows the held advert too closely, both as it arrived and as
+    its sender dated it. A late copy of one advert (a neighbour replays its recent
+    messages to a peer that just connected, or a loaded machine delivers it late)
+    followed by the next on time arrives in a moment, yet the two were sent a whole
+    period apart: refusing the second left the peer on the first one's TTL alone.
+    A flooder gains a burst at most: its dates cannot run ahead of our clock by
+    more than ``MAX_CLOCK_SKEW_S``."""
+    gap = min_gap(held.advert, new)
+    return now - held.received < gap and new.time - held.advert.time < gap
+
+
 @dataclass(frozen=True)
 class ViewEvent:
     kind: str  # "joined" | "updated" | "rejected" | "own" | "duplicate"
@@ -82,7 +94,7 @@ class MeshView:
             self.rejected["replay"] += 1
             return ViewEvent("rejected", advert.peer_id, "replay")
         entry = self.peers.get(advert.peer_id)
-        if entry is not None and now - entry.received < min_gap(entry.advert, advert):
+        if entry is not None and too_soon(entry, advert, now):
             self.rejected["rate"] += 1  # an honest peer adverts once per interval (ttl / 2.5)
             return ViewEvent("rejected", advert.peer_id, "rate")
         return self.apply(advert, now)

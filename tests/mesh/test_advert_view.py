@@ -158,6 +158,15 @@ def test_a_flood_of_long_lived_adverts_is_still_rate_limited_by_the_held_one():
     assert view.rejected["rate"] == 2
 
 
+def test_a_late_copy_then_the_next_advert_on_time_are_both_taken():
+    """A neighbour replays an advert sent 14 s ago to a peer that just joined; the
+    sender's next advert (16 s period) comes 2 s later: not a flood."""
+    view = MeshView("me")
+    assert view.offer(adv.sign(make(seq=1, time=NOW - 14, ttl=41.0), KEY), NOW).kind == "joined"
+    assert view.offer(adv.sign(make(seq=2, time=NOW + 2, ttl=41.0), KEY), NOW + 2).kind == "updated"
+    assert view.peers[PEER].deadline == NOW + 2 + 41.0 and not view.rejected
+
+
 def test_a_capability_whose_peers_just_left_is_still_recent():
     view = MeshView("me")
     view.offer(adv.sign(make(models=(model("summarize"),)), KEY), NOW)
