@@ -82,7 +82,7 @@ class ProcessCluster:
         return ["--bootstrap", self.bootstrap, "--identity", str(self.workdir / f"{name}.key"),
                 "--stats", str(self._stats_path(name)), "--advert-interval", str(self.settings.advert_interval),
                 "--advert-budget", str(self.settings.advert_budget),
-                "--log-level", os.environ.get("PEERPROC_LOG_LEVEL", "warning")]  # like PEERPROC_PROFILE: for a look inside
+                "--log-level", os.environ.get("PEERPROC_LOG_LEVEL", "warning")]  # see the docstring
 
     def _stats_path(self, name: str) -> Path:
         return self.workdir / f"{name}.stats.json"
