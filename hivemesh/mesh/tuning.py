@@ -55,9 +55,8 @@ LIBP2P_ENV = {"PY_YAMUX_RELEASE_ON_READ": "0"}
 #: 2.5 periods pass
 GOSSIP_DEGREE = (4, 3, 5)
 #: seconds between gossipsub heartbeats. Each heartbeat sends IHAVE (the ids of recent
-#: messages) to at least 6 peers outside the mesh whenever any advert arrived lately, which
-#: with 100 peers was as many RPCs as the advert copies themselves; the mesh repairs itself
-#: at this pace too, and adverts live for minutes
+#: messages) to peers outside the mesh (``GOSSIP_LAZY``) whenever any advert arrived lately;
+#: the mesh repairs itself at this pace too, and adverts live for minutes
 GOSSIP_HEARTBEAT_S = 3
 #: seconds a peer pruned from a gossipsub mesh (either side) may not graft the other again;
 #: py-libp2p's default is 60. Joining, each peer grafts ``degree`` peers, so meshes start near
@@ -68,8 +67,8 @@ GOSSIP_HEARTBEAT_S = 3
 GOSSIP_PRUNE_BACKOFF_S = 10
 #: peers outside the mesh sent IHAVE (the ids of recent messages) per heartbeat; py-libp2p
 #: sends to max(6, 1/4 of the topic's peers) whenever a message arrived in the last three
-#: heartbeats, which in a mesh of 100 peers advertising ~1/s is every heartbeat: a third of
-#: an idle peer's RPCs. The mesh (degree 4) carries every advert; IHAVE only mends a copy
+#: heartbeats, which in a mesh of 100 peers advertising ~1/s is every heartbeat: ~2 RPCs/s
+#: against ~5 advert copies/s (estimated, degree 4-5, not counted apart). The mesh (degree 4) carries every advert; IHAVE only mends a copy
 #: a broken mesh link lost, and an advert is repeated every period with 2.5 periods of life
 GOSSIP_LAZY = 2
 ADDRS_TTL_S = 2.0  # our listen addresses change when a listener starts or stops, not per message
