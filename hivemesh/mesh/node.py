@@ -265,7 +265,10 @@ class MeshNode:
         self.gossipsub = GossipSub(
             protocols=GOSSIP_PROTOCOLS, degree=degree, degree_low=low, degree_high=high,
             heartbeat_interval=tuning.GOSSIP_HEARTBEAT_S, max_messages_per_topic_per_second=rate,
+            adaptive_gossip_enabled=False,  # it would rescale the degree and heartbeat set here
+            prune_back_off=tuning.GOSSIP_PRUNE_BACKOFF_S,
         )
+        tuning.lazy_gossip(self.gossipsub)
         self.pubsub = Pubsub(self.host, self.gossipsub)
         guard.protect_pubsub(self.host, self.pubsub)
         self.pubsub.set_topic_validator(adv.TOPIC, self._validate, False)
@@ -343,7 +346,8 @@ class MeshNode:
 
     async def _expiry_loop(self) -> None:
         while True:
-            for peer_id in self.view.expire(self.config.clock()):
+            for peer_id in self.view.expire(self.config.clock(), set(self.connected_peers())):
+                self.gossip_stats["expired"] += 1
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)
                 await self.hang_up(peer_id)

@@ -19,6 +19,13 @@ bytes only once they reach the threshold (half the target window), with
 py-libp2p's own window growth (auto-tuning) kept. With
 ``PY_YAMUX_RELEASE_ON_READ`` set to 1 py-libp2p's method runs unchanged.
 
+Gossipsub: py-libp2p's "adaptive gossip" (v2.0 in its words) rescales the mesh
+degree up to ``degree_high + 4``, the IHAVE share and the heartbeat (to 30-60 s)
+from a health score that a busy machine drags down; we set the degree and the
+heartbeat ourselves (``GOSSIP_DEGREE``, ``GOSSIP_HEARTBEAT_S``), so it is off.
+IHAVE gossip (lazy push) goes to ``GOSSIP_LAZY`` peers outside the mesh per
+heartbeat instead of max(6, a quarter of the topic's peers): see ``lazy_gossip``.
+
 Signed peer records: every pubsub RPC a peer receives carries its sender's
 signed peer record, and py-libp2p checks the Ed25519 signature and rewrites
 the peerstore entry for each one (0.089 ms of CPU per RPC here, about a tenth
@@ -57,10 +64,22 @@ LIBP2P_ENV = {"PY_YAMUX_RELEASE_ON_READ": "0"}
 #: 2.5 periods pass
 GOSSIP_DEGREE = (4, 3, 5)
 #: seconds between gossipsub heartbeats. Each heartbeat sends IHAVE (the ids of recent
-#: messages) to at least 6 peers outside the mesh whenever any advert arrived lately, which
-#: with 100 peers was as many RPCs as the advert copies themselves; the mesh repairs itself
-#: at this pace too, and adverts live for minutes
+#: messages) to peers outside the mesh (``GOSSIP_LAZY``) whenever any advert arrived lately;
+#: the mesh repairs itself at this pace too, and adverts live for minutes
 GOSSIP_HEARTBEAT_S = 3
+#: seconds a peer pruned from a gossipsub mesh (either side) may not graft the other again;
+#: py-libp2p's default is 60. Joining, each peer grafts ``degree`` peers, so meshes start near
+#: twice the degree, above the high bound of 5, and heartbeats prune them down: a peer whose
+#: connections had all pruned it sat outside every mesh for the whole minute, hearing little
+#: and heard by few (a simulated 40-peer mesh: peers' own views fell from 36 to 8 for ~60 s and
+#: the clients' views were complete in 41-63% of samples; with 10 s, 91%)
+GOSSIP_PRUNE_BACKOFF_S = 10
+#: peers outside the mesh sent IHAVE (the ids of recent messages) per heartbeat; py-libp2p
+#: sends to max(6, 1/4 of the topic's peers) whenever a message arrived in the last three
+#: heartbeats, which in a mesh of 100 peers advertising ~1/s is every heartbeat: ~2 RPCs/s
+#: against ~5 advert copies/s (estimated, degree 4-5, not counted apart). The mesh (degree 4) carries every advert; IHAVE only mends a copy
+#: a broken mesh link lost, and an advert is repeated every period with 2.5 periods of life
+GOSSIP_LAZY = 2
 ADDRS_TTL_S = 2.0  # our listen addresses change when a listener starts or stops, not per message
 #: a neighbour's signed peer record, once checked, is taken on trust this long when the
 #: same bytes come again (py-libp2p keeps the addresses it carries for 2 hours)
@@ -103,6 +122,16 @@ def batch_window_updates() -> None:
 
     credit.hivemesh_batched = True  # type: ignore[attr-defined]
     stream_cls._auto_tune_and_send_window_update = credit  # type: ignore[method-assign]
+
+
+def lazy_gossip(router: Any, peers: int = GOSSIP_LAZY) -> None:
+    """Send IHAVE to at most ``peers`` peers outside the mesh per heartbeat
+    (an instance attribute on py-libp2p's ``GossipSub``: the method it asks)."""
+
+    def count(topic: str, total_peers: int) -> int:
+        return max(0, min(peers, total_peers))
+
+    router._get_adaptive_gossip_peers_count = count
 
 
 def cache_addrs(host: Any, ttl_s: float = ADDRS_TTL_S) -> None:

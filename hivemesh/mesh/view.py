@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from hivemesh.errors import AdvertRejected
@@ -11,8 +12,15 @@ from hivemesh.mesh.advert import Advert
 
 MAX_REMEMBERED_SEQS = 10_000
 #: adverts from one origin closer together than this share of their TTL are
-#: dropped: with TTL = 2.5 intervals that is a quarter interval, 4x the honest rate
+#: dropped: with TTL = 2.5 intervals that is a quarter interval, 4x the honest rate.
+#: The TTL is the shorter of the held advert's and the new one's (``min_gap``): a peer
+#: whose mesh grows stretches its period, so its next advert carries a TTL several
+#: times that of the one before, though it comes one old period later
 MIN_GAP_OF_TTL = 0.1
+#: a peer whose advert lapsed while its connection to us is open stays in the view this
+#: share of the advert's TTL longer (one more period at TTL = 2.5 periods): its next advert
+#: may be queued behind a saturated machine, and a connection it lost would have closed
+LATE_GRACE_OF_TTL = 0.4
 #: a capability offered within this many seconds counts as the mesh's, even
 #: when every peer offering it is gone right now (churn: replacements join)
 RECENT_CAPABILITY_S = 60.0
@@ -27,6 +35,29 @@ class PeerEntry:
     @property
     def peer_id(self) -> str:
         return self.advert.peer_id
+
+
+def min_gap(held: Advert, new: Advert) -> float:
+    """The least time between two accepted adverts of one origin: a share of the
+    shorter TTL. The new advert's TTL alone would refuse an honest peer whose
+    period grew more than fourfold since its last advert (a peer joining a mesh
+    of 100 on a budget of ~1/s adverts at a 10 s period, then at 60 s: its next
+    advert, 10 s later, would need 15 s), and every receiver would drop it when
+    the old, short TTL ran out, until its advert after that: ~45 s out of every
+    view. The shorter TTL gives a flooder nothing: it could send short TTLs anyway."""
+    return min(held.ttl, new.ttl) * MIN_GAP_OF_TTL
+
+
+def too_soon(held: PeerEntry, new: Advert, now: float) -> bool:
+    """Whether ``new`` follows the held advert too closely, both as it arrived and as
+    its sender dated it. A late copy of one advert (a neighbour replays its recent
+    messages to a peer that just connected, or a loaded machine delivers it late)
+    followed by the next on time arrives in a moment, yet the two were sent a whole
+    period apart: refusing the second left the peer on the first one's TTL alone.
+    A flooder gains a burst at most: its dates cannot run ahead of our clock by
+    more than ``MAX_CLOCK_SKEW_S``."""
+    gap = min_gap(held.advert, new)
+    return now - held.received < gap and new.time - held.advert.time < gap
 
 
 @dataclass(frozen=True)
@@ -63,7 +94,7 @@ class MeshView:
             self.rejected["replay"] += 1
             return ViewEvent("rejected", advert.peer_id, "replay")
         entry = self.peers.get(advert.peer_id)
-        if entry is not None and now - entry.received < advert.ttl * MIN_GAP_OF_TTL:
+        if entry is not None and too_soon(entry, advert, now):
             self.rejected["rate"] += 1  # an honest peer adverts once per interval (ttl / 2.5)
             return ViewEvent("rejected", advert.peer_id, "rate")
         return self.apply(advert, now)
@@ -80,8 +111,12 @@ class MeshView:
             del self._heard_at[next(iter(self._heard_at))]
         return ViewEvent("updated" if known else "joined", advert.peer_id)
 
-    def expire(self, now: float) -> list[str]:
-        gone = [pid for pid, e in self.peers.items() if e.deadline < now]
+    def expire(self, now: float, connected: Collection[str] = ()) -> list[str]:
+        """Drop peers whose adverts lapsed; one we hold an open connection to
+        (``connected``) is late rather than gone and keeps its place a little longer
+        (``LATE_GRACE_OF_TTL``). A dead peer's connection closes with it."""
+        gone = [pid for pid, e in self.peers.items()
+                if e.deadline < now and not (pid in connected and now <= e.deadline + e.advert.ttl * LATE_GRACE_OF_TTL)]
         for pid in gone:
             del self.peers[pid]
         return gone

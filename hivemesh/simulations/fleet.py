@@ -97,6 +97,20 @@ class Fleet:
         live = {p.peer_id for p in self.peers if p.alive and p.started_at < settled}
         return max((len(live - set(c.view.peers)) for c in self.clients), default=0)
 
+    def missing_detail(self) -> list[str]:
+        """For the log: each live, settled peer some client misses, with when that
+        client last heard from it and the peer's own view size (its stats file)."""
+        settled = time.monotonic() - 5 * self.settings.advert_interval
+        now = time.time()  # the clients' clock (MeshConfig's default)
+        out = []
+        for i, client in enumerate(self.clients):
+            for p in self.peers:
+                if p.alive and p.started_at < settled and p.peer_id not in client.view.peers:
+                    heard = client.view._heard_at.get(p.peer_id)
+                    ago = f"{now - heard:.1f} s ago" if heard is not None else "never"
+                    out.append(f"client {i} misses {p.name} (heard {ago}; its view {p.stats.view})")
+        return out
+
     def _formed(self) -> bool:
         expected = {p.peer_id for p in self.peers if p.alive}
         if not all(expected <= set(c.view.peers) for c in self.clients):

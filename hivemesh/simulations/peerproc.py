@@ -72,7 +72,8 @@ def snapshot(peer: Any) -> dict[str, Any]:
     node = peer.node
     return {
         "t": time.time(), "peer_id": node.peer_id, "view": len(node.view.peers),
-        "gossip": dict(node.gossip_stats + Counter(getattr(node, "gossip_rpc", {}))),
+        "gossip": dict(node.gossip_stats + Counter(getattr(node, "gossip_rpc", {}))
+                       + Counter({f"rejected_{k}": v for k, v in node.view.rejected.items()})),
         "worker": dict(peer.worker.stats) if peer.worker is not None else {},
         "gateway": dict(peer.gateway.stats) if peer.gateway is not None else {},
         "refused": dict(getattr(node, "refused", {})),

@@ -7,13 +7,15 @@ process that imported their code once (``zygote``: the imported pages stay
 shared) or, with ``fork_server`` off, each its own ``python -m``. All share
 a throwaway Redis. Each prints its multiaddr first; a peer that does not within
 ``START_TIMEOUT_S`` is a ``PeerStartFailed`` with its log's tail. Clients
-(observer nodes) run in this process.
+(observer nodes) run in this process. ``PEERPROC_LOG_LEVEL=info`` in the
+environment sets the peers' log level (their logs: ``peer-logs/`` under ``--out``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -79,7 +81,8 @@ class ProcessCluster:
     def _common(self, name: str) -> list[str]:
         return ["--bootstrap", self.bootstrap, "--identity", str(self.workdir / f"{name}.key"),
                 "--stats", str(self._stats_path(name)), "--advert-interval", str(self.settings.advert_interval),
-                "--advert-budget", str(self.settings.advert_budget)]
+                "--advert-budget", str(self.settings.advert_budget),
+                "--log-level", os.environ.get("PEERPROC_LOG_LEVEL", "warning")]  # see the docstring
 
     def _stats_path(self, name: str) -> Path:
         return self.workdir / f"{name}.stats.json"

@@ -189,7 +189,19 @@ def _mesh(fleet: Fleet, samples: Samples) -> dict[str, Any]:
         "view_missing_max": max(missing, default=0),
         "view_incomplete_spans_s": incomplete_spans(samples.view_missing),
         "harness_loop_lag_s": {"p99": pct(lag, 99), "max": pct(lag, 100)},
+        "client_views": _client_views(fleet),
     }
+
+
+def _client_views(fleet: Fleet) -> dict[str, Any]:
+    """Why the clients' views lost peers: adverts a client refused, by reason, and
+    peers that left its view because their adverts lapsed or a stream to them failed."""
+    rejected: Counter[str] = Counter()
+    left: Counter[str] = Counter()
+    for client in fleet.clients:
+        rejected.update(client.view.rejected)
+        left.update({k: client.gossip_stats[k] for k in ("expired", "unreachable") if client.gossip_stats[k]})
+    return {"adverts_rejected": dict(rejected), "peers_left": dict(left)}
 
 
 def incomplete_spans(view_missing: list[tuple[float, int]], keep: int = 10) -> list[list[float]]:

@@ -83,7 +83,11 @@ class Sampler:
                 if proc is not None:
                     self._measure(proc, self.samples.per_peer.setdefault(peer.name, Usage()))
         self.fleet.refresh_all()
-        self.samples.view_missing.append((time.monotonic() - self.origin, self.fleet.missing_from_views()))
+        missing = self.fleet.missing_from_views()
+        self.samples.view_missing.append((time.monotonic() - self.origin, missing))
+        if missing:
+            log.info("views incomplete at %.1f s: %s", time.monotonic() - self.origin,
+                     "; ".join(self.fleet.missing_detail()))
 
     def _proc(self, pid: int) -> psutil.Process | None:
         """The process, or None on first sight (the first reading only starts the clock)."""

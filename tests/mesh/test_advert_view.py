@@ -82,6 +82,21 @@ def test_dead_peer_leaves_within_three_intervals():
     assert PEER not in view.peers
 
 
+def test_a_late_peer_still_connected_keeps_its_place_one_more_period():
+    interval = 2.0
+    view = MeshView("me")
+    view.offer(adv.sign(make(ttl=2.5 * interval), KEY), NOW)
+    assert view.expire(NOW + 2.6 * interval, connected={PEER}) == []  # late, its connection open
+    assert view.expire(NOW + 3.4 * interval, connected={PEER}) == []
+    assert view.expire(NOW + 3.6 * interval, connected={PEER}) == [PEER]  # late by more than a period
+
+
+def test_a_lapsed_peer_not_connected_leaves_on_time():
+    view = MeshView("me")
+    view.offer(adv.sign(make(ttl=5.0), KEY), NOW)
+    assert view.expire(NOW + 5.2, connected={"someone else"}) == [PEER]
+
+
 def test_expired_peer_cannot_be_resurrected_by_an_old_advert():
     view = MeshView("me")
     view.offer(adv.sign(make(seq=7), KEY), NOW)
@@ -119,6 +134,37 @@ def test_an_origin_flooding_new_adverts_is_rate_limited():
     floods = [view.offer(adv.sign(make(seq=2 + i, ttl=5.0), KEY), NOW + 0.01 * i).kind for i in range(20)]
     assert floods.count("rejected") == 20 and view.rejected["rate"] == 20
     assert view.offer(adv.sign(make(seq=99, time=NOW + 2, ttl=5.0), KEY), NOW + 2).kind == "updated"
+
+
+def test_a_peer_whose_period_grows_stays_in_the_view():
+    """A peer that joins a large mesh adverts at a short period, then at a much
+    longer one as its view fills (``cadence``): each advert comes one old period
+    after the last, and none is refused, so the view never lets it lapse."""
+    view = MeshView("me")
+    t, kinds = NOW, []
+    for seq, period in enumerate((2.0, 10.0, 60.0, 101.0, 101.0), start=1):
+        kinds.append(view.offer(adv.sign(make(seq=seq, time=t, ttl=2.5 * period), KEY), t).kind)
+        t += period * 0.9  # the earliest the jitter allows
+        assert view.expire(t) == [] and PEER in view.peers
+    assert kinds == ["joined"] + ["updated"] * 4 and not view.rejected
+
+
+def test_a_flood_of_long_lived_adverts_is_still_rate_limited_by_the_held_one():
+    view = MeshView("me")
+    assert view.offer(adv.sign(make(seq=1, ttl=20.0), KEY), NOW).kind == "joined"
+    assert view.offer(adv.sign(make(seq=2, ttl=250.0), KEY), NOW + 1.0).kind == "rejected"  # 1 s < 2 s
+    assert view.offer(adv.sign(make(seq=3, time=NOW + 2.5, ttl=250.0), KEY), NOW + 2.5).kind == "updated"
+    assert view.offer(adv.sign(make(seq=4, time=NOW + 3.0, ttl=250.0), KEY), NOW + 3.0).kind == "rejected"
+    assert view.rejected["rate"] == 2
+
+
+def test_a_late_copy_then_the_next_advert_on_time_are_both_taken():
+    """A neighbour replays an advert sent 14 s ago to a peer that just joined; the
+    sender's next advert (16 s period) comes 2 s later: not a flood."""
+    view = MeshView("me")
+    assert view.offer(adv.sign(make(seq=1, time=NOW - 14, ttl=41.0), KEY), NOW).kind == "joined"
+    assert view.offer(adv.sign(make(seq=2, time=NOW + 2, ttl=41.0), KEY), NOW + 2).kind == "updated"
+    assert view.peers[PEER].deadline == NOW + 2 + 41.0 and not view.rejected
 
 
 def test_a_capability_whose_peers_just_left_is_still_recent():

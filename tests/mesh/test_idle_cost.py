@@ -151,3 +151,44 @@ async def test_small_frames_read_one_by_one_cost_no_window_update(nursery, monke
         assert len([s for s in updates if s == served[-1]]) <= most, (frames, updates.count(served[-1]))
         if most:
             assert served[-1] in updates  # credit still flows once half the window is read
+
+
+async def test_small_reads_send_no_window_update_until_half_the_window(nursery, monkeypatch):
+    """py-libp2p sent a WINDOW_UPDATE after most small reads; ``tuning.batch_window_updates``
+    holds the credit until half the window (128 KiB) is read: 300 frames of 100
+    bytes cost no update, and the stream still carries them all in order."""
+    from libp2p.stream_muxer.yamux.yamux import YamuxStream
+
+    assert getattr(YamuxStream._auto_tune_and_send_window_update, "hivemesh_batched", False)
+    updates = []
+    real = YamuxStream.send_window_update
+
+    async def counted(self, increment, skip_lock=False):
+        updates.append(increment)
+        await real(self, increment, skip_lock)
+
+    boot = await start_bootstrap(nursery)
+    addr = boot.node.full_addrs()[0]
+    a = await start(nursery, peer_config([addr]))
+    b = await start(nursery, peer_config([addr]))
+    received = []
+    done = trio.Event()
+
+    async def sink(stream):
+        while len(received) < 300:
+            received.append(await wire.read_frame(stream, 1000))
+        await stream.write(wire.frame(b"ok"))
+        done.set()
+
+    b.node.handle(BULK, sink)
+    await wait_until(lambda: b.node.peer_id in a.node.view.peers, 15, "a to see b")
+    stream = await a.node.open_stream(b.node.peer_id, BULK)
+    monkeypatch.setattr(YamuxStream, "send_window_update", counted)
+    with trio.fail_after(20):
+        for i in range(300):
+            await stream.write(wire.frame(bytes([i % 256]) * 96))
+            await trio.sleep(0)  # one frame per read on the other side
+        assert await wire.read_frame(stream, 16) == b"ok"
+        await done.wait()
+    assert received == [bytes([i % 256]) * 96 for i in range(300)]
+    assert sum(updates) < 128 * 1024 and len(updates) <= 2, updates  # gossip beside may add one
