@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-share", type=float, metavar="F",
                    help="gateways check workers' outputs by having another worker on the same weights score "
                         "them: every output of a worker new to the gateways' shared record (its first 20), this "
-                        "share of a trusted one's (0-1, e.g. 0.05; default: no checks). An output no other "
+                        "share of a trusted one's (0-1; default 0.05; below 0: no checks). An output no other "
                         "worker could check is used unchecked and the result says so")
     p.add_argument("--http", metavar="HOST:PORT", help="serve the OpenAI-compatible API here (needs --gateway)")
     p.add_argument("--api-key", action="append", metavar="KEY", help="a bearer key the API takes (repeatable)")

@@ -51,7 +51,7 @@ class Settings:
     planner_timeout: float = 5.0  # the local planner gives way to the rule-based plan after this
     planner_preview: int = 200  # characters of each input the planner may see (0: none, at most 200)
     subtask_deadline: float = 300.0
-    check_share: float = -1.0  # gateways: share of a trusted worker's outputs checked (new ones: all); < 0: no checks
+    check_share: float = 0.05  # gateways: share of a trusted worker's outputs checked (new ones: all); < 0: no checks
     http: str | None = None  # HOST:PORT of the OpenAI-compatible API (gateway peers)
     api_key: list[str] = field(default_factory=list, repr=False)  # bearer keys the API takes (none: no key asked)
     api_key_file: Path | None = None  # more keys, one a line

@@ -51,10 +51,9 @@ class JobSettings:
     preview_chars: int = 200
     #: jobs run at once before new ones are answered busy (0: from the view's capacity, see ``admission``)
     max_jobs: int = 0
-    #: checking workers' outputs (``gateway.checking``: every output of a worker new to the gateways'
-    #: shared record, 5% of a trusted one's); None: no checks (the default until the suite passes with
-    #: checks on: see README, Security model)
-    trust: TrustSettings | None = None
+    #: checking workers' outputs (``gateway.checking``): on by default (every output of a worker new to
+    #: the gateways' shared record, 5% of a trusted one's); None: no checks
+    trust: TrustSettings | None = field(default_factory=TrustSettings)
 
 
 def job_settings(settings: Any) -> JobSettings:
