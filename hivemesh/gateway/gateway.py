@@ -29,7 +29,7 @@ from hivemesh.gateway.checking import CheckDesk
 from hivemesh.gateway.conductor import Conductor
 from hivemesh.gateway.health import PeerHealth
 from hivemesh.gateway.looplag import LoopLag
-from hivemesh.gateway.jobrun import JobMoved, JobRun, JobSettings, blocking
+from hivemesh.gateway.jobrun import JobMoved, JobRun, JobSettings, blocking, record_end
 from hivemesh.gateway.livejob import LiveJob
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobRecord, JobResult, JobSubmit, StoredPlan, SubtaskRecord
 from hivemesh.gateway.store import JobStore
@@ -39,7 +39,6 @@ from hivemesh.planner.plan import Plan
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 10.0
-POLL_S = 0.25
 
 
 class Gateway:
@@ -231,8 +230,7 @@ class Gateway:
     def _settle(self, job_id: str, record: JobRecord) -> None:
         """Blocking: save the status of a job whose end is already told, and
         let go of it (running it again would end it twice)."""
-        self.store.put_job(job_id, wire.encode(record))
-        self.store.mark_job_done(job_id)
+        record_end(self.store, job_id, wire.encode(record))
         self.store.release_lease(job_id, self.node.peer_id)
         log.info("job %s had ended (%s); its status saved, not run again", job_id, record.status)
 
@@ -369,38 +367,10 @@ class Gateway:
             for event in batch:
                 yield event
 
-    async def follow_batches(self, job_id: str, start: int = 0, *, tokens: bool = False,
-                             stay: bool = False) -> AsyncIterator[list[JobEvent]]:
-        """``follow``'s events, as many at a time as are there (a step stores several at once)."""
-        index, sent = start, ""
-        while True:
-            live = self.live.get(job_id)
-            if live is not None and live.stopped:
-                live = None
-            if live is not None:
-                events, changed = live.events[index:], live.changed
-            else:
-                events = [wire.decode(JobEvent, raw) for raw in await blocking(self.store.events, job_id, index)]
-                changed = None
-            ended = next((i for i, event in enumerate(events) if event.terminal), None)
-            if ended is not None:
-                yield events[:ended + 1]
-                return
-            if events:
-                index += len(events)
-                yield events
-            if tokens and live is not None and len(live.partial) > len(sent) and live.partial.startswith(sent):
-                offset, delta, sent = len(sent), live.partial[len(sent):], live.partial
-                yield [JobEvent(job_id=job_id, index=index, kind="token", subtask_id=live.partial_of[0],
-                                detail=delta, offset=offset)]
-                continue
-            if changed is not None:
-                await changed.wait()
-                if live is not None and live.stopped and not stay:
-                    log.info("job %s moved off this gateway; client let go at event %d", job_id, index)
-                    raise JobMoved(f"job {job_id} moved off this gateway")
-            else:
-                await trio.sleep(POLL_S)
+    def follow_batches(self, job_id: str, start: int = 0, *, tokens: bool = False,
+                       stay: bool = False) -> AsyncIterator[list[JobEvent]]:
+        """``follow``'s events, as many at a time as are there (``livejob.follow_batches``)."""
+        return livejob.follow_batches(self.store, self.live, job_id, start, tokens=tokens, stay=stay)
 
     def _refusal(self, job_id: str, reason: str, busy: GatewayBusy | None = None) -> JobEvent:
         """The one event a submission that was not taken gets: ``failed``, or

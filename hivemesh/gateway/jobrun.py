@@ -83,6 +83,12 @@ async def blocking(fn: Callable[..., Any], *args: Any) -> Any:
     return await trio.to_thread.run_sync(fn, *args)
 
 
+def record_end(store: JobStore, job_id: str, record: bytes) -> None:
+    """Blocking, one trip: a finished job's record saved, the job off the active list."""
+    store.put_job(job_id, record)
+    store.mark_job_done(job_id)
+
+
 def find_aggregator(planner: Any) -> Any:
     """The planner (or its primary) when it offers ``aggregate``; else None."""
     for candidate in (planner, getattr(planner, "primary", None)):
@@ -304,12 +310,8 @@ class JobRun:
         self.record = replace(self.record, status=status)
         job_id, record = self.record.job_id, wire.encode(self.record)
 
-        def put() -> None:  # one trip
-            self.store.put_job(job_id, record)
-            self.store.mark_job_done(job_id)
-
         try:
-            await blocking(put)
+            await blocking(record_end, self.store, job_id, record)
         except HivemeshError as exc:
             log.warning("could not record the end of job %s: %s", self.record.job_id, exc)
 

@@ -1,17 +1,24 @@
-"""A job a gateway runs, as its attached clients see it, and the one way its
-records and events are written on the hot path (one store trip each step)."""
+"""A job a gateway runs, as its attached clients see it (``follow_batches``), and
+the one way its records and events are written on the hot path (one store trip
+each step)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
+from hivemesh.gateway.jobrun import JobMoved, blocking
 from hivemesh.gateway.jobwire import JobEvent
 from hivemesh.gateway.store import JobStore
 from hivemesh.mesh import wire
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.25  # a client following a job no gateway runs here reads the store this often
 
 
 @dataclass
@@ -68,3 +75,41 @@ async def write(store: JobStore, live: LiveJob, job_id: str, subtasks: Sequence[
                 live.events.extend(stored)
                 live.wake()
     return made if ok else None
+
+
+async def follow_batches(store: JobStore, live_jobs: dict[str, LiveJob], job_id: str, start: int = 0, *,
+                         tokens: bool = False, stay: bool = False) -> AsyncIterator[list[JobEvent]]:
+    """A job's events from ``start`` up to a terminal one, as many at a time as
+    are there (a step stores several at once): from ``live_jobs`` while this
+    gateway runs it, else from ``store``. With ``tokens``, also ``token``
+    events (the answer's new text; not stored). When the job moves off this
+    gateway: ``JobMoved``, or with ``stay`` its events go on from the store."""
+    index, sent = start, ""
+    while True:
+        live = live_jobs.get(job_id)
+        if live is not None and live.stopped:
+            live = None
+        if live is not None:
+            events, changed = live.events[index:], live.changed
+        else:
+            events = [wire.decode(JobEvent, raw) for raw in await blocking(store.events, job_id, index)]
+            changed = None
+        ended = next((i for i, event in enumerate(events) if event.terminal), None)
+        if ended is not None:
+            yield events[:ended + 1]
+            return
+        if events:
+            index += len(events)
+            yield events
+        if tokens and live is not None and len(live.partial) > len(sent) and live.partial.startswith(sent):
+            offset, delta, sent = len(sent), live.partial[len(sent):], live.partial
+            yield [JobEvent(job_id=job_id, index=index, kind="token", subtask_id=live.partial_of[0],
+                            detail=delta, offset=offset)]
+            continue
+        if changed is not None:
+            await changed.wait()
+            if live is not None and live.stopped and not stay:
+                log.info("job %s moved off this gateway; client let go at event %d", job_id, index)
+                raise JobMoved(f"job {job_id} moved off this gateway")
+        else:
+            await trio.sleep(POLL_S)

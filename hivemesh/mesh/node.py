@@ -34,7 +34,7 @@ from hivemesh.mesh.identity import peer_id_of
 from hivemesh.mesh.inbound import release_inbound_slots
 from hivemesh.mesh.reputation import Reputation
 from hivemesh.mesh.shutdown import close_sockets
-from hivemesh.mesh.stream import Stream, blames_sender
+from hivemesh.mesh.stream import Stream, blames_sender, refused_protocol
 from hivemesh.mesh.view import MeshView
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class MeshNode:
                     return Stream(raw, propose=protocol)
                 return Stream(await self.host.new_stream(pid, [TProtocol(protocol)]))
         except Exception as exc:
-            if not isinstance(exc, trio.TooSlowError) and not _refused_protocol(exc):
+            if not isinstance(exc, trio.TooSlowError) and not refused_protocol(exc):
                 self.unreachable(peer_id, f"no stream: {short_error(exc)}")
             raise PeerUnreachable(f"cannot open {protocol} to {peer_id}: {short_error(exc)}") from None
 
@@ -393,12 +393,3 @@ class MeshNode:
             self.px_table.record(peer.peer_id, peer.addrs)
         return list(response.peers)
 
-
-def _refused_protocol(exc: BaseException) -> bool:
-    """The peer answered, but does not speak the protocol: it is reachable."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if "protocol not supported" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False

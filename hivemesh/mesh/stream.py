@@ -56,6 +56,17 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def refused_protocol(exc: BaseException) -> bool:
+    """A stream open failed because the peer answered but does not speak the
+    protocol (it is reachable), as py-libp2p's negotiation or a lazy open says."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "protocol not supported" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class Stream:
     """A py-libp2p stream seen through ``hivemesh.errors``. ``delay_s`` holds
     every write back that long (a slow simulated uplink, ``simulations.netdelay``).

@@ -36,13 +36,20 @@ def registry(cap, lies=None):
     return r
 
 
-async def test_a_liar_is_caught_charged_and_banned_and_no_lie_reaches_an_answer(nursery):
+async def liar_and_honest_workers(nursery):
+    """A bootstrap, a liar and two honest workers on the summariser's weights,
+    two honest analysts: (bootstrap addrs, lies told, the liar, the honest)."""
     boot = await start_bootstrap(nursery)
     addr = [boot.node.full_addrs()[0]]
     lies = Lies()
     liar = await start_worker(nursery, addr, registry("summarize", lies))
     honest = [await start_worker(nursery, addr, registry("summarize")) for _ in range(2)]
     honest += [await start_worker(nursery, addr, registry("analysis")) for _ in range(2)]
+    return addr, lies, liar, honest
+
+
+async def test_a_liar_is_caught_charged_and_banned_and_no_lie_reaches_an_answer(nursery):
+    addr, lies, liar, honest = await liar_and_honest_workers(nursery)
     store = MemoryStore()
     gw = await start_gateway(nursery, peer_config(addr, roles=()), store, ScriptedPlanner([PLAN] * 40),
                              JobSettings(trust=TrustSettings()))

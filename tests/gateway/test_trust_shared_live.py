@@ -16,9 +16,8 @@ from hivemesh.gateway.trust import TrustSettings
 from hivemesh.mesh import wire
 from hivemesh.planner.offline import ScriptedPlanner
 from hivemesh.peer.inprocess import start_gateway
-from hivemesh.simulations.liars import Lies
-from tests.gateway.test_checks_live import PLAN, registry
-from tests.meshutil import peer_config, start, start_bootstrap, start_worker, wait_until
+from tests.gateway.test_checks_live import PLAN, liar_and_honest_workers
+from tests.meshutil import peer_config, start, wait_until
 
 # trusted after 3 passes; banned after 2 confirmed failures; trusted peers not sampled (B's checks are all "new" ones)
 TRUST = TrustSettings(new_peer_checks=3, trusted_share=0.0, ban_failures=2)
@@ -44,12 +43,7 @@ async def run_on(node, gateway: str, job_id: str) -> JobResult:
 
 
 async def test_trust_and_bans_earned_at_one_gateway_hold_at_the_other(nursery, redis_server_url):
-    boot = await start_bootstrap(nursery)
-    addr = [boot.node.full_addrs()[0]]
-    lies = Lies()
-    liar = await start_worker(nursery, addr, registry("summarize", lies))
-    honest = [await start_worker(nursery, addr, registry("summarize")) for _ in range(2)]
-    honest += [await start_worker(nursery, addr, registry("analysis")) for _ in range(2)]
+    addr, lies, liar, honest = await liar_and_honest_workers(nursery)
     stores = [RedisStore.from_url(redis_server_url) for _ in range(2)]
     a, b = [await start_gateway(nursery, peer_config(addr, roles=()), s, ScriptedPlanner([PLAN] * 40),
                                 JobSettings(trust=TRUST)) for s in stores]
