@@ -25,6 +25,15 @@ with zero-latency simulated models, so the mesh's own cost is measured:
 Each run's ``harness`` verdict is kept: a run whose harness was saturated
 measured the harness as much as the mesh.
 
+Where the CPU goes: each run's ``cpu_ms_per_job`` is the CPU time (user +
+system) every process spent from the first arrival to the drain's end, by
+role (``harness``: this process, the clients; ``gateway``; ``worker``;
+``redis``; ``other``: the bootstrap and the fork server), per completed job
+(``simulations.cpuroles``); the raw ceiling's ``cpu_ms_per_request`` is the
+same for its client and server processes. On a machine whose cores are all
+busy, throughput is the cores over CPU per job, so ``ratio_to_raw`` is about
+(1 + stages) x raw CPU per request over CPU per job.
+
     .venv/bin/python bench/gateway.py [--peers 8] [--stages 3] [--duration 15]
 
 The last line is JSON: {"saturation_jobs_s", "ratio_to_raw", "runs": [{"offered_jobs_s",
