@@ -107,10 +107,6 @@ def _to_wire(value: Any) -> Any:
     return value
 
 
-def _check(tp: Any, value: Any, where: str) -> Any:
-    return _checker(tp)(value, where)
-
-
 def _checker(tp: Any) -> Check:
     check = _CHECKS.get(tp)
     if check is None:
