@@ -25,6 +25,15 @@ with zero-latency simulated models, so the mesh's own cost is measured:
 Each run's ``harness`` verdict is kept: a run whose harness was saturated
 measured the harness as much as the mesh.
 
+Where the CPU goes: each run's ``cpu_ms_per_job`` is the CPU time (user +
+system) every process spent from the first arrival to the drain's end, by
+role (``harness``: this process, the clients; ``gateway``; ``worker``;
+``redis``; ``other``: the bootstrap and the fork server), per completed job
+(``simulations.cpuroles``); the raw ceiling's ``cpu_ms_per_request`` is the
+same for its client and server processes. On a machine whose cores are all
+busy, throughput is the cores over CPU per job, so ``ratio_to_raw`` is about
+(1 + stages) x raw CPU per request over CPU per job.
+
     .venv/bin/python bench/gateway.py [--peers 8] [--stages 3] [--duration 15]
 
 The last line is JSON: {"saturation_jobs_s", "ratio_to_raw", "runs": [{"offered_jobs_s",
@@ -41,6 +50,7 @@ import sys
 import time
 from typing import Any
 
+import psutil
 import trio
 
 RAW = "/bench/raw/1"
@@ -111,18 +121,29 @@ async def raw_ceiling(seconds: float, concurrency: int) -> dict[str, Any]:
             async with trio.open_nursery() as load:
                 for _ in range(concurrency):
                     load.start_soon(hammer, warm)
+            procs = (psutil.Process(), psutil.Process(server.pid))  # the client side, the server side
+            cpu0 = [_cpu_s(p) for p in procs]
             done, started = 0, time.monotonic()
             async with trio.open_nursery() as load:
                 for _ in range(concurrency):
                     load.start_soon(hammer, trio.current_time() + seconds)
             elapsed = time.monotonic() - started
+            cpu = [_cpu_s(p) - c for p, c in zip(procs, cpu0)]
             nursery.cancel_scope.cancel()
-        return {"requests_s": round(done / elapsed, 1), "seconds": round(elapsed, 2), "concurrency": concurrency}
+        return {"requests_s": round(done / elapsed, 1), "seconds": round(elapsed, 2), "concurrency": concurrency,
+                "cpu_ms_per_request": {"client": round(1000 * cpu[0] / done, 3),
+                                       "server": round(1000 * cpu[1] / done, 3),
+                                       "total": round(1000 * sum(cpu) / done, 3)}}
     finally:
         server.kill()
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
 
 
 # --- the job runs ------------------------------------------------------------------
@@ -150,6 +171,8 @@ def row(offered: float, report: dict[str, Any]) -> dict[str, Any]:
         "harness_saturated": report["harness"]["saturated"], "harness_cpu_fraction": report["harness"]["cpu_fraction"],
         "failures": report["failures"],
         "busy_answers": (report.get("busy_answers") or {}).get("gateways", 0),  # every busy a gateway gave
+        "cpu_ms_per_job": report.get("cpu_ms_per_job"),  # by role: harness (the clients), gateway, worker, redis
+        "machine_busy": report["harness"].get("machine_busy"),
     }
 
 
@@ -172,14 +195,21 @@ def _say(label: str, r: dict[str, Any]) -> None:
           f"lost {r['lost']}, "
           f"p50 {r['p50_s']} s, p99 {r['p99_s']} s" + (" (harness saturated)" if r["harness_saturated"] else ""),
           flush=True)
+    cpu = r.get("cpu_ms_per_job")
+    if cpu:
+        print("    CPU ms per completed job: " + ", ".join(f"{k} {v:g}" for k, v in cpu.items())
+              + f" (harness {r['harness_cpu_fraction']:.0%} of a core, machine {r['machine_busy'] or 0:.0%} busy)",
+              flush=True)
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     raw = await raw_ceiling(args.raw_seconds, args.concurrency)
     streams = 1 + args.stages
     raw_jobs_s = raw["requests_s"] / streams
+    per = raw["cpu_ms_per_request"]
     print(f"raw py-libp2p request/response: {raw['requests_s']} req/s -> {raw_jobs_s:.1f} jobs/s "
-          f"at {streams} streams a job", flush=True)
+          f"at {streams} streams a job; CPU ms per request: client {per['client']}, server {per['server']}, "
+          f"{streams} requests {streams * per['total']:.2f}", flush=True)
     ramp: list[dict[str, Any]] = []
     rate = args.start_rate
     while rate <= args.max_rate:

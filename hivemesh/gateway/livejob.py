@@ -49,10 +49,10 @@ async def write(store: JobStore, live: LiveJob, job_id: str, subtasks: Sequence[
                 first: Callable[[], bool] | None = None) -> list[JobEvent] | None:
     """One trip to the store (one thread): ``first()`` (a blocking store call;
     when it says False nothing more is written and this returns None), then
-    the subtask records, then the job's next events, which are handed to the
-    attached clients once stored (those stored before a failure too). A job's
-    hot path makes one such trip per step, not one per write (issue 13: the
-    thread hops cost more than the writes)."""
+    the subtask records and the job's next events in one round trip
+    (``write_step``); the events are handed to the attached clients once
+    stored. A job's hot path makes one such trip per step, not one per write
+    (issue 13: the thread hops and round trips cost more than the writes)."""
     async with live.lock:
         made = [JobEvent(job_id=job_id, index=len(live.events) + i, kind=kind, **fields)
                 for i, (kind, fields) in enumerate(events)]
@@ -61,11 +61,9 @@ async def write(store: JobStore, live: LiveJob, job_id: str, subtasks: Sequence[
         def trip() -> bool:
             if first is not None and not first():
                 return False
-            for sid, data in subtasks:
-                store.put_subtask(job_id, sid, data)
-            for event in made:
-                store.append_event(job_id, wire.encode(event))
-                stored.append(event)
+            if subtasks or made:  # records and events in one round trip (``JobStore.write_step``)
+                store.write_step(job_id, subtasks, [wire.encode(event) for event in made])
+            stored.extend(made)
             return True
 
         try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, get_type_hints
 
 import msgpack
@@ -40,41 +40,61 @@ class Message:
     KIND: ClassVar[str] = ""  # its tag where a stream carries several kinds (``encode_kind``)
 
     def to_wire(self) -> Any:
-        return {f.name: _to_wire(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {name: _to_wire(getattr(self, name)) for name in _names(type(self))}
 
     @classmethod
     def from_wire(cls: type[M], obj: Any, path: str = "") -> M:
+        where = path or cls.__name__
         if not isinstance(obj, dict):
-            raise DecodeError(f"{path or cls.__name__}: expected a map, got {type(obj).__name__}")
-        hints = _hints(cls)
-        unknown = set(obj) - set(hints)
-        if unknown:
-            raise DecodeError(f"{path or cls.__name__}: unknown fields {sorted(map(str, unknown))}")
+            raise DecodeError(f"{where}: expected a map, got {type(obj).__name__}")
+        spec = _spec(cls)
+        if not spec.known.issuperset(obj):
+            raise DecodeError(f"{where}: unknown fields {sorted(map(str, set(obj) - spec.known))}")
         values = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            where = f"{path or cls.__name__}.{f.name}"
-            if f.name not in obj:
-                if f.default is not dataclasses.MISSING:
-                    continue
-                if f.default_factory is not dataclasses.MISSING:
-                    continue
-                raise DecodeError(f"{where}: missing")
-            values[f.name] = _check(hints[f.name], obj[f.name], where)
+        for name, check, required in spec.fields:
+            if name in obj:
+                values[name] = check(obj[name], f"{where}.{name}")
+            elif required:
+                raise DecodeError(f"{where}.{name}: missing")
         try:
             return cls(**values)
         except (TypeError, ValueError) as exc:
-            raise DecodeError(f"{path or cls.__name__}: {exc}") from None
+            raise DecodeError(f"{where}: {exc}") from None
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+# --- each type's checks, worked out once (the hot path of every stream) ----------
+
+Check = Callable[[Any, str], Any]  # (value, where) -> the value as the field holds it, or DecodeError
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = {
-            k: v for k, v in get_type_hints(cls).items() if typing.get_origin(v) is not ClassVar
-        }
-    return _HINTS[cls]
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    known: frozenset[str]
+    fields: tuple[tuple[str, Check, bool], ...]  # (name, its check, required)
+
+
+_SPECS: dict[type, _Spec] = {}
+_CHECKS: dict[Any, Check] = {}
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return names
+
+
+def _spec(cls: type) -> _Spec:
+    spec = _SPECS.get(cls)
+    if spec is None:
+        hints = {k: v for k, v in get_type_hints(cls).items() if typing.get_origin(v) is not ClassVar}
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        spec = _SPECS[cls] = _Spec(
+            frozenset(hints),
+            tuple((f.name, _checker(hints[f.name]),
+                   f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING) for f in fields))
+    return spec
 
 
 def _to_wire(value: Any) -> Any:
@@ -87,39 +107,56 @@ def _to_wire(value: Any) -> Any:
     return value
 
 
-def _check(tp: Any, value: Any, where: str) -> Any:
+def _checker(tp: Any) -> Check:
+    check = _CHECKS.get(tp)
+    if check is None:
+        check = _CHECKS[tp] = _make_checker(tp)
+    return check
+
+
+def _make_checker(tp: Any) -> Check:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _check(inner, value, where)
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        some = _checker(inner)
+        return lambda value, where: None if value is None else some(value, where)
     if origin is tuple:
-        item_tp = typing.get_args(tp)[0]
-        if not isinstance(value, (list, tuple)):
-            raise DecodeError(f"{where}: expected a list")
-        return tuple(_check(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
+        item = _checker(typing.get_args(tp)[0])
+
+        def a_tuple(value: Any, where: str) -> Any:
+            if not isinstance(value, (list, tuple)):
+                raise DecodeError(f"{where}: expected a list")
+            return tuple(item(v, f"{where}[{i}]") for i, v in enumerate(value))
+        return a_tuple
     if origin is dict:
-        key_tp, val_tp = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise DecodeError(f"{where}: expected a map")
-        return {_check(key_tp, k, where): _check(val_tp, v, f"{where}.{k}") for k, v in value.items()}
+        key, val = (_checker(a) for a in typing.get_args(tp))
+
+        def a_map(value: Any, where: str) -> Any:
+            if not isinstance(value, dict):
+                raise DecodeError(f"{where}: expected a map")
+            return {key(k, where): val(v, f"{where}.{k}") for k, v in value.items()}
+        return a_map
     if isinstance(tp, type) and issubclass(tp, Message):
-        return tp.from_wire(value, where)
+        return tp.from_wire
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise DecodeError(f"{where}: expected a number")
-        return float(value)
+        def a_float(value: Any, where: str) -> Any:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise DecodeError(f"{where}: expected a number")
+            return float(value)
+        return a_float
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise DecodeError(f"{where}: expected an integer")
-        return value
+        def an_int(value: Any, where: str) -> Any:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise DecodeError(f"{where}: expected an integer")
+            return value
+        return an_int
     if tp in (str, bytes, bool):
-        if type(value) is not tp:
-            raise DecodeError(f"{where}: expected {tp.__name__}")
-        return value
-    raise TypeError(f"unsupported wire field type {tp!r} at {where}")
+        def exactly(value: Any, where: str) -> Any:
+            if type(value) is not tp:
+                raise DecodeError(f"{where}: expected {tp.__name__}")
+            return value
+        return exactly
+    raise TypeError(f"unsupported wire field type {tp!r}")
 
 
 def encode(msg: Message) -> bytes:

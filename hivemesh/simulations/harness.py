@@ -23,6 +23,7 @@ import trio
 
 from hivemesh.gateway.store import JobStore, MemoryBackend, MemoryStore
 from hivemesh.simulations.audit import audit_store
+from hivemesh.simulations.cpuroles import CpuMark
 from hivemesh.simulations.driver import Driver
 from hivemesh.simulations.fleet import Fleet
 from hivemesh.simulations.inproc import InProcessCluster
@@ -87,8 +88,10 @@ async def _run(s: SimSettings, stores: Stores, workdir: Path) -> tuple[dict[str,
             shift = origin - sampler.origin  # earlier samples: seconds before the first job (negative)
             samples.view_missing[:] = [(t - shift, m) for t, m in samples.view_missing]
             sampler.origin = origin
+            mark = CpuMark(_pids(fleet))
             await Driver(fleet, tracker, s).run(schedule)
             end = time.monotonic()
+            samples.job_cpu_s = mark.spent(_pids(fleet))
             sampler.sample()
         finally:
             with trio.CancelScope(shield=True):
@@ -102,6 +105,10 @@ async def _run(s: SimSettings, stores: Stores, workdir: Path) -> tuple[dict[str,
         wrong = await trio.to_thread.run_sync(wrong_answers, stores.make(), completed, cluster.lies)
         report["verification"] = verification(fleet, cluster.lies, wrong, len(completed))
     return report, tracker
+
+
+def _pids(fleet: Fleet) -> dict[int, str]:
+    return {p.pid: p.role for p in fleet.peers if p.pid is not None}
 
 
 def _cluster(nursery: trio.Nursery, s: SimSettings, stores: Stores, workdir: Path, ncaps: int) -> Cluster:

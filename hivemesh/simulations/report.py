@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from hivemesh.simulations.cpuroles import per_job_ms
 from hivemesh.simulations.fleet import Fleet
 from hivemesh.simulations.honesty import verdict
 from hivemesh.simulations.peers import SimPeer
@@ -55,6 +56,10 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
         "faults_skipped": tracker.skipped_faults,
         "gossip_per_peer": gossip_per_peer(fleet.peers, end),
         "resources_per_peer": resources(fleet, samples),
+        # CPU by role over the jobs (first arrival to the drain's end), per completed job; in-process the
+        # peers are in "harness"
+        "cpu_s_by_role": {k: round(v, 3) for k, v in samples.job_cpu_s.items()},
+        "cpu_ms_per_job": per_job_ms(samples.job_cpu_s, len(completed_at)),
         "idle_per_peer": idle_usage(fleet, samples),
         "mesh": _mesh(fleet, samples),
         "failures": dict(Counter(_reason(j.error) for j in jobs if j.outcome == "failed").most_common(10)),

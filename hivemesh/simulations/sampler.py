@@ -53,6 +53,7 @@ class Samples:
     harness_cpu_s: float = 0.0  # this process's CPU time (user + system, all threads) since the sampler began
     harness_wall_s: float = 0.0  # wall time over the same span
     machine_busy: float | None = None  # share of all the machine's cores busy over the same span (any process)
+    job_cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds by role over the jobs (``cpuroles``)
 
 
 class Sampler:

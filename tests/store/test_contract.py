@@ -66,6 +66,18 @@ def test_events_replay_from_an_index(harness: Harness) -> None:
         new_gateway.events("j", -1)
 
 
+def test_a_step_writes_records_then_events_in_order(harness: Harness) -> None:
+    store = harness.store
+    store.append_event("j", b"accepted")
+    assert store.write_step("j", [("s1", b"running"), ("s2", BLOB)], [b"started s1", b"started s2"]) == [1, 2]
+    assert store.write_step("j", [("s1", b"done")], []) == []
+    assert store.write_step("j", [], [b"finished s1"]) == [3]
+    assert store.write_step("j", [], []) == []
+    resumer = harness.open()  # what a gateway resuming the job reads
+    assert resumer.get_subtasks("j") == {"s1": b"done", "s2": BLOB}
+    assert resumer.events("j") == [b"accepted", b"started s1", b"started s2", b"finished s1"]
+
+
 def test_caches_round_trip(store: JobStore) -> None:
     assert store.get_plan("k") is None and store.get_output("k") is None
     store.put_plan("k", b"plan", ttl_s=60)

@@ -24,6 +24,7 @@ subtasks and events the finished-job TTL.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 DEFAULT_FINISHED_TTL_S = 24 * 60 * 60.0
@@ -84,6 +85,12 @@ class JobStore(Protocol):
 
     def events(self, job_id: str, start: int = 0) -> list[bytes]:
         """Events from index ``start`` on (0 = all), for replay."""
+        ...
+
+    def write_step(self, job_id: str, subtasks: Sequence[tuple[str, bytes]], events: Sequence[bytes]) -> list[int]:
+        """A pipeline step's writes: the subtask records (``put_subtask``), then
+        the events in order (``append_event``), in one round trip where the
+        store has them; the events' indexes."""
         ...
 
     # the gateways' shared trust record (``gateway.trustshare``): peer id -> record bytes

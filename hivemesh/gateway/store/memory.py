@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -235,6 +235,11 @@ class MemoryStore:
         check_start(start)
         with self._locked() as b:
             return list((b.get(self.keys.events(job_id)) or [])[start:])
+
+    def write_step(self, job_id: str, subtasks: Sequence[tuple[str, bytes]], events: Sequence[bytes]) -> list[int]:
+        for sid, data in subtasks:
+            self.put_subtask(job_id, sid, data)
+        return [self.append_event(job_id, data) for data in events]
 
     # shared trust record
     def trust_records(self) -> dict[str, bytes]:

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from .base import DEFAULT_FINISHED_TTL_S, check_bytes, check_owner, check_start, ttl_ms
@@ -233,6 +234,24 @@ class RedisStore:
         replies = self.link.durable("append_event", keys[0],
                                     lambda pipe: self._eval(pipe, "append", keys, args))
         return int(replies[0])
+
+    def write_step(self, job_id: str, subtasks: Sequence[tuple[str, bytes]], events: Sequence[bytes]) -> list[int]:
+        """One pipeline (one round trip, one ``WAIT``): an HSET of the records,
+        then each event's append script; a retry re-sends it all (both idempotent)."""
+        table, keys = self.keys.subtasks(job_id), [self.keys.events(job_id), self.keys.marks(job_id)]
+        records = {sid: check_bytes(data) for sid, data in subtasks}
+        appends = [[check_bytes(data), uuid.uuid4().hex] for data in events]
+        if not records and not appends:
+            return []
+
+        def queue(pipe: Any) -> None:
+            if records:
+                pipe.hset(table, mapping=records)
+            for args in appends:
+                self._eval(pipe, "append", keys, args)
+
+        replies = self.link.durable("write_step", table if records else keys[0], queue)
+        return [int(r) for r in replies[1 if records else 0:]]
 
     def events(self, job_id: str, start: int = 0) -> list[bytes]:
         key, start = self.keys.events(job_id), check_start(start)
