@@ -138,28 +138,35 @@ async def gateway_job(client, n: int, job: str) -> tuple[float, float | None]:  
     return elapsed, sub
 
 
+async def bench_mesh(nursery: trio.Nursery):  # type: ignore[no-untyped-def]
+    """The bench's peers, formed: a bootstrap, 5 workers (zero-latency simulated
+    models, the echo protocol), a gateway on the in-process store, a client.
+    Returns the gateway peer, the client's node and the workers' peer ids."""
+    boot = await start_bootstrap(nursery)
+    addr = boot.node.full_addrs()[:1]
+    workers = []
+    for i in range(5):
+        registry = ModelRegistry()
+        registry.add(SimulatedModel(f"sim{i}", reply_words=8), ("general", chain_plan(1, 1).subtasks[0].capability))
+        w = await start_worker(nursery, MeshConfig(generate(), bootstrap=addr), registry, slots=4)
+        w.node.handle(ECHO, echo_handler)
+        workers.append(w.node.peer_id)
+    gw = await start_gateway(nursery, MeshConfig(generate(), bootstrap=addr, roles=()), MemoryStore(), ChainPlanner())
+    client = (await start_node(nursery, MeshConfig(generate(), bootstrap=addr, roles=(), advertise=False))).node
+    with trio.fail_after(60):
+        for seer in (gw.node, client):
+            while not all(w in seer.view.peers for w in workers):
+                await trio.sleep(0.1)
+        while gw.node.peer_id not in client.view.peers:
+            await trio.sleep(0.1)
+        while not all(w in gw.node.connected_peers() for w in workers):
+            await trio.sleep(0.1)
+    return gw, client, workers
+
+
 async def run(args: argparse.Namespace) -> dict:
     async with trio.open_nursery() as nursery:
-        boot = await start_bootstrap(nursery)
-        addr = boot.node.full_addrs()[:1]
-        workers = []
-        for i in range(5):
-            registry = ModelRegistry()
-            registry.add(SimulatedModel(f"sim{i}", reply_words=8), ("general", chain_plan(1, 1).subtasks[0].capability))
-            w = await start_worker(nursery, MeshConfig(generate(), bootstrap=addr), registry, slots=4)
-            w.node.handle(ECHO, echo_handler)
-            workers.append(w.node.peer_id)
-        gw = await start_gateway(nursery, MeshConfig(generate(), bootstrap=addr, roles=()), MemoryStore(),
-                                 ChainPlanner())
-        client = (await start_node(nursery, MeshConfig(generate(), bootstrap=addr, roles=(), advertise=False))).node
-        with trio.fail_after(60):
-            for seer in (gw.node, client):
-                while not all(w in seer.view.peers for w in workers):
-                    await trio.sleep(0.1)
-            while gw.node.peer_id not in client.view.peers:
-                await trio.sleep(0.1)
-            while not all(w in gw.node.connected_peers() for w in workers):
-                await trio.sleep(0.1)
+        gw, client, workers = await bench_mesh(nursery)
         node = gw.node
         for i in range(10):  # warm up every path
             await raw_rtt(node, workers[0])

@@ -21,7 +21,7 @@ from hivemesh.errors import HivemeshError, JobFailed, TaskError, first_error
 from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.checking import Produced
 from hivemesh.gateway.pipeline import step
-from hivemesh.worker.stagecall import run_stage
+from hivemesh.worker.stagecall import HANDOFF_WAIT_S, read_undelivered, run_stage
 from hivemesh.worker.tokens import token_sink, wants_tokens
 from hivemesh.gateway.scheduler import Need, place
 from hivemesh.mesh import guard, wire
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_S = 10.0
 VIEW_CHECK_S = 0.25
+MAX_BATCH = 64  # events stepped before one store trip, at most
 
 
 class Conductor:
@@ -83,7 +84,7 @@ class Conductor:
                 await self.apply(ps.Start(self._now()))
                 nursery.start_soon(self._watch)
                 while self.state.outcome == "running":
-                    await self.apply(await self._receive.receive())
+                    await self.apply(*await self._next_events())
                 nursery.cancel_scope.cancel()
         finally:
             if self.run.conductors.get(job_id) is self:
@@ -93,30 +94,42 @@ class Conductor:
         """This job's stages placed and not done, per peer."""
         return Counter(s.peer for s in self.state.subs.values() if s.status == "running")
 
-    async def apply(self, event: ps.Event) -> None:
-        """Step the state machine with ``event`` and carry out its actions; a
-        placement is answered at once (its ``Placed`` is stepped in turn).
+    async def _next_events(self) -> list[ps.Event]:
+        """The next event, and every one queued behind it (reports that came
+        in together are stepped together: one store trip for them all)."""
+        events = [await self._receive.receive()]
+        while len(events) < MAX_BATCH:
+            try:
+                events.append(self._receive.receive_nowait())
+            except trio.WouldBlock:
+                break
+        return events
 
-        A step's records and events are written in one store trip at the
-        end of the step. A new stage's stream is opened meanwhile, but its
-        assignment waits for that trip: a peer never runs a stage the store
-        does not show it running."""
-        queue: list[ps.Event] = [event]
-        while queue:
-            event = queue.pop(0)
-            if self._lease_lost:  # nothing more is done for the job here, whatever was under way
-                event, queue = ps.LeaseLost(self._now()), []
-            self.state, actions = step(self.state, event)
-            for action in actions:
-                if self._lease_lost and not isinstance(event, ps.LeaseLost):
-                    queue = [ps.LeaseLost(self._now())]  # lost while carrying out this step
-                    break
-                if isinstance(action, (ps.AskResend, ps.AskCheck)) and self._saves:
-                    await self._flush()
-                answer = await self._do(action)
-                if answer is not None:
-                    queue.append(answer)
-            await self._flush()
+    async def apply(self, *events: ps.Event) -> None:
+        """Step the state machine with ``events`` in turn and carry out their
+        actions; a placement is answered at once (its ``Placed`` is stepped in turn).
+
+        The steps' records and events are written in one store trip at the
+        end. A new stage's stream is opened meanwhile, but its assignment
+        waits for that trip: a peer never runs a stage the store does not
+        show it running."""
+        for first in events:
+            queue: list[ps.Event] = [first]
+            while queue:
+                event = queue.pop(0)
+                if self._lease_lost:  # nothing more is done for the job here, whatever was under way
+                    event, queue = ps.LeaseLost(self._now()), []
+                self.state, actions = step(self.state, event)
+                for action in actions:
+                    if self._lease_lost and not isinstance(event, ps.LeaseLost):
+                        queue = [ps.LeaseLost(self._now())]  # lost while carrying out this step
+                        break
+                    if isinstance(action, (ps.AskResend, ps.AskCheck)) and self._saves:
+                        await self._flush()
+                    answer = await self._do(action)
+                    if answer is not None:
+                        queue.append(answer)
+        await self._flush()
 
     async def _flush(self) -> None:
         saves, events, saved = list(self._saves.items()), self._events, self._saved
@@ -261,6 +274,10 @@ class Conductor:
                 done = await run_stage(stream, assign, sink,
                                        ACK_TIMEOUT_S + self.run.lag.allowance())  # not broken just because we were slow
                 await self._send.send(self._report(peer, assign, done))
+                missed = await read_undelivered(stream, done, HANDOFF_WAIT_S + self.run.lag.allowance())
+                if missed:  # the report counted them as handed off (it came before the acks)
+                    await self._send.send(ps.HandoffFailed(self._now(), sid, attempt, peer, routes=frozenset(
+                        (d.subtask_id, d.peer_id, d.attempt) for d in missed)))
             except TaskError as exc:  # the peer refused the assignment (busy: full, not a strike)
                 await self._send.send(ps.StageRefused(self._now(), sid, attempt, peer,
                                                       reason=f"{exc.code}: {exc}", busy=exc.code == "busy"))

@@ -11,7 +11,9 @@ Repairs, each tied to an attempt number so that stale reports are ignored:
   fail the job, and no subtask is placed more than ``MAX_ATTEMPTS`` times;
 - a producer that lost its output (or left) has it recomputed;
 - a report whose output went to a peer that no longer holds that attempt of
-  a subtask has the producer re-send it;
+  a subtask has the producer re-send it, and so does a hand-off that the
+  report counted as sent but that its peer did not take (``HandoffFailed``,
+  after the report: workers report before the acks are in);
 - a subtask built on an output that has since been replaced (another attempt
   of its producer) is run again, so the answer's inputs all come from one
   attempt of each producer;
@@ -27,8 +29,8 @@ from types import MappingProxyType
 
 from hivemesh.gateway import jobstate, pipecheck
 from hivemesh.gateway.pipestate import (
-    MAX_ATTEMPTS, MAX_BUSY, MAX_STRIKES, Action, AskResend, CheckDone, DeadlinePassed, Event, Fail, Finish, Ignored,
-    LeaseLost,
+    MAX_ATTEMPTS, MAX_BUSY, MAX_STRIKES, Action, AskResend, CheckDone, DeadlinePassed, Event, Fail, Finish,
+    HandoffFailed, Ignored, LeaseLost,
     Notify, OutputLost, OutputUndeliverable, Park, PeerGone, PeerJoined, Penalize, Place, Placed, Recompute,
     Route, Save, SendAssignment, StageDone, StageEvent, StageFailed, StageRefused, Start, State, Stop, StreamBroke,
     Sub,
@@ -216,7 +218,7 @@ def _done(w: _Work, e: StageDone) -> None:
         w.failed(e.sid, e.peer, f"built on a replaced output of {', '.join(behind)}", strike=False, now=e.now)
         return
     if any(w.subs[d].status != "done" for d in deps):  # an input's report is not in yet (reports race)
-        w.set(e.sid, held=e)
+        w.set(e.sid, held=sub.held or e)  # a copy of it again keeps what ``HandoffFailed`` told the first
         return
     if pipecheck.hold(w, e):  # a checked output: its report waits for the verdict
         return
@@ -243,6 +245,25 @@ def _done(w: _Work, e: StageDone) -> None:
                 w.actions.append(AskResend(e.sid, sub.attempt, e.peer, Route(child, c.peer, c.attempt)))
         elif c.status == "done" and not _same(c.used.get(e.sid, ""), e.output_hash):
             w.recompute(child, f"its input {e.sid} was recomputed with another output")
+
+
+def _handoff_failed(w: _Work, e: HandoffFailed) -> None:
+    """Copies a report counted as handed off that were not taken: re-sent by
+    their producer, as for a report that said so itself (a held report is
+    told, for when it is taken)."""
+    sub = w.subs[e.sid]
+    routes = {r for r in e.routes if r[0] in w.g.children[e.sid]}
+    if sub.attempt != e.attempt or sub.peer != e.peer or not routes:
+        w.actions.append(Ignored("undelivered", e.sid, e.attempt))
+    elif sub.status == "running" and sub.held is not None:
+        w.set(e.sid, held=replace(sub.held, delivered=sub.held.delivered - routes))
+    elif sub.status != "done" or w.answered():
+        w.actions.append(Ignored("undelivered", e.sid, e.attempt))
+    else:
+        for child, peer, attempt in sorted(routes):
+            c = w.subs[child]
+            if c.status == "running" and (c.peer, c.attempt) == (peer, attempt):
+                w.actions.append(AskResend(e.sid, sub.attempt, e.peer, Route(child, peer, attempt)))
 
 
 def _same(used: str, current: str) -> bool:
@@ -333,8 +354,8 @@ def _lease_lost(w: _Work, e: LeaseLost) -> None:
 
 
 _HANDLERS = {
-    Start: _start, Placed: _placed, StageDone: _done, StageFailed: _stage_failed, StreamBroke: _stream_broke,
-    StageRefused: _refused, PeerGone: _peer_gone, PeerJoined: _peer_joined, DeadlinePassed: _deadline,
-    OutputLost: _lost, OutputUndeliverable: _undeliverable, LeaseLost: _lease_lost,
+    Start: _start, Placed: _placed, StageDone: _done, HandoffFailed: _handoff_failed, StageFailed: _stage_failed,
+    StreamBroke: _stream_broke, StageRefused: _refused, PeerGone: _peer_gone, PeerJoined: _peer_joined,
+    DeadlinePassed: _deadline, OutputLost: _lost, OutputUndeliverable: _undeliverable, LeaseLost: _lease_lost,
     CheckDone: lambda w, e: pipecheck.check_done(w, e, _done),
 }

@@ -152,11 +152,22 @@ class StageDone(StageEvent):
     reply: TaskReply = field(default=None)  # type: ignore[assignment]
     output_hash: str = ""
     verified: bool = True  # the claim is the peer's, for this subtask and attempt
-    delivered: frozenset[tuple[str, str, int]] = frozenset()  # (child, peer, attempt) it handed its output to
+    #: (child, peer, attempt) it handed its output to (written; a ``HandoffFailed`` may follow)
+    delivered: frozenset[tuple[str, str, int]] = frozenset()
     used: Mapping[str, str] = field(default_factory=_empty)  # dependency -> output hash it was built on
     detail: str = ""  # for the client's event
     #: what became of checking this output, for the result: "passed", "not checked: <why>", "" (checks off)
     check: str = ""
+
+
+@dataclass(frozen=True)
+class HandoffFailed(StageEvent):
+    """After a stage's report (a worker reports once its output is written
+    downstream, before the acks): the copies it counted as handed to
+    ``routes`` (child, peer, attempt) that were not taken, or whose fate is
+    unknown (the stage's stream broke before its end)."""
+
+    routes: frozenset[tuple[str, str, int]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -245,7 +256,7 @@ class CheckDone:
             raise ValueError(f"unknown check verdict {self.verdict!r}")
 
 
-Event = (Start | Placed | StageDone | StageFailed | StageRefused | StreamBroke | PeerGone | PeerJoined
+Event = (Start | Placed | StageDone | HandoffFailed | StageFailed | StageRefused | StreamBroke | PeerGone | PeerJoined
          | DeadlinePassed | OutputLost | OutputUndeliverable | LeaseLost | CheckDone)
 
 

@@ -22,7 +22,12 @@ Yamux messages. Patched, it reads the opener's header first (every opener
 sends it without waiting) and, when the proposal is already there behind it
 (a lazy opener's), answers with its header and the echo in one write; an
 opener that waits for the header (py-libp2p's own ``new_stream``) gets it at
-once, as before.
+once, as before. The answer to a lazy proposal that selects a protocol is not
+even written then: it is left on the stream (``take_answer``) and goes out in
+front of the handler's first write (or when it closes the stream), so a lazy
+stream's answer and its first reply are one message, not two (a stage
+stream's ack, a hand-off's ack, a job's first event). A refusal (``na``) goes
+out at once.
 """
 
 from __future__ import annotations
@@ -99,14 +104,27 @@ def answer_in_one_write() -> None:
         if not self.__dict__.pop("hivemesh_header_owed", False):
             await write(self, msg_str)
             return
+        answer = line(MULTISTREAM) + line(msg_str or "")
+        if msg_str and msg_str != NOT_SUPPORTED:  # selected: a handler runs, and its first write takes it along
+            self.read_writer.hivemesh_answer = answer
+            return
         try:
-            await self.read_writer.write(line(MULTISTREAM) + line(msg_str or ""))
+            await self.read_writer.write(answer)
         except (IOException, AssertionError, ValueError) as error:  # as py-libp2p's own write maps them
             raise MultiselectCommunicatorError("fail to write to multiselect communicator") from error
 
     reading_first.hivemesh_one_write = True  # type: ignore[attr-defined]
     Multiselect.handshake = reading_first  # type: ignore[method-assign]
     MultiselectCommunicator.write = with_header  # type: ignore[method-assign]
+
+
+def take_answer(net_stream: Any) -> bytes:
+    """The answer to a lazy proposal still to be written on this (listener's)
+    stream, once: b"" when there is none."""
+    try:
+        return net_stream.__dict__.pop("hivemesh_answer", b"")
+    except AttributeError:  # no instance dict: not one of py-libp2p's net streams
+        return b""
 
 
 def _buffered(net_stream: Any) -> bool:

@@ -73,12 +73,14 @@ class Stream:
 
     ``propose``: the stream was opened lazily (``lazyselect``): that protocol
     is proposed ahead of the first write, and the listener's answer is read
-    and checked before the first read (a refusal is a ``StreamBroken``)."""
+    and checked before the first read (a refusal is a ``StreamBroken``). On
+    the listener's side of such a stream, the answer goes out ahead of the
+    first write (or at the close)."""
 
     def __init__(self, raw: Any, delay_s: float = 0.0, propose: str = "") -> None:
         self.raw, self.delay_s = raw, delay_s
         self._buf = bytearray()  # read ahead: what one py-libp2p read brought beyond the caller's n
-        self._unsent = lazyselect.proposal(propose) if propose else b""
+        self._unsent = lazyselect.proposal(propose) if propose else lazyselect.take_answer(raw)
         self._owed = propose  # the protocol whose selection is still to be read back
 
     @classmethod
@@ -173,9 +175,12 @@ class Stream:
     # --- ends ------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close our side; quiet (it may be gone already), bounded, shielded."""
+        """Close our side; quiet (it may be gone already), bounded, shielded.
+        A listener's answer to a lazy proposal that nothing took along goes first."""
         with trio.CancelScope(shield=True), trio.move_on_after(QUIET_S):
             try:
+                if self._unsent and not self._owed:
+                    await self.write(b"")
                 await self.raw.close()
             except Exception:  # the edge: whatever py-libp2p raises on a dead stream ends here
                 pass

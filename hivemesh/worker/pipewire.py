@@ -4,8 +4,13 @@
 ``StageAssign``, then ``StageAck``; when the assignment asks for ``tokens``
 (the answer stage of a job whose clients follow its tokens), ``StageToken``
 frames as the model generates; when the stage ends, ``StageDone`` on the
-same stream. After the ack every frame is tagged with its kind (``token`` or
-``done``: ``wire.encode_kind``). Closing the stream cancels the stage.
+same stream. After the ack every frame is tagged with its kind (``token``,
+``done`` or ``undelivered``: ``wire.encode_kind``). Closing the stream (before
+the ``StageDone``) cancels the stage. The ``StageDone`` goes out as soon as
+the output is written to every downstream peer, not when their acks are in;
+the worker keeps the stream open until they are, and when a downstream peer
+did not take its copy it says so in one ``Undelivered`` frame before it
+closes (the gateway has the output re-sent).
 ``/hivemesh/output/1`` (worker -> worker): ``Output``, answered by ``OutputAck``.
 ``/hivemesh/resend/1`` (gateway -> worker): ``Resend``, answered by ``ResendAck``.
 
@@ -128,11 +133,21 @@ class StageDone(wire.Message):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     run_s: float = 0.0
-    deliveries: tuple[Delivery, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()  # ok: written to that peer (its ack may still be on the way)
     input_hashes: dict[str, str] = field(default_factory=dict)  # the upstream outputs it used
     inputs: dict[str, str] = field(default_factory=dict)  # a checked stage's: the texts of those outputs
     error_code: str = ""
     error: str = ""
+
+
+@dataclass(frozen=True)
+class Undelivered(wire.Message):
+    """After a ``StageDone``: the hand-offs it counted as written that their
+    downstream peer did not take (no ack, or refused)."""
+
+    KIND = "undelivered"
+
+    deliveries: tuple[Delivery, ...]
 
 
 @dataclass(frozen=True)

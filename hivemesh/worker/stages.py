@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -26,8 +27,9 @@ from hivemesh.models.base import ChatMessage, CompletionRequest
 from hivemesh.worker.pipewire import (
     DOWNSTREAM_UNREACHABLE, MAX_TEXT,
     OUTPUT, RESEND, STAGE, Claim, Delivery, Output, OutputAck, Resend, ResendAck, Route,
-    StageAck, StageAssign, StageDone, digest, sign_claim, verify_claim,
+    StageAck, StageAssign, StageDone, Undelivered, digest, sign_claim, verify_claim,
 )
+from hivemesh.worker.handoff import IO_TIMEOUT_S, Links, Retained, Retention
 from hivemesh.worker.protocol import BAD_REQUEST, check_pinned, error_code
 from hivemesh.worker.tokens import OnToken, TokenPump
 from hivemesh.worker.worker import Worker
@@ -35,83 +37,12 @@ from hivemesh.planner.template import fill
 
 log = logging.getLogger(__name__)
 
-RETENTION_S = 600.0
-MAX_RETAINED_BYTES = 64 * 1024 * 1024
 MAX_STAGES = 256
 MAX_EARLY = 256
 MAX_FINISHED = 4096
 EARLY_TTL_S = 60.0
-IO_TIMEOUT_S = 10.0
 LINK_IDLE_S = 60.0
 GONE_CHECK_S = 0.5
-
-
-@dataclass
-class Retained:
-    claim: Claim
-    sig: bytes
-    text: str
-    at: float
-
-
-class Retention:
-    """Outputs this peer produced, by (job, subtask), bounded by age and bytes."""
-
-    def __init__(self, ttl_s: float = RETENTION_S, max_bytes: int = MAX_RETAINED_BYTES) -> None:
-        self.ttl_s, self.max_bytes = ttl_s, max_bytes
-        self._items: OrderedDict[tuple[str, str], Retained] = OrderedDict()
-        self._bytes = 0
-
-    def put(self, item: Retained) -> None:
-        key = (item.claim.job_id, item.claim.subtask_id)
-        self._drop(key)
-        self._items[key] = item
-        self._bytes += len(item.text)
-        self.prune(item.at)
-
-    def get(self, job_id: str, subtask_id: str, now: float) -> Retained | None:
-        self.prune(now)
-        return self._items.get((job_id, subtask_id))
-
-    def prune(self, now: float) -> None:
-        while self._items:
-            key, oldest = next(iter(self._items.items()))
-            if now - oldest.at <= self.ttl_s and self._bytes <= self.max_bytes:
-                return
-            self._drop(key)
-
-    def _drop(self, key: tuple[str, str]) -> None:
-        item = self._items.pop(key, None)
-        if item is not None:
-            self._bytes -= len(item.text)
-
-
-class Links:
-    """One long-lived ``/hivemesh/output/1`` stream per downstream peer, so a
-    hand-off costs a write and an ack, not a new stream's negotiation."""
-
-    def __init__(self, node: MeshNode) -> None:
-        self.node = node
-        self._streams: dict[str, Stream] = {}
-        self._locks: dict[str, trio.Lock] = {}
-
-    async def send(self, peer_id: str, output: Output) -> OutputAck:
-        async with self._locks.setdefault(peer_id, trio.Lock()):
-            for fresh in (False, True):
-                stream = None if fresh else self._streams.get(peer_id)
-                try:
-                    if stream is None:
-                        stream = self._streams[peer_id] = await self.node.open_stream(peer_id, OUTPUT, lazy=True)
-                    with trio.fail_after(IO_TIMEOUT_S):
-                        await stream.send(output)
-                        return await stream.receive(OutputAck)
-                except (HivemeshError, trio.TooSlowError):
-                    self._streams.pop(peer_id, None)
-                    if stream is not None:
-                        await stream.reset()
-                    if fresh:
-                        raise
-        raise AssertionError("unreachable")
 
 
 def stage_request(assign: StageAssign, prompt: str) -> CompletionRequest:
@@ -176,6 +107,7 @@ class StageRunner:
         if not assign.depends_on:
             stage.ready.set()
         done: StageDone | None = None
+        kept: Retained | None = None
         pump = TokenPump(stream) if assign.tokens else None  # the output goes to the gateway as it is generated
         try:
             async with trio.open_nursery() as nursery:
@@ -183,7 +115,7 @@ class StageRunner:
                 async with trio.open_nursery() as pumping:
                     if pump is not None:
                         pumping.start_soon(pump.run)
-                    done = await self._run(stage, pump.push if pump is not None else None)
+                    done, kept = await self._run(stage, pump.push if pump is not None else None)
                     if pump is not None:
                         pump.stop()
                 nursery.cancel_scope.cancel()
@@ -195,8 +127,32 @@ class StageRunner:
                 while len(self.finished) > MAX_FINISHED:
                     self.finished.popitem(last=False)
         if done is not None:
-            await wire.write_kind(stream, done)  # after the ack, frames are tagged (token or done)
+            await self._hand_off(stream, done, kept, assign.downstream if kept is not None else ())
             await stream.close()
+
+    async def _hand_off(self, stream: Stream, done: StageDone, kept: Retained | None, routes: tuple[Route, ...]) -> None:
+        """The report goes to the gateway as soon as the output is written to
+        every downstream peer; once their acks are in, the gateway hears which
+        copies were not taken (``Undelivered``; nothing when all were)."""
+        if kept is None:  # a failed stage: nothing to hand off
+            await wire.write_kind(stream, done)  # after the ack, frames are tagged (token, done, undelivered)
+            return
+        reported = True
+
+        async def report() -> None:
+            nonlocal reported
+            try:
+                await wire.write_kind(stream, done)
+            except StreamBroken as exc:  # the gateway went: the copies still go out (another one may resume)
+                log.info("report not sent job=%s subtask=%s: %s", kept.claim.job_id, kept.claim.subtask_id, exc)
+                reported = False
+
+        failed = await self._deliver_all(kept, routes, report)
+        if failed and reported:
+            try:
+                await wire.write_kind(stream, Undelivered(failed))
+            except StreamBroken:
+                pass  # a stream that breaks before its end counts every copy as not taken
 
     def _bad_request(self, reason: str) -> StageAck:
         self.stats[BAD_REQUEST] += 1
@@ -238,7 +194,8 @@ class StageRunner:
                 return
             seen = seen or here
 
-    async def _run(self, stage: Stage, on_token: OnToken | None = None) -> StageDone:
+    async def _run(self, stage: Stage, on_token: OnToken | None = None) -> tuple[StageDone, Retained | None]:
+        """The stage's report, and for a finished stage its output (not sent downstream yet)."""
         a = stage.assign
         await stage.ready.wait()
         outputs = {dep: out.text for dep, out in stage.inputs.items()}
@@ -251,41 +208,49 @@ class StageRunner:
                 log.info("→ stage start job=%s subtask=%s attempt=%d", a.job_id, a.subtask_id, a.attempt)
                 model, completion = await self.worker.run_model(a.capability, request, on_token)
         except trio.TooSlowError:
-            return StageDone(ok=False, error_code="deadline", error=f"deadline of {a.deadline_s:.0f}s passed")
+            return StageDone(ok=False, error_code="deadline", error=f"deadline of {a.deadline_s:.0f}s passed"), None
         except (HivemeshError, ValueError) as exc:  # ValueError: a non-numeric input index
-            return StageDone(ok=False, error_code=error_code(exc), error=str(exc)[:500])
+            return StageDone(ok=False, error_code=error_code(exc), error=str(exc)[:500]), None
         claim = Claim(a.job_id, a.subtask_id, a.attempt, digest(completion.text), self.node.peer_id)
         sig = sign_claim(claim, self.node.config.keypair)
-        self.retained.put(Retained(claim, sig, completion.text, time.monotonic()))
-        deliveries = await self._deliver_all(claim, sig, completion.text, a.downstream)
+        kept = Retained(claim, sig, completion.text, time.monotonic())
+        self.retained.put(kept)
         log.info("← stage done job=%s subtask=%s tokens=%d", a.job_id, a.subtask_id, completion.completion_tokens)
         self.stats["completed"] += 1
         return StageDone(
             ok=True, claim=claim, sig=sig, output_bytes=len(completion.text.encode()),
             text=completion.text if a.answer or a.checked else "", model=model.name,
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-            run_s=round(completion.seconds, 4), deliveries=deliveries,
+            run_s=round(completion.seconds, 4),
+            deliveries=tuple(Delivery(r.subtask_id, r.peer_id, True, r.attempt) for r in a.downstream),
             input_hashes={dep: out.claim.output_hash for dep, out in stage.inputs.items()},
             inputs=_checked_inputs(outputs) if a.checked else {},
-        )
+        ), kept
 
     # --- outputs, worker to worker ---------------------------------------------------
 
-    async def _deliver_all(self, claim: Claim, sig: bytes, text: str, routes: tuple[Route, ...]) -> tuple[Delivery, ...]:
-        results: list[Delivery] = []
+    async def _deliver_all(self, kept: Retained, routes: tuple[Route, ...],
+                           written: Callable[[], Awaitable[None]]) -> tuple[Delivery, ...]:
+        """Send ``kept`` down every route; ``written()`` runs once each copy is
+        written (their acks still on the way). The copies not taken, once every ack is in."""
+        failed: list[Delivery] = []
 
-        async def one(route: Route) -> None:
-            ok = await self.deliver(Output(route.subtask_id, route.attempt, claim, sig, text), route.peer_id)
-            results.append(Delivery(route.subtask_id, route.peer_id, ok, route.attempt))
+        async def one(route: Route, sent: trio.Event) -> None:
+            output = Output(route.subtask_id, route.attempt, kept.claim, kept.sig, kept.text)
+            if not await self.deliver(output, route.peer_id, sent):
+                failed.append(Delivery(route.subtask_id, route.peer_id, False, route.attempt))
 
         async with trio.open_nursery() as nursery:
             for route in routes:
-                nursery.start_soon(one, route)
-        return tuple(results)
+                sent = trio.Event()
+                nursery.start_soon(one, route, sent)
+                await sent.wait()
+            await written()
+        return tuple(failed)
 
-    async def deliver(self, output: Output, peer_id: str) -> bool:
+    async def deliver(self, output: Output, peer_id: str, written: trio.Event | None = None) -> bool:
         try:
-            ack = await self.links.send(peer_id, output)
+            ack = await self.links.send(peer_id, output, written)
         except (HivemeshError, trio.TooSlowError) as exc:
             log.info("could not deliver output job=%s %s -> %s at %s: %s", output.claim.job_id,
                      output.claim.subtask_id, output.to_subtask, peer_id[-8:], exc)

@@ -1,6 +1,8 @@
 """A small world for the pipeline state machine: peers that run stages, keep
 outputs, deliver them (first copy wins, early copies held, as a worker does)
-and die. It answers the machine's actions the way the trio executor does, but
+and die. A finished stage reports once its output is written downstream; the
+copies land (or not) when the world says, and the ones not taken are told
+after the report (``HandoffFailed``), as a worker does. It answers the machine's actions the way the trio executor does, but
 lets a test choose when each thing happens. Outputs differ per attempt (the
 worst case: a replaced attempt's output is never the same text), and the world
 knows every output's true lineage."""
@@ -38,6 +40,14 @@ class Stage:
 
 
 @dataclass
+class Handoff:
+    """A finished stage's output on its way downstream (its report may be ahead of it)."""
+
+    done: ps.StageDone
+    routes: tuple[ps.Route, ...]
+
+
+@dataclass
 class World:
     plan: Plan
     peers: dict[str, frozenset[str]]  # peer -> capabilities
@@ -61,6 +71,9 @@ class World:
     checked_sent: set[tuple[str, int]] = field(default_factory=set)  # (sid, attempt) sent as checked
     unaccepted: set[tuple[str, int]] = field(default_factory=set)  # checked outputs made, no verdict yet
     penalized: list[tuple[str, str]] = field(default_factory=list)
+    handoffs: list[Handoff] = field(default_factory=list)  # outputs written downstream, not landed yet
+    fed: dict[int, ps.StageDone] = field(default_factory=dict)  # reports stepped, by id
+    told_after: dict[int, list[ps.HandoffFailed]] = field(default_factory=dict)  # report id -> what follows it
 
     def __post_init__(self) -> None:
         self.state = ps.initial(self.plan, {}, ps.Timing(subtask_deadline_s=30.0, stall_grace_s=10.0))
@@ -71,13 +84,17 @@ class World:
         queue = [event]
         while queue:
             ended = self.state.outcome != "running"
-            self.state, actions = step(self.state, queue.pop(0))
+            event = queue.pop(0)
+            self.state, actions = step(self.state, event)
             if ended:
                 self.after_end += len(actions)
             for action in actions:
                 answer = self.carry_out(action)
                 if answer is not None:
                     queue.append(answer)
+            if isinstance(event, ps.StageDone):  # what the stage's stream says after its report
+                self.fed[id(event)] = event
+                queue.extend(self.told_after.pop(id(event), []))
 
     def carry_out(self, action: ps.Action) -> ps.Event | None:
         match action:
@@ -157,7 +174,9 @@ class World:
         stage.inputs.setdefault(dep, h)
         return True
 
-    def finish(self, stage: Stage) -> ps.StageDone:
+    def finish(self, stage: Stage, land: bool = True) -> ps.StageDone:
+        """``stage``'s report; its output is written to every downstream stage
+        (and lands there at once with ``land``, else at ``land_handoff``)."""
         del self.stages[(stage.sid, stage.attempt)]
         h = f"{stage.sid}#{stage.attempt}@{stage.peer}" + ("!lie" if stage.peer in self.liars else "")
         if (stage.sid, stage.attempt) in self.checked_sent:
@@ -165,10 +184,29 @@ class World:
         self.lineage[h] = frozenset((d, hd) for d, hd in stage.inputs.items()).union(
             *(self.lineage.get(hd, frozenset()) for hd in stage.inputs.values()))
         self.kept[(stage.peer, stage.sid)] = (stage.attempt, h)
-        delivered = frozenset((r.sid, r.peer, r.attempt) for r in stage.downstream if self.deliver(stage.sid, h, r))
+        written = frozenset((r.sid, r.peer, r.attempt) for r in stage.downstream)
         reply = TaskReply(task_id=stage.sid, ok=True, text=h, peer_id=stage.peer, model="m")
-        return ps.StageDone(self.now, stage.sid, stage.attempt, stage.peer, reply=reply, output_hash=h,
-                            delivered=delivered, used=dict(stage.inputs))
+        done = ps.StageDone(self.now, stage.sid, stage.attempt, stage.peer, reply=reply, output_hash=h,
+                            delivered=written, used=dict(stage.inputs))
+        self.handoffs.append(Handoff(done, stage.downstream))
+        if land:
+            self.land_handoff(self.handoffs[-1])
+        return done
+
+    def land_handoff(self, handoff: Handoff) -> None:
+        """The copies arrive where their peers are up (none when the producer
+        died first: its stream breaks); the gateway hears of the rest after the report."""
+        self.handoffs.remove(handoff)
+        d = handoff.done
+        missed = frozenset((r.sid, r.peer, r.attempt) for r in handoff.routes
+                           if d.peer not in self.alive or not self.deliver(d.sid, d.output_hash, r))
+        if not missed:
+            return
+        told = ps.HandoffFailed(self.now, d.sid, d.attempt, d.peer, routes=missed)
+        if id(d) in self.fed:
+            self.feed(told)
+        else:
+            self.told_after.setdefault(id(d), []).append(told)
 
     def resend(self, ask: ps.AskResend) -> ps.Event | None:
         kept = self.kept.get((ask.producer, ask.dep)) if ask.producer in self.alive else None

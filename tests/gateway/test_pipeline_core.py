@@ -3,7 +3,7 @@
 from hivemesh.gateway import pipestate as ps
 from hivemesh.gateway.pipeline import step
 from hivemesh.worker.protocol import TaskReply
-from tests.gateway.pipeworld import plan_of
+from tests.gateway.pipeworld import World, plan_of
 
 
 def run(state, *events):
@@ -103,6 +103,64 @@ def test_an_output_sent_to_an_older_attempt_on_the_same_peer_is_sent_again():
     state, _ = run(state, ps.StageRefused(1.0, "b", 1, "Q", reason="busy"), placed(1.0, b="Q"))  # b again on Q
     state, actions = run(state, done("a", 1, "P", delivered=[("b", "Q", 1)]))  # delivered to attempt 1
     assert [a.to for a in actions if isinstance(a, ps.AskResend)] == [ps.Route("b", "Q", 2)]
+
+
+def test_a_hand_off_not_taken_after_its_report_is_sent_again():
+    state = chain()  # workers report once their output is written downstream, before the ack
+    state, actions = run(state, done("a", 1, "P", delivered=[("b", "Q", 1)]))
+    assert not any(isinstance(a, ps.AskResend) for a in actions)
+    state, actions = run(state, ps.HandoffFailed(2.0, "a", 1, "P", routes=frozenset({("b", "Q", 1)})))
+    assert [(a.dep, a.producer, a.to) for a in actions if isinstance(a, ps.AskResend)] == \
+        [("a", "P", ps.Route("b", "Q", 1))]
+    # b moved on since: its new attempt was fed when placed, the old route is nothing to resend
+    state, _ = run(state, ps.StreamBroke(3.0, "b", 1, "Q", reason="reset"), placed(3.0, b="Q2"))
+    state, actions = run(state, ps.HandoffFailed(4.0, "a", 1, "P", routes=frozenset({("b", "Q", 1)})))
+    assert not any(isinstance(a, ps.AskResend) for a in actions)
+
+
+def test_a_held_report_learns_of_a_hand_off_not_taken():
+    state = chain()
+    state, _ = run(state, done("b", 1, "Q", used={"a": "a1"}, delivered=[("c", "R", 1)]))  # before a's: held
+    state, actions = run(state, ps.HandoffFailed(2.0, "b", 1, "Q", routes=frozenset({("c", "R", 1)})))
+    assert state.sub("b").held is not None and not state.sub("b").held.delivered and not actions
+    state, _ = run(state, done("b", 1, "Q", used={"a": "a1"}, delivered=[("c", "R", 1)]))  # the same report again
+    state, actions = run(state, done("a", 1, "P", delivered=[("b", "Q", 1)]))  # now b's report is taken
+    assert state.sub("b").status == "done"
+    assert [a.to for a in actions if isinstance(a, ps.AskResend)] == [ps.Route("c", "R", 1)]
+
+
+def settle(w: World) -> None:
+    """Every peer back, every stage run, resends answered, time passing: the
+    job must end, without a stage left to stall on an input that never came."""
+    for peer in sorted(set(w.peers) - w.alive):
+        w.revive(peer)
+        w.feed(ps.PeerJoined(w.now, peer, w.peers[peer]))
+    for _ in range(200):
+        while w.resends:
+            event = w.resend(w.resends.pop(0))
+            if event is not None:
+                w.feed(event)
+        if w.state.outcome != "running":
+            break
+        if w.runnable():
+            w.feed(w.finish(w.runnable()[0]))
+        else:
+            w.now += 1.0
+            w.feed(ps.DeadlinePassed(w.now))
+    assert w.state.outcome == "done" and not [n for n in w.notes if "stalled" in n.detail]
+
+
+def test_a_hand_off_lost_after_its_report_is_repaired_without_a_stall():
+    for dies in ("p0", "p1"):  # the producer (its stream breaks), or the consumer (it never acks)
+        w = World(plan_of("chain"), {"p0": frozenset({"summarize"}), "p1": frozenset({"analysis"}),
+                                     "p2": frozenset({"general"})}, {"p0", "p1", "p2"})
+        w.feed(ps.Start(0.0))
+        w.feed(w.finish(w.runnable()[0], land=False))  # a's report, its copy to b still on the way
+        assert w.state.sub("a").status == "done" and not w.resends
+        w.kill(dies)  # unnoticed: no PeerGone
+        w.land_handoff(w.handoffs[0])
+        assert w.resends or w.state.sub("a").status != "done"
+        settle(w)
 
 
 def test_no_usable_peer_parks_with_a_deadline():

@@ -10,6 +10,7 @@ import trio
 
 from hivemesh.client import submit_via
 from hivemesh.mesh import wire
+from hivemesh.worker.stagecall import read_undelivered
 from hivemesh.worker.tokens import read_stage_end
 from hivemesh.mesh.identity import generate
 from hivemesh.models.registry import ModelRegistry
@@ -17,7 +18,7 @@ from hivemesh.models.simulated import SimulatedModel
 from hivemesh.peer.inprocess import start_gateway
 from hivemesh.gateway.jobwire import JobSubmit
 from hivemesh.worker.pipewire import (
-    OUTPUT, STAGE, Claim, Output, OutputAck, StageAck, StageAssign, digest, sign_claim,
+    OUTPUT, STAGE, Claim, Output, OutputAck, Route, StageAck, StageAssign, digest, sign_claim,
 )
 from hivemesh.gateway.store import RedisStore
 from hivemesh.planner.offline import ScriptedPlanner
@@ -91,6 +92,29 @@ async def test_duplicate_and_forged_outputs_are_recognised(nursery):
     done = await read_stage_end(stream, None)  # the answer stage's token frames, then its StageDone
     assert done.ok and "first" in done.text and "second copy" not in done.text
     assert worker.worker.stats["completed"] == 1  # ran once
+
+
+async def test_a_hand_off_not_taken_is_told_after_the_report(nursery):
+    """A worker reports once its output is written downstream; a copy its peer
+    did not take (here: a peer that runs no stages) is named after the report."""
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    worker = await start_worker(nursery, addr, registry("general"))
+    gw = await start(nursery, peer_config(addr, roles=()))
+    deaf = await start(nursery, peer_config(addr))  # no /hivemesh/output/1 handler
+    await wait_until(lambda: worker.node.peer_id in gw.node.view.peers
+                     and deaf.node.peer_id in worker.node.view.peers, 10, "the mesh")
+    stream = await gw.node.open_stream(worker.node.peer_id, STAGE, lazy=True)
+    await wire.write_message(stream, StageAssign(
+        job_id="j", subtask_id="a", attempt=1, capability="general", template="Go", job_text="", inputs={},
+        chunks={}, depends_on=(), downstream=(Route("b", deaf.node.peer_id, 2),), max_tokens=16, deadline_s=30,
+        answer=False))
+    assert (await wire.read_message(stream, StageAck)).ok
+    with trio.fail_after(30):
+        done = await read_stage_end(stream, None)
+        assert done.ok and [(d.subtask_id, d.ok) for d in done.deliveries] == [("b", True)]  # written
+        missed = await read_undelivered(stream, done)
+    assert [(d.subtask_id, d.peer_id, d.attempt) for d in missed] == [("b", deaf.node.peer_id, 2)]
 
 
 def spawn_worker(addr, tmp_path, cap, name, latency):

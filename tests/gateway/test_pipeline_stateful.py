@@ -1,6 +1,8 @@
 """The pipeline state machine under random interleavings: stages finish or
-fail, streams break, peers die and join, resends succeed or find the output
-gone, reports arrive late and twice, the lease is lost, the clock runs.
+fail, their outputs land downstream before or after their reports (or not at
+all: the gateway hears so after the report), streams break, peers die and
+join, resends succeed or find the output gone, reports arrive late and twice,
+the lease is lost, the clock runs.
 
 Whatever happens: a job ends exactly once; a stale attempt's output is never
 used; the answer's inputs come from one attempt of each producer; attempts are
@@ -38,14 +40,19 @@ class Pipeline(RuleBasedStateMachine):
     # --- the world acts ------------------------------------------------------------------
 
     @precondition(lambda self: self.world.runnable())
-    @rule(i=pick, delayed=st.booleans())
-    def stage_finishes(self, i, delayed):
+    @rule(i=pick, delayed=st.booleans(), landed=st.booleans())
+    def stage_finishes(self, i, delayed, landed):
         stages = self.world.runnable()
-        done = self.world.finish(stages[i % len(stages)])
-        if delayed:  # its outputs are delivered; its report is still on the way
+        done = self.world.finish(stages[i % len(stages)], land=landed)  # else its copies are on the way
+        if delayed:  # its report is still on the way
             self.in_flight.append(done)
         else:
             self._report(done)
+
+    @precondition(lambda self: self.world.handoffs)
+    @rule(i=pick)
+    def handoff_lands(self, i):
+        self.world.land_handoff(self.world.handoffs[i % len(self.world.handoffs)])
 
     @precondition(lambda self: self.in_flight)
     @rule(i=pick)
@@ -174,6 +181,9 @@ class Pipeline(RuleBasedStateMachine):
                 break
             if self.in_flight:
                 w.feed(self.in_flight.pop(0))
+                continue
+            if w.handoffs:
+                w.land_handoff(w.handoffs[0])
                 continue
             while w.resends:
                 event = w.resend(w.resends.pop(0))

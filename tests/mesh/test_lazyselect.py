@@ -93,11 +93,11 @@ async def test_an_unsupported_protocol_breaks_the_first_read_and_keeps_the_peer(
         await stream.close()
 
 
-async def test_the_listener_answers_a_lazy_proposal_in_one_message(nursery, monkeypatch):
+async def test_the_listener_answers_a_lazy_proposal_with_its_first_reply_in_one_message(nursery, monkeypatch):
     """py-libp2p's listener sent its header and the protocol's echo as two
-    messages; patched (``tuning``), a lazy proposal gets both in one, and an
-    eager opener (py-libp2p's ``new_stream``, which waits for the header) is
-    still served, header first."""
+    messages; patched (``tuning``), a lazy proposal gets both in one, with the
+    handler's first reply, and an eager opener (py-libp2p's ``new_stream``,
+    which waits for the header) is still served, header first."""
     import struct
 
     from libp2p.stream_muxer.yamux.yamux import TYPE_DATA, Yamux
@@ -122,7 +122,7 @@ async def test_the_listener_answers_a_lazy_proposal_in_one_message(nursery, monk
 
     b.node.handle(ECHO, echo)
     header, echoed, reply = lazyselect.line(lazyselect.MULTISTREAM), lazyselect.line(ECHO), wire.frame(b"ping")
-    for lazy, expected in ((True, [header + echoed, reply]), (False, [header, echoed, reply])):
+    for lazy, expected in ((True, [header + echoed + reply]), (False, [header, echoed, reply])):
         sent.clear()
         with trio.fail_after(10):
             stream = await a.node.open_stream(b.node.peer_id, ECHO, lazy=lazy)

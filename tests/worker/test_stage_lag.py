@@ -50,7 +50,7 @@ def stage(deadline_s: float) -> Stage:
 async def run_with_lag(stages: StageRunner, deadline_s: float):
     async with trio.open_nursery() as nursery:
         await nursery.start(stages.lag.run)
-        done = await stages._run(stage(deadline_s))
+        done, _ = await stages._run(stage(deadline_s))
         nursery.cancel_scope.cancel()
     return done
 
