@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hivemesh.mesh import wire
+
 MULTISTREAM = "/multistream/1.0.0"
 NOT_SUPPORTED = "na"
 MAX_LINE = 1024  # a multistream line (a protocol id) longer than this is not an answer
@@ -45,15 +47,7 @@ class Refused(Exception):
 
 def line(text: str) -> bytes:
     """One multistream-select message: varint length, the text, a newline."""
-    body = text.encode() + b"\n"
-    n, out = len(body), bytearray()
-    while True:
-        if n >> 7:
-            out.append((n & 0x7F) | 0x80)
-            n >>= 7
-        else:
-            out.append(n)
-            return bytes(out) + body
+    return wire.frame(text.encode() + b"\n")
 
 
 def proposal(protocol: str) -> bytes:

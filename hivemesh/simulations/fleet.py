@@ -91,21 +91,24 @@ class Fleet:
 
     # --- convergence ----------------------------------------------------------------
 
+    def _settled(self) -> list[SimPeer]:
+        """Live peers older than two advert lifetimes: every client should see them."""
+        settled = time.monotonic() - 5 * self.settings.advert_interval
+        return [p for p in self.peers if p.alive and p.started_at < settled]
+
     def missing_from_views(self) -> int:
         """Live peers (older than two advert lifetimes) that some client does not see."""
-        settled = time.monotonic() - 5 * self.settings.advert_interval
-        live = {p.peer_id for p in self.peers if p.alive and p.started_at < settled}
+        live = {p.peer_id for p in self._settled()}
         return max((len(live - set(c.view.peers)) for c in self.clients), default=0)
 
     def missing_detail(self) -> list[str]:
         """For the log: each live, settled peer some client misses, with when that
         client last heard from it and the peer's own view size (its stats file)."""
-        settled = time.monotonic() - 5 * self.settings.advert_interval
-        now = time.time()  # the clients' clock (MeshConfig's default)
+        settled, now = self._settled(), time.time()  # the clients' clock (MeshConfig's default)
         out = []
         for i, client in enumerate(self.clients):
-            for p in self.peers:
-                if p.alive and p.started_at < settled and p.peer_id not in client.view.peers:
+            for p in settled:
+                if p.peer_id not in client.view.peers:
                     heard = client.view._heard_at.get(p.peer_id)
                     ago = f"{now - heard:.1f} s ago" if heard is not None else "never"
                     out.append(f"client {i} misses {p.name} (heard {ago}; its view {p.stats.view})")

@@ -86,7 +86,7 @@ class Sampler:
         self.fleet.refresh_all()
         missing = self.fleet.missing_from_views()
         self.samples.view_missing.append((time.monotonic() - self.origin, missing))
-        if missing:
+        if missing and log.isEnabledFor(logging.INFO):  # the detail is built only to be logged
             log.info("views incomplete at %.1f s: %s", time.monotonic() - self.origin,
                      "; ".join(self.fleet.missing_detail()))
 
