@@ -6,19 +6,22 @@ import sys
 from hivemesh.simulations.cpuroles import ROLES, CpuMark, per_job_ms
 
 BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+#: reads a line, burns 0.3 s of CPU, says so, then lives until its stdin closes (read while it lives:
+#: an ended process is not below us anymore, and one ending may not be read at all)
+CHILD = "import sys\nsys.stdin.readline()\n" + BURN + "print('burnt', flush=True)\nsys.stdin.read()\n"
 
 
 def test_a_busy_peer_process_is_charged_to_its_role_and_divided_by_the_jobs():
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()\n" + BURN],
-                             stdin=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         roles = {child.pid: "worker"}
         mark = CpuMark(roles)
-        child.stdin.close()  # it burns 0.3 s of CPU now, then ends
-        spent = None
-        while child.poll() is None:
-            spent = mark.spent(roles)  # read while it lives: an ended process is not below us anymore
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "burnt"
+        spent = mark.spent(roles)
     finally:
+        child.stdin.close()
         child.wait()
     assert spent is not None and set(spent) == set(ROLES)
     assert spent["worker"] >= 0.2
