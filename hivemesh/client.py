@@ -164,7 +164,7 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
                             aggregate=submit.aggregate, from_event=next_event, attach_only=accepted,
                             tokens=submit.tokens)
         try:
-            async with aclosing(_events(node, gateway, attempt)) as events:
+            async with aclosing(_events(node, gateway, attempt, math.inf if accepted else busy_until)) as events:
                 async for event in events:
                     if event.kind == "busy" and not accepted:  # not taken now: no try spent
                         busy[gateway], tries, heard = event, tries - 1, trio.current_time()
@@ -181,6 +181,8 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
                         on_event(event)
                     if event.terminal and event.result is not None:
                         return event.result
+        except GatewayBusy:
+            raise  # this client's own streams to the gateway stayed in use past the deadline
         except (HivemeshError, OSError) as exc:
             errors.append(f"{gateway[-8:]}: {exc}")
             log.info("gateway %s lost (%s); trying the next", gateway[-8:], exc)
@@ -189,10 +191,25 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
     raise JobFailed("no gateway could run the job: " + "; ".join(errors[-4:]))
 
 
-async def _events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:
-    async with _stream_slots(node, gateway), aclosing(_stream_events(node, gateway, submit)) as events:
-        async for event in events:
-            yield event
+async def _events(node: MeshNode, gateway: str, submit: JobSubmit, wait_until: float) -> Any:
+    """The job's events from ``gateway``, on one of this client node's job
+    streams to it; a job waits its turn for one (first come, first served),
+    but not past ``wait_until``: then it is ``GatewayBusy``, as if the gateway
+    had said so (seen: at 4x a mesh's rate, jobs queued here for a stream
+    never reached a gateway before the run ended, counted lost)."""
+    slots, got = _stream_slots(node, gateway), False
+    with trio.move_on_at(wait_until):
+        await slots.acquire()
+        got = True
+    if not got:
+        raise GatewayBusy(f"this client's {slots.total_tokens:g} job streams to gateway {gateway[-8:]} stayed in use "
+                          "until its deadline", 0.0)
+    try:
+        async with aclosing(_stream_events(node, gateway, submit)) as events:
+            async for event in events:
+                yield event
+    finally:
+        slots.release()
 
 
 async def _stream_events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any:

@@ -31,6 +31,28 @@ def pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 4) if values else None
 
 
+#: of the arrivals' span, the start left out of the steady rate (the mesh is still filling up)
+STEADY_WARMUP = 0.2
+
+
+def steady_rate(arrived_at: list[float], completed_at: list[float]) -> float | None:
+    """Completions per second while jobs were still arriving, after a warm-up.
+
+    ``throughput_jobs_s`` (completions over the time to the last one) counts
+    the run's tail, so a short run that kept up reads low (the last jobs'
+    latency is part of its span) and an overloaded one reads its drain; this
+    is the rate the mesh held under its offered load: what it completed
+    between ``STEADY_WARMUP`` of the arrivals' span and the last arrival,
+    over that time."""
+    if len(arrived_at) < 2:
+        return None
+    first, last = min(arrived_at), max(arrived_at)
+    start = first + STEADY_WARMUP * (last - first)
+    if last <= start:
+        return None
+    return round(sum(1 for t in completed_at if start <= t <= last) / (last - start), 3)
+
+
 def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Samples, audit: dict[str, Any],
                  mode: str, origin: float, end: float) -> dict[str, Any]:
     """Everything a run measured; ``origin``/``end`` are monotonic times of the first job and the end."""
@@ -49,6 +71,7 @@ def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Sample
         "latency_s": {"p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
                       "max": pct(latencies, 100), "mean": round(float(np.mean(latencies)), 4) if latencies else None},
         "throughput_jobs_s": round(len(completed_at) / span, 3) if span > 0 else None,
+        "steady_jobs_s": steady_rate([j.submitted_at for j in jobs if j.submitted_at is not None], completed_at),
         "offered_jobs_s": s.rate if s.scenario != "burst" else None,
         "wall_s": round(end - origin, 2),
         "recovery_s": recovery(tracker.faults),

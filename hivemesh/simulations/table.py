@@ -19,7 +19,8 @@ def format_report(report: dict[str, Any]) -> str:
                  f"lost {jobs['lost']}, duplicated {jobs['duplicated']}; rejected {jobs.get('rejected', 0)} "
                  f"(every gateway busy until the client's deadline; {jobs.get('busy_answers', 0)} busy answers)"),
         ("latency p50/p95/p99/max", " / ".join(_s(lat[q]) for q in ("p50", "p95", "p99", "max"))),
-        ("throughput", f"{_n(report['throughput_jobs_s'])} jobs/s"
+        ("throughput", f"{_n(report['throughput_jobs_s'])} jobs/s, {_n(report.get('steady_jobs_s'))} while "
+                       "jobs arrived"
                        + (f" (offered {report['offered_jobs_s']:g})" if report.get("offered_jobs_s") else "")),
         ("faults", _faults(rec, report.get("faults_skipped", 0))),
         ("recovery p50/p95/max", " / ".join(_s(rec[q]) for q in ("p50", "p95", "max"))

@@ -95,3 +95,23 @@ async def test_one_client_node_with_more_jobs_than_a_gateway_takes_streams_from_
             jobs.start_soon(one, f"many-{i}")
     assert [r.status for r in results.values()] == ["done"] * 12
     assert gateway.node.refused["stream_cap"] == 0  # the client waited its turn instead
+
+
+async def test_a_job_waiting_for_one_of_its_clients_streams_gives_up_busy_at_its_deadline(
+        nursery, redis_server_url, monkeypatch):
+    from hivemesh import client
+
+    monkeypatch.setattr(client, "STREAMS_PER_GATEWAY", 1)  # the client's one stream is the first job's
+    node, gateway = await busy_mesh(nursery, redis_server_url, max_jobs=8)
+    async with trio.open_nursery() as jobs:
+        jobs.start_soon(submit_via, node, JobSubmit(job_id="first", text="runs"), 1, None)
+        await wait_until(lambda: "first" in gateway.gate.running, 10, "the first job running")
+        started = trio.current_time()
+        with pytest.raises(GatewayBusy) as caught:  # before: it waited for the stream with no end
+            await submit_via(node, JobSubmit(job_id="queued", text="waits here"), 1, None,
+                             busy_until=trio.current_time() + 0.2)
+        assert trio.current_time() - started < 0.5 and "stayed in use" in str(caught.value)
+        later = await submit_via(node, JobSubmit(job_id="later", text="its turn"), 1, None,
+                                 busy_until=trio.current_time() + 30)  # waits its turn, within its deadline
+    assert later.status == "done" and gateway.stats["busy"] == 0  # the gateway was never asked past its limit
+    assert gateway.store.get_job("queued") is None

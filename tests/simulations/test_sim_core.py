@@ -223,6 +223,19 @@ def test_busy_answers_are_counted_apart_and_a_job_never_taken_is_rejected_not_fa
     assert _reason(t.jobs["broke"].error) == "no gateway could run the job: <gateway>: cannot open /hivemesh/job/1 to <peer>"
 
 
+def test_the_steady_rate_counts_what_completed_while_jobs_arrived_not_the_tail():
+    from hivemesh.simulations.report import steady_rate
+
+    arrived = [i / 10 for i in range(101)]  # 10 jobs/s for 10 s
+    kept_up = [t + 0.5 for t in arrived]  # each done 0.5 s later: the whole-run figure reads 10/10.5
+    assert steady_rate(arrived, kept_up) == pytest.approx(10, abs=0.2)
+    overloaded = [i / 4 for i in range(100)]  # 4/s done, one after another, for 25 s: a drain past the arrivals
+    assert steady_rate(arrived, overloaded) == pytest.approx(4, abs=0.2)
+    stalled = [t + 0.5 for t in arrived[:15]]  # nothing done after the first 2 s
+    assert steady_rate(arrived, stalled) == 0
+    assert steady_rate([1.0], [2.0]) is None and steady_rate([], []) is None
+
+
 def test_the_store_audit_finds_a_job_finished_twice():
     store = MemoryStore()
     for job, kinds in {"ok": ["accepted", "done"], "twice": ["accepted", "done", "done"], "open": ["accepted"]}.items():
