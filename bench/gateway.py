@@ -163,7 +163,8 @@ async def job_run(args: argparse.Namespace, rate: float) -> dict[str, Any]:
     settings = SimSettings(scenario="steady", peers=args.peers, gateways=args.gateways, rate=rate,
                            duration=args.duration, stages=args.stages, model_latency="fixed:0s",
                            model_tps="fixed:0", slots=args.slots, processes=True, advert_interval=1.0,
-                           job_timeout=args.drain, seed=args.seed, plots=False, join_timeout=120.0)
+                           job_timeout=args.drain, seed=args.seed, plots=False, join_timeout=120.0,
+                           clients=args.clients)
     report = await run_simulation(settings)
     return row(rate, report)
 
@@ -251,6 +252,7 @@ def main() -> None:
     parser.add_argument("--gateways", type=int, default=2)
     parser.add_argument("--stages", type=int, default=3)
     parser.add_argument("--slots", type=int, default=4, help="concurrent subtasks per worker")
+    parser.add_argument("--clients", type=int, default=1, help="client nodes submitting the jobs (round robin)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of arrivals per run")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds a run waits for its jobs to end")
     parser.add_argument("--start-rate", type=float, default=2.0)
