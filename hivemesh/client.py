@@ -229,7 +229,7 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
     raise JobFailed("no gateway could run the job: " + "; ".join(errors[-4:]))
 
 
-async def _events(node: MeshNode, gateway: str, submit: JobSubmit, wait_until: float) -> Any:
+async def _events(node: MeshNode, gateway: str, submit: JobSubmit, wait_until: float = math.inf) -> Any:
     """The job's events from ``gateway``, on one of this client node's job
     streams to it; a job waits its turn for one (first come, first served),
     but not past ``wait_until``: then it is ``GatewayBusy``, as if the gateway
