@@ -28,7 +28,7 @@ from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, JobFailed, 
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MAX_STREAMS_PER_PEER, MeshConfig, MeshNode
 from hivemesh.mesh.stream import Stream
-from hivemesh.gateway.admission import Backoff, Window
+from hivemesh.gateway.admission import Backoff
 from hivemesh.gateway.election import DEFAULT_K, elect_from_view, route
 from hivemesh.gateway.jobwire import PROTOCOL, JobEvent, JobResult, JobSubmit
 
@@ -104,35 +104,13 @@ BACKOFF = Backoff()
 #: what a gateway takes from one peer (past that it resets new streams, which
 #: a client cannot tell from a dead gateway); more jobs wait their turn here
 STREAMS_PER_GATEWAY = MAX_STREAMS_PER_PEER // 2
+_streams: weakref.WeakKeyDictionary[MeshNode, dict[str, trio.CapacityLimiter]] = weakref.WeakKeyDictionary()
 
 
-class _Lane:
-    """One client node's job streams to one gateway: at most its ``Window``'s
-    limit at once (``STREAMS_PER_GATEWAY`` until the gateway says busy)."""
-
-    def __init__(self) -> None:
-        self.window = Window(STREAMS_PER_GATEWAY)
-        self.slots = trio.CapacityLimiter(self.window.limit)
-
-    def busy(self) -> bool:
-        """The gateway said busy to a job holding one of these streams: True
-        when other jobs of this node run there (the next waits for one to end)."""
-        clocked = self.window.busy(self.slots.borrowed_tokens - 1)
-        self.slots.total_tokens = self.window.limit
-        return clocked
-
-    def taken(self) -> None:
-        self.window.taken()
-        self.slots.total_tokens = self.window.limit
-
-
-_lanes: weakref.WeakKeyDictionary[MeshNode, dict[str, _Lane]] = weakref.WeakKeyDictionary()
-
-
-def _lane(node: MeshNode, gateway: str) -> _Lane:
-    per_node = _lanes.setdefault(node, {})
+def _stream_slots(node: MeshNode, gateway: str) -> trio.CapacityLimiter:
+    per_node = _streams.setdefault(node, {})
     if gateway not in per_node:
-        per_node[gateway] = _Lane()
+        per_node[gateway] = trio.CapacityLimiter(STREAMS_PER_GATEWAY)
     return per_node[gateway]
 
 
@@ -145,16 +123,14 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
     heard of the job (a lost job is worse than a late one). While its view
     holds no gateway (adverts flap under load and churn) it waits, up to
     ``reattach_s`` in all, without spending tries. A ``busy`` answer spends
-    no try either: when every elected gateway is busy, a job waits for one
-    of this node's own jobs at a busy gateway to end (``Window``) and tries
-    there; where it has none, it backs off. It raises ``GatewayBusy`` when
-    its next try would come after ``busy_until`` (trio time). ``on_event`` sees each busy answer
+    no try either: when every elected gateway is busy the client backs off
+    and tries again, and raises ``GatewayBusy`` when its next try would come
+    after ``busy_until`` (trio time). ``on_event`` sees each busy answer
     (``peer_id``: the gateway) and each wait (``peer_id`` empty)."""
     next_event, accepted = 0, False
     tried: list[str] = []
     errors: list[str] = []
     busy: dict[str, JobEvent] = {}  # this round's busy answers, by gateway
-    clocked: list[str] = []  # busy gateways where this node has other jobs: room comes when one ends
     tries, heard, rounds = 0, trio.current_time(), 0
 
     def go_on() -> bool:
@@ -163,16 +139,6 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
 
     while go_on():
         gateways = [g for g in route(submit.job_id, elect_from_view(node.view, k)) if g not in tried]
-        if not gateways and clocked:  # every gateway busy: wait (for a stream) where our own jobs will end
-            if on_event is not None:
-                on_event(JobEvent(job_id=submit.job_id, index=0, kind="busy", retry_after_s=0.0,
-                                  detail=f"{len(busy)} gateway(s) busy; trying again when one of this client's "
-                                         "jobs there ends"))
-            tried = [g for g in tried if g not in clocked]
-            busy.clear()
-            clocked.clear()
-            heard = trio.current_time()
-            continue
         if not gateways and busy:  # every gateway tried this round was busy: wait, then try them again
             rounds += 1
             delay = BACKOFF.delay(min(e.retry_after_s for e in busy.values()), rounds, random.random())
@@ -202,16 +168,12 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
                 async for event in events:
                     if event.kind == "busy" and not accepted:  # not taken now: no try spent
                         busy[gateway], tries, heard = event, tries - 1, trio.current_time()
-                        if _lane(node, gateway).busy():
-                            clocked.append(gateway)
                         if on_event is not None:
                             on_event(replace(event, peer_id=gateway))
                         break
                     if event.kind == "failed" and not accepted and event.index == 0:
                         errors.append(f"{gateway[-8:]}: {event.detail}")
                         break  # refused before accepting: try the next gateway
-                    if not accepted:
-                        _lane(node, gateway).taken()
                     accepted, heard = True, trio.current_time()
                     if event.kind != "token":  # tokens are not stored: they take no index
                         next_event = event.index + 1
@@ -235,13 +197,13 @@ async def _events(node: MeshNode, gateway: str, submit: JobSubmit, wait_until: f
     but not past ``wait_until``: then it is ``GatewayBusy``, as if the gateway
     had said so (seen: at 4x a mesh's rate, jobs queued here for a stream
     never reached a gateway before the run ended, counted lost)."""
-    slots, got = _lane(node, gateway).slots, False
+    slots, got = _stream_slots(node, gateway), False
     with trio.move_on_at(wait_until):
         await slots.acquire()
         got = True
     if not got:
-        raise GatewayBusy(f"gateway {gateway[-8:]} busy: this client's {slots.total_tokens:g} job streams to it "
-                          "stayed in use until the client's deadline", 0.0)
+        raise GatewayBusy(f"this client's {slots.total_tokens:g} job streams to gateway {gateway[-8:]} stayed in use "
+                          "until its deadline", 0.0)
     try:
         async with aclosing(_stream_events(node, gateway, submit)) as events:
             async for event in events:

@@ -115,38 +115,3 @@ class Gate:
         self.running.discard(job_id)
         if seconds is not None:
             self.job_s = next_job_s(self.job_s, seconds)
-
-
-class Window:
-    """How many jobs one client keeps in flight at one gateway (its side of
-    admission; the gateway's ``Gate`` is the authority).
-
-    Sleeping a backoff after each busy answer leaves a gateway idle while
-    its clients sleep (seen: four clients at 4x a mesh's rate held 0.76x of
-    its saturation, one client 0.99x). A client that still has jobs at the
-    gateway when it answers busy knows the room it has there: what it has in
-    flight. The window shrinks to that, and its next job goes when one of
-    them ends (the client is clocked by its own completions, as TCP by its
-    acks); each job taken grows it by ``1 / size`` (one job per window's
-    worth taken), up to ``cap``. A client with nothing at the gateway has
-    nothing to be clocked by: it backs off (``Backoff``)."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.size = float(cap)
-
-    @property
-    def limit(self) -> int:
-        return max(1, int(self.size))
-
-    def busy(self, inflight: int) -> bool:
-        """The gateway answered busy while ``inflight`` other jobs of this
-        client ran there. True: wait for one of them to end (the window is
-        now ``inflight``); False: none runs there, back off."""
-        if inflight <= 0:
-            return False
-        self.size = float(min(self.cap, inflight))
-        return True
-
-    def taken(self) -> None:
-        self.size = min(float(self.cap), self.size + 1.0 / self.size)

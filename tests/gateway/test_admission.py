@@ -150,21 +150,3 @@ def test_a_busy_answer_is_typed_and_checked_on_the_wire():
         raw = msgpack.packb({**busy.to_wire(), "retry_after_s": bad})
         with pytest.raises(DecodeError):
             wire.decode(JobEvent, raw)
-
-
-def test_a_clients_window_at_a_gateway_shrinks_to_what_it_runs_there_when_busy_and_grows_back_by_jobs_taken():
-    from hivemesh.gateway.admission import Window
-
-    w = Window(cap=32)
-    assert w.limit == 32
-    assert w.busy(inflight=10) and w.limit == 10  # the gateway was full with 10 of ours in it: wait for one to end
-    for _ in range(11):  # about a window's worth of jobs taken: one more
-        w.taken()
-    assert w.limit == 11
-    for _ in range(10_000):
-        w.taken()
-    assert w.limit == 32  # never past the cap (the streams a gateway takes from one peer)
-    assert not w.busy(inflight=0) and w.limit == 32  # nothing of ours runs there: back off instead
-    assert w.busy(inflight=1) and w.limit == 1
-    w.taken()
-    assert w.limit == 2
