@@ -164,7 +164,20 @@ async def bench_mesh(nursery: trio.Nursery):  # type: ignore[no-untyped-def]
     return gw, client, workers
 
 
+#: a measurement that takes longer than this hung (seen: a run that never ended); it is left out and counted
+STEP_TIMEOUT_S = 30.0
+
+
 async def run(args: argparse.Namespace) -> dict:
+    timeouts: list[str] = []
+
+    async def step(label: str, call, *a):  # type: ignore[no-untyped-def]
+        with trio.move_on_after(STEP_TIMEOUT_S):
+            return await call(*a)
+        timeouts.append(label)
+        print(f"{label}: no answer in {STEP_TIMEOUT_S:g} s; left out", flush=True)
+        return None
+
     async with trio.open_nursery() as nursery:
         gw, client, workers = await bench_mesh(nursery)
         node = gw.node
@@ -177,16 +190,22 @@ async def run(args: argparse.Namespace) -> dict:
         jobs: list[list[float]] = [[] for _ in range(5)]
         payload = [0] * 5
         for r in range(args.repeats):
-            raw.append(await raw_rtt(node, workers[r % 5]))
-            lazy_raw.append(await raw_rtt(node, workers[r % 5], lazy=True))
-            sub.append((await pipeline(node, workers[r % 5:] + workers[:r % 5], 1, f"one-{r}"))[0])
+            for into, got in ((raw, await step(f"raw {r}", raw_rtt, node, workers[r % 5])),
+                              (lazy_raw, await step(f"lazy raw {r}", raw_rtt, node, workers[r % 5], True)),
+                              (sub, await step(f"one-{r}", pipeline, node, workers[r % 5:] + workers[:r % 5], 1,
+                                               f"one-{r}"))):
+                if got is not None:
+                    into.append(got if isinstance(got, float) else got[0])
             for n in range(1, 6):
-                ms, payload[n - 1] = await pipeline(node, workers, n, f"p{n}-{r}")
-                hops[n - 1].append(ms)
-                ms, one = await gateway_job(client, n, f"j{n}-{r}")
-                jobs[n - 1].append(ms)
-                if one is not None:
-                    gsub.append(one)
+                hop = await step(f"p{n}-{r}", pipeline, node, workers, n, f"p{n}-{r}")
+                if hop is not None:
+                    hops[n - 1].append(hop[0])
+                    payload[n - 1] = hop[1]
+                job = await step(f"j{n}-{r}", gateway_job, client, n, f"j{n}-{r}")
+                if job is not None:
+                    jobs[n - 1].append(job[0])
+                    if job[1] is not None:
+                        gsub.append(job[1])
         nursery.cancel_scope.cancel()
     raw_ms, sub_ms, gsub_ms = statistics.median(raw), statistics.median(sub), statistics.median(gsub)
     hop_ms = [statistics.median(h) for h in hops]
@@ -212,7 +231,7 @@ async def run(args: argparse.Namespace) -> dict:
         "subtask_rtt_ms": round(sub_ms, 3), "subtask_ratio": round(sub_ms / raw_ms, 3),
         "hop_ms": [round(h, 3) for h in hop_ms],
         "hop_overhead_ms": round(overhead, 3), "hop_overhead_vs_raw_ms": round(overhead - raw_ms, 3),
-        "gateway_payload_bytes": payload, "repeats": args.repeats,
+        "gateway_payload_bytes": payload, "repeats": args.repeats, "timed_out": timeouts,
     }
 
 

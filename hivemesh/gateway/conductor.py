@@ -276,6 +276,8 @@ class Conductor:
                 await self._send.send(self._report(peer, assign, done))
                 missed = await read_undelivered(stream, done, HANDOFF_WAIT_S + self.run.lag.allowance())
                 if missed:  # the report counted them as handed off (it came before the acks)
+                    log.info("hand-off not taken job=%s %s -> %s", self.run.record.job_id, sid,
+                             ", ".join(f"{d.subtask_id}@{d.peer_id[-8:]}" for d in missed))
                     await self._send.send(ps.HandoffFailed(self._now(), sid, attempt, peer, routes=frozenset(
                         (d.subtask_id, d.peer_id, d.attempt) for d in missed)))
             except TaskError as exc:  # the peer refused the assignment (busy: full, not a strike)
@@ -329,6 +331,8 @@ class Conductor:
     async def _resend(self, ask: ps.AskResend) -> None:
         to = ask.to
         outcome = await self._ask_resend(ask.producer, ask.dep, Route(to.sid, to.peer, to.attempt))
+        log.info("resend of %s -> %s@%s via %s: %s job=%s", ask.dep, to.sid, to.peer[-8:], ask.producer[-8:], outcome,
+                 self.run.record.job_id)
         now = self._now()
         if outcome == "downstream":  # the producer has it; the consumer's peer is what failed
             await self._send.send(ps.OutputUndeliverable(now, ask.dep, to.sid, to.attempt, to.peer))

@@ -52,8 +52,10 @@ class Driver:
                     drain.deadline = trio.current_time() + self.settings.job_timeout
             for trace in self.tracker.jobs.values():
                 if trace.outcome == "pending" and trace.submitted_at is not None:
-                    log.warning("job lost job=%s: no final event %.0fs after the last arrival",
-                                trace.job_id, self.settings.job_timeout)
+                    log.warning("job lost job=%s: no final event %.0fs after the last arrival (its client had "
+                                "%d event(s), seen indexes up to %s, from gateway %s; %d busy answer(s))",
+                                trace.job_id, self.settings.job_timeout, trace.events,
+                                max(trace.seen, default="none"), trace.gateway[-8:] or "none", trace.busy)
                     self.tracker.lost(trace.job_id)
 
     # --- jobs -----------------------------------------------------------------------

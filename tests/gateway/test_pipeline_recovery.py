@@ -201,3 +201,29 @@ async def test_gateway_death_mid_job_another_finishes_it_from_redis(nursery, red
     assert any(e.kind == "resumed" for e in events)
     assert [e.index for e in events] == list(range(len(events)))  # the client saw every event once
     assert workers["summarize"].worker.stats["completed"] == 1  # a was not run again
+
+
+async def test_a_hand_off_to_a_peer_with_no_address_is_told_after_the_report(nursery):
+    """Seen under load: a worker that could not even open a stream to its
+    downstream peer ("not reachable (no address)", the peer had left its view
+    for a moment); the gateway must hear of it, or the next stage waits for
+    an input that never comes."""
+    from libp2p.peer.id import ID
+
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    worker = await start_worker(nursery, addr, registry("general"))
+    gw = await start(nursery, peer_config(addr, roles=()))
+    nowhere = ID.from_pubkey(generate().public_key).to_base58()  # a peer no one has an address for
+    await wait_until(lambda: worker.node.peer_id in gw.node.view.peers, 10, "the mesh")
+    stream = await gw.node.open_stream(worker.node.peer_id, STAGE, lazy=True)
+    await wire.write_message(stream, StageAssign(
+        job_id="j", subtask_id="a", attempt=1, capability="general", template="Go", job_text="", inputs={},
+        chunks={}, depends_on=(), downstream=(Route("b", nowhere, 1),), max_tokens=16, deadline_s=30,
+        answer=False))
+    assert (await wire.read_message(stream, StageAck)).ok
+    with trio.fail_after(30):
+        done = await read_stage_end(stream, None)
+        assert done.ok
+        missed = await read_undelivered(stream, done)
+    assert [(d.subtask_id, d.peer_id, d.attempt) for d in missed] == [("b", nowhere, 1)]
