@@ -27,7 +27,7 @@ from libp2p.tools.anyio_service.context import background_trio_service
 
 from hivemesh.errors import PeerUnreachable
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import cadence, guard, px, tuning
+from hivemesh.mesh import cadence, guard, liveness, px, tuning
 from hivemesh.mesh.addrs import announce_addrs, parse_listen_addr
 from hivemesh.mesh.dialer import DIAL_TIMEOUT_S, Dialer, short_error
 from hivemesh.mesh.identity import peer_id_of
@@ -350,7 +350,8 @@ class MeshNode:
                 self.gossip_stats["expired"] += 1
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)
-                await self.hang_up(peer_id)
+                if self._nursery is not None:  # late, or gone? a peer that answers a ping keeps its connection
+                    self._nursery.start_soon(liveness.hang_up_unless_alive, self.host, peer_id, self.hang_up)
             # a banned peer is hung up on again whenever it is connected: it may dial
             # back, and a connection py-libp2p upgraded after our hang-up stays open
             for peer_id in self.banned() & set(self.connected_peers()):
