@@ -11,8 +11,13 @@ up on its downstream peer, its next hand-off found "no address", and a job
 waited for an input that never came; a client hung up on a gateway and 20
 job streams broke together. So before hanging up, the node pings the peer
 (py-libp2p's `/ipfs/ping/1.0.0`, which every host serves) and keeps a
-connection that answers. The peer still leaves the view until its next
-advert, so no new work goes to it meanwhile.
+connection that answers, for a while: a late peer's next advert usually
+comes within a few seconds. One that does not come back by then is hung up
+on all the same: the connection was alive, but seen here, py-libp2p's pubsub
+can stop passing a peer's gossip over a connection kept through a stall, and
+only a new connection (which the next dial makes) brings its adverts back.
+The peer leaves the view at once either way, so no new work goes to it
+until its next advert.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: how long a late peer has to answer a ping before its connection is closed
 PING_TIMEOUT_S = 5.0
+#: advert intervals a late peer that answers has for its next advert before it is hung up on after all
+KEEP_PERIODS = 4
 
 
 async def answers(host: Any, peer_id: str, timeout_s: float = PING_TIMEOUT_S) -> bool:
@@ -46,10 +53,16 @@ async def answers(host: Any, peer_id: str, timeout_s: float = PING_TIMEOUT_S) ->
 
 
 async def hang_up_unless_alive(host: Any, peer_id: str, hang_up: Callable[[str], Awaitable[None]],
-                               timeout_s: float = PING_TIMEOUT_S) -> bool:
-    """Hang up on ``peer_id`` unless it answers a ping; True when hung up."""
+                               back: Callable[[], bool], keep_s: float, timeout_s: float = PING_TIMEOUT_S) -> bool:
+    """Hang up on ``peer_id`` unless it answers a ping and is ``back()`` (its
+    advert came again) within ``keep_s``; True when hung up."""
     if await answers(host, peer_id, timeout_s):
         log.info("peer late but alive peer_id=%s: its adverts lapsed, it answers a ping; connection kept", peer_id)
-        return False
+        with trio.move_on_after(keep_s):
+            while not back():
+                await trio.sleep(min(0.25, keep_s / 4))
+            return False
+        log.info("peer still silent peer_id=%s %.0fs later; hanging up (a new connection renews its gossip)",
+                 peer_id, keep_s)
     await hang_up(peer_id)
     return True

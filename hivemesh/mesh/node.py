@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
@@ -351,7 +352,9 @@ class MeshNode:
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)
                 if self._nursery is not None:  # late, or gone? a peer that answers a ping keeps its connection
-                    self._nursery.start_soon(liveness.hang_up_unless_alive, self.host, peer_id, self.hang_up)
+                    self._nursery.start_soon(liveness.hang_up_unless_alive, self.host, peer_id, self.hang_up,
+                                             partial(self.view.peers.__contains__, peer_id),
+                                             liveness.KEEP_PERIODS * self.config.advert_interval)
             # a banned peer is hung up on again whenever it is connected: it may dial
             # back, and a connection py-libp2p upgraded after our hang-up stays open
             for peer_id in self.banned() & set(self.connected_peers()):

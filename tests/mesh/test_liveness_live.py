@@ -1,6 +1,6 @@
-"""A peer whose adverts lapse: late (it answers a ping) keeps its connection,
-and the streams on it, gone (no answer) is hung up on. Both leave the view
-until their next advert."""
+"""A peer whose adverts lapse: late (it answers a ping, and adverts again
+soon) keeps its connection and the streams on it; gone (no answer) is hung
+up on. Both leave the view until their next advert."""
 
 import trio
 
@@ -46,6 +46,8 @@ async def test_a_peer_whose_adverts_are_late_but_answers_keeps_its_streams_and_a
     mute.host.remove_stream_handler("/ipfs/ping/1.0.0")  # alive to TCP, but it answers nothing: as good as gone
     await wait_until(lambda: late.peer_id not in a.view.peers and mute.peer_id not in a.view.peers, 15,
                      "both adverts to lapse")
+    del late.publish_advert  # the late peer's adverts come again
+    await wait_until(lambda: late.peer_id in a.view.peers, 15, "the late peer back in view")
     await wait_until(lambda: mute.peer_id not in a.connected_peers(), 15, "the mute peer hung up on")
     # before: the late peer was hung up on as well, and the stream open on its connection broke
     assert await round_trip(to_late, b"after") == b"after"
