@@ -26,7 +26,8 @@ zero-latency simulated models, a gateway on the in-process store, a client):
 
     PYTHONPATH=. .venv/bin/python bench/pipeline.py [--repeats 60]
 
-The last line is JSON. Goals: gateway_subtask_ratio (gateway_subtask_rtt_ms /
+A measurement with no answer in ``STEP_TIMEOUT_S`` (30 s) is left out and
+named in ``timed_out`` (a run once hung on one). The last line is JSON. Goals: gateway_subtask_ratio (gateway_subtask_rtt_ms /
 raw_rtt_ms) <= 1.5; job_stage_ms <= raw_rtt_ms + 1 (``job_stage_vs_raw_ms`` <= 1).
 """
 
