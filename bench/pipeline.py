@@ -191,12 +191,15 @@ async def run(args: argparse.Namespace) -> dict:
         jobs: list[list[float]] = [[] for _ in range(5)]
         payload = [0] * 5
         for r in range(args.repeats):
-            for into, got in ((raw, await step(f"raw {r}", raw_rtt, node, workers[r % 5])),
-                              (lazy_raw, await step(f"lazy raw {r}", raw_rtt, node, workers[r % 5], True)),
-                              (sub, await step(f"one-{r}", pipeline, node, workers[r % 5:] + workers[:r % 5], 1,
-                                               f"one-{r}"))):
-                if got is not None:
-                    into.append(got if isinstance(got, float) else got[0])
+            ms = await step(f"raw {r}", raw_rtt, node, workers[r % 5])
+            if ms is not None:
+                raw.append(ms)
+            ms = await step(f"lazy raw {r}", raw_rtt, node, workers[r % 5], True)
+            if ms is not None:
+                lazy_raw.append(ms)
+            one = await step(f"one-{r}", pipeline, node, workers[r % 5:] + workers[:r % 5], 1, f"one-{r}")
+            if one is not None:
+                sub.append(one[0])
             for n in range(1, 6):
                 hop = await step(f"p{n}-{r}", pipeline, node, workers, n, f"p{n}-{r}")
                 if hop is not None:

@@ -279,7 +279,7 @@ class Conductor:
                     log.info("hand-off not taken job=%s %s -> %s", self.run.record.job_id, sid,
                              ", ".join(f"{d.subtask_id}@{d.peer_id[-8:]}" for d in missed))
                     await self._send.send(ps.HandoffFailed(self._now(), sid, attempt, peer, routes=frozenset(
-                        (d.subtask_id, d.peer_id, d.attempt) for d in missed)))
+                        d.route for d in missed)))
             except TaskError as exc:  # the peer refused the assignment (busy: full, not a strike)
                 await self._send.send(ps.StageRefused(self._now(), sid, attempt, peer,
                                                       reason=f"{exc.code}: {exc}", busy=exc.code == "busy"))
@@ -312,7 +312,7 @@ class Conductor:
         reply = TaskReply(task_id=sid, ok=True, text=done.text if assign.answer else "", peer_id=peer,
                           model=done.model, prompt_tokens=done.prompt_tokens,
                           completion_tokens=done.completion_tokens, run_s=done.run_s)
-        delivered = frozenset((d.subtask_id, d.peer_id, d.attempt) for d in done.deliveries if d.ok)
+        delivered = frozenset(d.route for d in done.deliveries if d.ok)
         return ps.StageDone(now, sid, attempt, peer, reply=reply, output_hash=claim.output_hash if claim else "",
                             verified=verified, delivered=delivered, used=dict(done.input_hashes),
                             check="" if assign.checked else self.unchecked.get(sid, ""),

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 #: how long a late peer has to answer a ping before its connection is closed
 PING_TIMEOUT_S = 5.0
-#: advert intervals a late peer that answers has for its next advert before it is hung up on after all
+#: advert periods (as this peer's own, for the mesh it knows) a late peer that answers has for its next
+#: advert before it is hung up on after all
 KEEP_PERIODS = 4
 
 

@@ -354,7 +354,7 @@ class MeshNode:
                 if self._nursery is not None:  # late, or gone? a peer that answers a ping keeps its connection
                     self._nursery.start_soon(liveness.hang_up_unless_alive, self.host, peer_id, self.hang_up,
                                              partial(self.view.peers.__contains__, peer_id),
-                                             liveness.KEEP_PERIODS * self.config.advert_interval)
+                                             liveness.KEEP_PERIODS * self.advert_period())
             # a banned peer is hung up on again whenever it is connected: it may dial
             # back, and a connection py-libp2p upgraded after our hang-up stays open
             for peer_id in self.banned() & set(self.connected_peers()):

@@ -118,6 +118,11 @@ class Delivery(wire.Message):
     ok: bool
     attempt: int = 0  # the attempt of ``subtask_id`` it was for (a stage moved back to the same peer is another)
 
+    @property
+    def route(self) -> tuple[str, str, int]:
+        """(child, peer, attempt): how the gateway's state machine names a hand-off."""
+        return self.subtask_id, self.peer_id, self.attempt
+
 
 @dataclass(frozen=True)
 class StageDone(wire.Message):

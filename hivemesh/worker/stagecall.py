@@ -76,5 +76,5 @@ async def read_undelivered(stream: Stream, done: StageDone, timeout_s: float = H
     except (HivemeshError, trio.TooSlowError):
         return sent
     assert isinstance(missed, Undelivered)
-    named = {(d.subtask_id, d.peer_id, d.attempt) for d in missed.deliveries}
-    return tuple(d for d in sent if (d.subtask_id, d.peer_id, d.attempt) in named)
+    named = {d.route for d in missed.deliveries}
+    return tuple(d for d in sent if d.route in named)
