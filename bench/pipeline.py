@@ -145,13 +145,7 @@ async def bench_mesh(nursery: trio.Nursery):  # type: ignore[no-untyped-def]
     Returns the gateway peer, the client's node and the workers' peer ids."""
     boot = await start_bootstrap(nursery)
     addr = boot.node.full_addrs()[:1]
-    workers = []
-    for i in range(5):
-        registry = ModelRegistry()
-        registry.add(SimulatedModel(f"sim{i}", reply_words=8), ("general", chain_plan(1, 1).subtasks[0].capability))
-        w = await start_worker(nursery, MeshConfig(generate(), bootstrap=addr), registry, slots=4)
-        w.node.handle(ECHO, echo_handler)
-        workers.append(w.node.peer_id)
+    workers = [(await worker_peer(nursery, addr, i)).node.peer_id for i in range(5)]
     gw = await start_gateway(nursery, MeshConfig(generate(), bootstrap=addr, roles=()), MemoryStore(), ChainPlanner())
     client = (await start_node(nursery, MeshConfig(generate(), bootstrap=addr, roles=(), advertise=False))).node
     with trio.fail_after(60):
@@ -165,8 +159,100 @@ async def bench_mesh(nursery: trio.Nursery):  # type: ignore[no-untyped-def]
     return gw, client, workers
 
 
+# --- the same peers as OS processes (``--processes``) ---------------------------------
+
+async def worker_peer(nursery: trio.Nursery, addr: list[str], i: int):  # type: ignore[no-untyped-def]
+    """One of the bench's workers: a zero-latency simulated model, 4 slots, the echo protocol."""
+    registry = ModelRegistry()
+    registry.add(SimulatedModel(f"sim{i}", reply_words=8), ("general", chain_plan(1, 1).subtasks[0].capability))
+    w = await start_worker(nursery, MeshConfig(generate(), bootstrap=addr), registry, slots=4)
+    w.node.handle(ECHO, echo_handler)
+    return w
+
+
+async def serve_peer(role: str, bootstrap: str, index: int) -> None:
+    """A child process of ``--processes``: one peer; prints its multiaddr, then
+    serves until the bench kills it."""
+    async with trio.open_nursery() as nursery:
+        if role == "boot":
+            peer = await start_bootstrap(nursery)
+        elif role == "worker":
+            peer = await worker_peer(nursery, [bootstrap], index)
+        else:
+            peer = await start_gateway(nursery, MeshConfig(generate(), bootstrap=[bootstrap], roles=()),
+                                       MemoryStore(), ChainPlanner())
+        print(peer.node.full_addrs()[0], flush=True)
+
+
+async def bench_procs(nursery: trio.Nursery, procs: list):  # type: ignore[no-untyped-def]
+    """``bench_mesh``'s peers, each its own OS process (a bootstrap, 5 workers, the
+    gateway), and the client in this one: what a mesh of separate machines does,
+    where a worker's report to the gateway and the next worker's stage run side
+    by side instead of taking turns on one loop. Returns the gateway's peer id,
+    the client's node (it also measures the raw round trips and drives the
+    direct path, as the gateway does in-process) and the workers' peer ids."""
+    import subprocess
+    import sys
+
+    def spawn(role: str, bootstrap: str = "", index: int = 0) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.pipeline", "--peer", role, "--bootstrap", bootstrap,
+                                 "--index", str(index)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        procs.append(proc)
+        return proc
+
+    async def addr_of(proc: subprocess.Popen) -> str:
+        assert proc.stdout is not None
+        with trio.fail_after(60):
+            line = await trio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
+        if not line.startswith("/"):
+            raise RuntimeError(f"a bench peer did not start (exit {proc.poll()})")
+        return line.strip()
+
+    boot = await addr_of(spawn("boot"))
+    started = [spawn("worker", boot, i) for i in range(5)] + [spawn("gateway", boot)]
+    ids = [(await addr_of(proc)).rsplit("/p2p/", 1)[1] for proc in started]
+    workers, gw = ids[:5], ids[5]
+    client = (await start_node(nursery, MeshConfig(generate(), bootstrap=[boot], roles=(), advertise=False))).node
+    with trio.fail_after(60):
+        while not all(p in client.view.peers for p in ids):
+            await trio.sleep(0.1)
+        for w in workers:  # the direct path's streams go from this node
+            await raw_rtt(client, w)
+    return gw, client, workers
+
+
 #: a measurement that takes longer than this hung (seen: a run that never ended); it is left out and counted
 STEP_TIMEOUT_S = 30.0
+
+
+async def measure(args: argparse.Namespace, step, node, client, workers: list[str], m: dict) -> None:  # type: ignore[no-untyped-def]
+    """Warm every path up, then ``args.repeats`` rounds of every measurement, into ``m``'s lists."""
+    for i in range(10):  # warm up every path
+        await raw_rtt(node, workers[0])
+        await pipeline(node, workers, 2, f"warm-p{i}")  # a job id used once, as a gateway does
+        await gateway_job(client, 2, f"warm-{i}")
+    raw, lazy_raw, sub, gsub = m["raw"], m["lazy_raw"], m["sub"], m["gsub"]
+    hops, jobs, payload = m["hops"], m["jobs"], m["payload"]
+    for r in range(args.repeats):
+        ms = await step(f"raw {r}", raw_rtt, node, workers[r % 5])
+        if ms is not None:
+            raw.append(ms)
+        ms = await step(f"lazy raw {r}", raw_rtt, node, workers[r % 5], True)
+        if ms is not None:
+            lazy_raw.append(ms)
+        one = await step(f"one-{r}", pipeline, node, workers[r % 5:] + workers[:r % 5], 1, f"one-{r}")
+        if one is not None:
+            sub.append(one[0])
+        for n in range(1, 6):
+            hop = await step(f"p{n}-{r}", pipeline, node, workers, n, f"p{n}-{r}")
+            if hop is not None:
+                hops[n - 1].append(hop[0])
+                payload[n - 1] = hop[1]
+            job = await step(f"j{n}-{r}", gateway_job, client, n, f"j{n}-{r}")
+            if job is not None:
+                jobs[n - 1].append(job[0])
+                if job[1] is not None:
+                    gsub.append(job[1])
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -179,38 +265,25 @@ async def run(args: argparse.Namespace) -> dict:
         print(f"{label}: no answer in {STEP_TIMEOUT_S:g} s; left out", flush=True)
         return None
 
-    async with trio.open_nursery() as nursery:
-        gw, client, workers = await bench_mesh(nursery)
-        node = gw.node
-        for i in range(10):  # warm up every path
-            await raw_rtt(node, workers[0])
-            await pipeline(node, workers, 2, "warm")
-            await gateway_job(client, 2, f"warm-{i}")
-        raw, lazy_raw, sub, gsub = [], [], [], []
-        hops: list[list[float]] = [[] for _ in range(5)]
-        jobs: list[list[float]] = [[] for _ in range(5)]
-        payload = [0] * 5
-        for r in range(args.repeats):
-            ms = await step(f"raw {r}", raw_rtt, node, workers[r % 5])
-            if ms is not None:
-                raw.append(ms)
-            ms = await step(f"lazy raw {r}", raw_rtt, node, workers[r % 5], True)
-            if ms is not None:
-                lazy_raw.append(ms)
-            one = await step(f"one-{r}", pipeline, node, workers[r % 5:] + workers[:r % 5], 1, f"one-{r}")
-            if one is not None:
-                sub.append(one[0])
-            for n in range(1, 6):
-                hop = await step(f"p{n}-{r}", pipeline, node, workers, n, f"p{n}-{r}")
-                if hop is not None:
-                    hops[n - 1].append(hop[0])
-                    payload[n - 1] = hop[1]
-                job = await step(f"j{n}-{r}", gateway_job, client, n, f"j{n}-{r}")
-                if job is not None:
-                    jobs[n - 1].append(job[0])
-                    if job[1] is not None:
-                        gsub.append(job[1])
-        nursery.cancel_scope.cancel()
+    results: dict = {"raw": [], "lazy_raw": [], "sub": [], "gsub": [], "hops": [[] for _ in range(5)],
+                     "jobs": [[] for _ in range(5)], "payload": [0] * 5}
+    procs: list = []
+    try:
+        async with trio.open_nursery() as nursery:
+            if args.processes:
+                _, client, workers = await bench_procs(nursery, procs)
+                node = client
+            else:
+                gw, client, workers = await bench_mesh(nursery)
+                node = gw.node
+            await measure(args, step, node, client, workers, results)
+            nursery.cancel_scope.cancel()
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    raw, lazy_raw, sub, gsub = results["raw"], results["lazy_raw"], results["sub"], results["gsub"]
+    hops, jobs, payload = results["hops"], results["jobs"], results["payload"]
     raw_ms, sub_ms, gsub_ms = statistics.median(raw), statistics.median(sub), statistics.median(gsub)
     hop_ms = [statistics.median(h) for h in hops]
     job_ms = [statistics.median(j) for j in jobs]
@@ -235,7 +308,8 @@ async def run(args: argparse.Namespace) -> dict:
         "subtask_rtt_ms": round(sub_ms, 3), "subtask_ratio": round(sub_ms / raw_ms, 3),
         "hop_ms": [round(h, 3) for h in hop_ms],
         "hop_overhead_ms": round(overhead, 3), "hop_overhead_vs_raw_ms": round(overhead - raw_ms, 3),
-        "gateway_payload_bytes": payload, "repeats": args.repeats, "timed_out": timeouts,
+        "gateway_payload_bytes": payload, "repeats": args.repeats,
+        "processes": args.processes, "timed_out": timeouts,
     }
 
 
@@ -247,7 +321,16 @@ def main() -> None:
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # expected churn, logged as errors
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=60)
-    print(json.dumps(trio.run(run, parser.parse_args())))
+    parser.add_argument("--processes", action="store_true",
+                        help="each peer its own OS process (the client and the measuring node stay here)")
+    parser.add_argument("--peer", choices=("boot", "worker", "gateway"), help=argparse.SUPPRESS)  # a child
+    parser.add_argument("--bootstrap", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer:
+        trio.run(serve_peer, args.peer, args.bootstrap, args.index)
+        return
+    print(json.dumps(trio.run(run, args)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ signature, its hand-off (written .. acked), its report written; the
 gateway's report read, each store trip of its conductor, the job's end.
 Then, for 1- and n-stage jobs alike, the Noise messages and thread trips a
 job costs (gossip of the seven peers included), so the per-stage figures are
-the difference over n - 1. Instrumentation by wrapping, so the figures carry
+the difference over n - 1; and the Noise messages of one raw request/response
+(``bench/gateway.py``'s raw ceiling: an eager open, a frame each way, a close),
+so a job's count compares with the 1 + n raw requests ``ratio_to_raw`` divides
+by: at an equal cost a message, that ratio cannot pass their quotient. Instrumentation by wrapping, so the figures carry
 its own small cost.
 
     PYTHONPATH=. .venv/bin/python bench/pipetrace.py [--stages 5] [--jobs 30]
@@ -24,7 +27,7 @@ from typing import Any
 
 import trio
 
-from bench.pipeline import bench_mesh, gateway_job
+from bench.pipeline import bench_mesh, gateway_job, raw_rtt
 from hivemesh.gateway import conductor, jobrun
 from hivemesh.mesh import wire
 from hivemesh.worker import stages, worker
@@ -98,7 +101,7 @@ def instrument() -> None:
 
 async def run(args: argparse.Namespace) -> None:
     async with trio.open_nursery() as nursery:
-        _, client, _ = await bench_mesh(nursery)
+        gw, client, workers = await bench_mesh(nursery)
         for i in range(10):  # warm up
             await gateway_job(client, args.stages, f"warm-{i}")
         steps: dict[str, list[float]] = defaultdict(list)
@@ -129,6 +132,17 @@ async def run(args: argparse.Namespace) -> None:
             one, many = (statistics.mean(c[key] for c in per_job[n]) for n in (1, args.stages))
             print(f"{key}: {one:.1f} a 1-stage job, {many:.1f} a {args.stages}-stage job, "
                   f"{(many - one) / (args.stages - 1):.2f} per extra stage")
+        # what bench/gateway.py's raw ceiling does per request (an eager open, one frame each way,
+        # a close), counted the same way, so a job's messages compare with the 1 + stages it is divided by
+        COUNTS.clear()
+        for j in range(args.jobs):
+            await raw_rtt(gw.node, workers[j % len(workers)])
+        raw = COUNTS["noise_messages"] / args.jobs
+        one, many = (statistics.mean(c["noise_messages"] for c in per_job[n]) for n in (1, args.stages))
+        streams = 1 + args.stages  # the job stream and one stage stream per stage
+        print(f"noise_messages: {raw:.1f} a raw request/response; {streams} of them {streams * raw:.1f} against "
+              f"{many:.1f} for a {args.stages}-stage job: at equal cost a message, ratio_to_raw <= "
+              f"{streams * raw / many:.2f}")
         nursery.cancel_scope.cancel()
 
 
