@@ -68,7 +68,7 @@ class Client:
         node = MeshNode(MeshConfig(generate(), bootstrap=self.bootstrap, advert_interval=self.advert_interval,
                                    roles=(), advertise=False, psk=self.psk))
         submit = JobSubmit(job_id=job_id or uuid.uuid4().hex, text=text, inputs=tuple(inputs),
-                           aggregate=aggregate, tokens=tokens)
+                           aggregate=aggregate, tokens=tokens, deadline_s=self.job_timeout)  # gateways know it
         try:
             async with node.run():
                 await self.wait_for_gateways(node)
@@ -132,6 +132,7 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
     errors: list[str] = []
     busy: dict[str, JobEvent] = {}  # this round's busy answers, by gateway
     tries, heard, rounds = 0, trio.current_time(), 0
+    started = heard  # the job's deadline (``submit.deadline_s``, if any) counts from here
 
     def go_on() -> bool:
         recent = trio.current_time() - heard < reattach_s
@@ -162,7 +163,7 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
         tried.append(gateway)
         attempt = JobSubmit(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
                             aggregate=submit.aggregate, from_event=next_event, attach_only=accepted,
-                            tokens=submit.tokens)
+                            tokens=submit.tokens, deadline_s=_left(submit.deadline_s, started))
         try:
             async with aclosing(_events(node, gateway, attempt, math.inf if accepted else busy_until)) as events:
                 async for event in events:
@@ -189,6 +190,14 @@ async def submit_via(node: MeshNode, submit: JobSubmit, k: int, on_event: OnEven
     if not errors:
         raise JobFailed(f"no gateway in this client's view of the mesh for {reattach_s:.0f}s")
     raise JobFailed("no gateway could run the job: " + "; ".join(errors[-4:]))
+
+
+def _left(deadline_s: float, started: float) -> float:
+    """What is left of a job's deadline (0: none) when it is sent again (after
+    busy answers, or to another gateway): the gateway judges the time left."""
+    if not deadline_s:
+        return 0.0
+    return max(0.001, deadline_s - (trio.current_time() - started))
 
 
 async def _events(node: MeshNode, gateway: str, submit: JobSubmit, wait_until: float = math.inf) -> Any:

@@ -52,12 +52,23 @@ def job_limit(slots: int, gateways: int, configured: int = 0) -> int:
     return max(MIN_JOBS, math.ceil(JOBS_PER_SLOT * slots / max(1, gateways)))
 
 
-def decide(inflight: int, limit: int, job_s: float) -> Busy | None:
+def decide(inflight: int, limit: int, job_s: float, deadline_s: float = 0.0) -> Busy | None:
     """None: take the job. Else ``Busy`` with a retry-after: with ``limit``
     jobs of ``job_s`` seconds each, one ends every ``job_s / limit`` on average;
-    the client waits for as many ends as it is over the limit."""
-    if inflight < limit:
+    the client waits for as many ends as it is over the limit.
+
+    A job with a deadline (``deadline_s`` > 0) is not taken while this
+    gateway's jobs take longer than that (``job_s``, a running mean, counts
+    the waiting a busy machine adds; slots do not bound that on a slow or
+    saturated one): it would end failed, or be left running for a client
+    that has stopped waiting. With no job in flight here it is always taken
+    (nothing ahead of it; the mean is stale)."""
+    if inflight < limit and (deadline_s <= 0 or inflight == 0 or job_s <= deadline_s):
         return None
+    if inflight < limit:
+        retry = min(RETRY_MAX_S, max(RETRY_MIN_S, job_s / inflight))  # about when the next job here ends
+        return Busy(f"gateway busy: its jobs take {job_s:.1f}s now, over this job's deadline of "
+                    f"{deadline_s:.1f}s", round(retry, 3))
     retry = min(RETRY_MAX_S, max(RETRY_MIN_S, job_s / max(1, limit) * (inflight - limit + 1)))
     return Busy(f"gateway busy: {inflight} jobs in flight here (limit {limit})", round(retry, 3))
 
@@ -99,12 +110,13 @@ class Gate:
         gateways = len({e.peer_id for e in view.gateway_eligible()} | {self_id})
         return job_limit(worker_slots(view.live()), gateways, self.configured)
 
-    def check(self, job_id: str, view: MeshView, self_id: str) -> Busy | None:
-        """Take ``job_id`` (a new job, or one this gateway runs already)?"""
+    def check(self, job_id: str, view: MeshView, self_id: str, deadline_s: float = 0.0) -> Busy | None:
+        """Take ``job_id`` (a new job, or one this gateway runs already; ``deadline_s``: see ``decide``)?"""
         if job_id in self.running:
             return None
-        return decide(len(self.running), self.limit(view, self_id),
-                      self.job_s if self.job_s is not None else JOB_S_PRIOR)
+        if self.job_s is None:  # no job has ended here yet: nothing to hold a deadline against
+            return decide(len(self.running), self.limit(view, self_id), JOB_S_PRIOR)
+        return decide(len(self.running), self.limit(view, self_id), self.job_s, deadline_s)
 
     def started(self, job_id: str) -> int:
         """Count ``job_id`` as running here; returns how many run now."""

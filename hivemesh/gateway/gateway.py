@@ -124,7 +124,7 @@ class Gateway:
         if not self.available:
             raise HivemeshError("gateway store unavailable; try another gateway")
         if not submit.attach_only and submit.job_id not in self.live:  # a new job: past the limit, busy
-            busy = self.gate.check(submit.job_id, self.node.view, self.node.peer_id)
+            busy = self.gate.check(submit.job_id, self.node.view, self.node.peer_id, submit.deadline_s)
             if busy is not None:
                 self.stats["busy"] += 1
                 raise GatewayBusy(busy.reason, busy.retry_after_s)
@@ -136,9 +136,11 @@ class Gateway:
     async def _ensure_job(self, submit: JobSubmit, plan: Plan | None = None, planner: str = "") -> None:
         if submit.job_id in self.live:
             return
+        now = time.time()
         record = JobRecord(job_id=submit.job_id, text=submit.text, inputs=submit.inputs,
-                           aggregate=submit.aggregate, created=time.time(), status="planning",
-                           plan=StoredPlan.of(plan) if plan is not None else None, planner_model=planner)
+                           aggregate=submit.aggregate, created=now, status="planning",
+                           plan=StoredPlan.of(plan) if plan is not None else None, planner_model=planner,
+                           deadline=now + submit.deadline_s if submit.deadline_s else 0.0)
         if not submit.attach_only:
             live = self._claim(submit.job_id)
             live.tokens = submit.tokens
@@ -265,6 +267,8 @@ class Gateway:
 
                     nursery.start_soon(lease.hold, record.job_id, partial(self._renew, record.job_id), lost,
                                        lease.LEASE_TTL_S)  # read now: tests shorten it
+                    if record.deadline:
+                        nursery.start_soon(self._deadline, record)
                     result = await run.run()
                     nursery.cancel_scope.cancel()
             if live.cancelled and result is None:
@@ -288,6 +292,14 @@ class Gateway:
                     pass
             if self._nursery is not None:
                 self._nursery.start_soon(self._forget, record.job_id)
+
+    async def _deadline(self, record: JobRecord) -> None:
+        """End the job ``failed`` when its client's deadline passes (on the
+        wall clock: the record carries it to a gateway that resumes the job)."""
+        await trio.sleep(max(0.0, record.deadline - time.time()))
+        self.stats["deadline"] += 1
+        self.cancel(record.job_id, f"deadline: the job did not end within {record.deadline - record.created:.1f}s "
+                                   "of its submission (the client's deadline)")
 
     def cancel(self, job_id: str, reason: str) -> bool:
         """Stop a job this gateway runs (its stages are cancelled on their

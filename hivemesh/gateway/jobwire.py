@@ -10,6 +10,7 @@ from the client, so submitting the same id again attaches to the same job
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 from hivemesh.mesh import wire
@@ -19,6 +20,7 @@ PROTOCOL = "/hivemesh/job/1"
 MAX_JOB_TEXT = 16 * 1024
 MAX_INPUT_BYTES = 1024 * 1024
 MAX_INPUTS = 32
+MAX_DEADLINE_S = 7 * 24 * 3600.0
 TERMINAL = ("done", "failed")
 _SUBTASK = frozenset({"subtask_id", "capability", "peer_id", "detail"})
 #: every kind of job event and the fields it carries besides job_id, index and kind: another
@@ -51,8 +53,12 @@ class JobSubmit(wire.Message):
     attach_only: bool = False  # reconnecting: never create the job
     tokens: bool = False  # also send ``token`` events: the answer's text as it is generated (a new
     # job's answer stage then streams its tokens to the gateway; without it, it does not)
+    deadline_s: float = 0.0  # the client waits this long for the job's end from now (0: no limit): a
+    # gateway answers busy when its jobs take longer now, and ends the job ``failed`` when it passes
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.deadline_s) and 0 <= self.deadline_s <= MAX_DEADLINE_S):
+            raise ValueError(f"deadline_s must be 0 (none) to {MAX_DEADLINE_S:.0f} s")
         if not 1 <= len(self.job_id) <= 64 or not all(c.isalnum() or c in "-_." for c in self.job_id):
             raise ValueError("job_id must be 1-64 chars of [A-Za-z0-9-_.]")
         if not self.text.strip() and not self.attach_only:
@@ -231,6 +237,7 @@ class JobRecord(wire.Message):
     cloud_output_tokens: int = 0
     cloud_model: str = ""  # the model billed for the cloud tokens ("" when none was)
     plan_seconds: float = 0.0
+    deadline: float = 0.0  # when the job fails if it has not ended (epoch seconds; 0: never)
 
 
 @dataclass(frozen=True)

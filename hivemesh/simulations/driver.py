@@ -28,6 +28,8 @@ BUSY_WAIT_S = 10.0  # a "busy" kill waits at most this long for its target to ho
 #: of a job's ``job_timeout``, the share its client may spend on busy gateways before it gives up (the
 #: job is ``rejected``); the rest is left for the job to run once a gateway takes it
 BUSY_SHARE = 0.75
+#: a job's deadline comes this long before the drain ends: the time its end takes to reach its client
+DEADLINE_MARGIN_S = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +37,13 @@ log = logging.getLogger(__name__)
 class Driver:
     def __init__(self, fleet: Fleet, tracker: Tracker, settings: SimSettings) -> None:
         self.fleet, self.tracker, self.settings = fleet, tracker, settings
+        self._drain_end = 0.0  # trio time
 
     async def run(self, schedule: Schedule) -> None:
         """Returns when every job has ended or timed out and every fault has struck."""
         origin = trio.current_time()
+        last = schedule.arrivals[-1].at if schedule.arrivals else 0.0
+        self._drain_end = origin + last + self.settings.job_timeout
         self.tracker.restart_clock()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._faults, schedule.faults, origin, nursery)
@@ -63,7 +68,11 @@ class Driver:
     async def _job(self, arrival: Arrival) -> None:
         jid = job_id(arrival.index)
         client = self.fleet.clients[arrival.index % len(self.fleet.clients)]
-        submit = JobSubmit(job_id=jid, text=job_text(arrival.index), inputs=(job_input(arrival.index),))
+        # the job's deadline: when the drain ends (the last arrival + job_timeout), less the time its
+        # end takes to reach the client; so a job the gateways cannot finish ends failed, not lost
+        deadline_s = max(0.001, self._drain_end - DEADLINE_MARGIN_S - trio.current_time())
+        submit = JobSubmit(job_id=jid, text=job_text(arrival.index), inputs=(job_input(arrival.index),),
+                           deadline_s=deadline_s)
         self.tracker.submitted(jid)
         busy_until = trio.current_time() + BUSY_SHARE * self.settings.job_timeout
         try:  # cancelled when the drain ends: then ``run`` counts it lost

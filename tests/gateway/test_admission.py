@@ -150,3 +150,27 @@ def test_a_busy_answer_is_typed_and_checked_on_the_wire():
         raw = msgpack.packb({**busy.to_wire(), "retry_after_s": bad})
         with pytest.raises(DecodeError):
             wire.decode(JobEvent, raw)
+
+
+def test_a_job_with_a_deadline_is_not_taken_while_jobs_here_take_longer():
+    assert decide(inflight=3, limit=12, job_s=6.0, deadline_s=10.0) is None  # they end in time
+    busy = decide(inflight=3, limit=12, job_s=6.0, deadline_s=4.0)
+    assert busy is not None and "deadline of 4.0s" in busy.reason and "take 6.0s" in busy.reason
+    assert busy.retry_after_s == 2.0  # one of the 3 six-second jobs here ends every 2 s
+    assert decide(inflight=0, limit=12, job_s=60.0, deadline_s=4.0) is None  # nothing ahead of it: taken
+    assert decide(inflight=3, limit=12, job_s=60.0) is None  # no deadline: the limit alone decides
+    assert "jobs in flight" in decide(12, 12, 1.0, deadline_s=30.0).reason  # and past it, busy as ever
+
+
+def test_a_gate_holds_a_deadline_only_against_jobs_it_has_timed():
+    view = MeshView()
+    add(view, slots=4)
+    gate = Gate()
+    gate.started("a")
+    assert gate.check("b", view, "me", deadline_s=0.5) is None  # no job has ended here: no mean to hold it to
+    gate.ended("a", seconds=3.0)
+    gate.started("c")
+    busy = gate.check("d", view, "me", deadline_s=0.5)
+    assert busy is not None and "deadline" in busy.reason
+    assert gate.check("d", view, "me", deadline_s=5.0) is None
+    assert gate.check("c", view, "me", deadline_s=0.5) is None  # a job it runs already is never refused

@@ -1,13 +1,15 @@
 """Busy answers on real peers: a gateway past its job limit says busy at once,
 the client waits and comes back, and every job still ends done."""
 
+import msgpack
 import pytest
 import trio
 
 from hivemesh.client import submit_via
 from hivemesh.errors import GatewayBusy
 from hivemesh.gateway.jobrun import JobSettings
-from hivemesh.gateway.jobwire import JobSubmit
+from hivemesh.gateway.jobwire import JobRecord, JobSubmit
+from hivemesh.mesh import wire
 from hivemesh.gateway.store import RedisStore
 from hivemesh.models.registry import ModelRegistry
 from hivemesh.models.simulated import SimulatedModel
@@ -19,11 +21,11 @@ from tests.meshutil import peer_config, start, start_bootstrap, start_worker, wa
 ONE = Plan((Subtask("a", "general", "Do {{job}}", (), 16),), "a", "scripted")
 
 
-async def busy_mesh(nursery, redis_url, max_jobs):
+async def busy_mesh(nursery, redis_url, max_jobs, latency_s=0.6):
     boot = await start_bootstrap(nursery)
     addr = [boot.node.full_addrs()[0]]
     registry = ModelRegistry()
-    registry.add(SimulatedModel("sim-slow", latency_s=0.6, reply_words=2), ("general",))
+    registry.add(SimulatedModel("sim-slow", latency_s=latency_s, reply_words=2), ("general",))
     worker = await start_worker(nursery, addr, registry, slots=2)
     gw = await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_url),
                              ScriptedPlanner([ONE]), JobSettings(max_jobs=max_jobs))
@@ -115,3 +117,42 @@ async def test_a_job_waiting_for_one_of_its_clients_streams_gives_up_busy_at_its
                                  busy_until=trio.current_time() + 30)  # waits its turn, within its deadline
     assert later.status == "done" and gateway.stats["busy"] == 0  # the gateway was never asked past its limit
     assert gateway.store.get_job("queued") is None
+
+
+async def test_a_job_still_running_at_its_deadline_ends_failed_and_says_why(nursery, redis_server_url):
+    node, gateway = await busy_mesh(nursery, redis_server_url, max_jobs=4, latency_s=20.0)
+    events = []
+    started = trio.current_time()
+    # before: the job ran on after its client had stopped waiting, and a harness counted it lost
+    result = await submit_via(node, JobSubmit(job_id="slow", text="takes 20 s", deadline_s=1.0), 1, events.append)
+    assert result.status == "failed" and result.error.startswith("deadline") and trio.current_time() - started < 15
+    assert events[-1].kind == "failed" and events[-1].result == result
+    assert "slow" not in gateway.gate.running and gateway.stats["deadline"] == 1
+    record = wire.decode(JobRecord, gateway.store.get_job("slow"))
+    assert record.status == "failed" and record.deadline - record.created == pytest.approx(1.0, abs=0.01)
+
+
+async def test_a_gateway_whose_jobs_take_longer_than_a_deadline_answers_busy(nursery, redis_server_url):
+    node, gateway = await busy_mesh(nursery, redis_server_url, max_jobs=4, latency_s=0.6)
+    first = await submit_via(node, JobSubmit(job_id="timed", text="times the jobs here"), 1, None)
+    await wait_until(lambda: gateway.gate.job_s is not None, 5, "the job timed")  # its end is told first
+    assert first.status == "done" and gateway.gate.job_s >= 0.6
+    async with trio.open_nursery() as jobs:
+        jobs.start_soon(submit_via, node, JobSubmit(job_id="running", text="one in flight"), 1, None)
+        await wait_until(lambda: "running" in gateway.gate.running, 10, "a job running")
+        with pytest.raises(GatewayBusy) as caught:  # slots are free, but it would not end in time
+            await submit_via(node, JobSubmit(job_id="hurried", text="needs 0.3 s", deadline_s=0.3), 1, None,
+                             busy_until=trio.current_time() + 0.3)
+        assert "deadline" in str(caught.value)
+        fits = await submit_via(node, JobSubmit(job_id="patient", text="has 30 s", deadline_s=30.0), 1, None)
+    assert fits.status == "done" and gateway.store.get_job("hurried") is None
+
+
+def test_a_deadline_must_be_a_finite_number_of_seconds():
+    for bad in (-1.0, float("inf"), float("nan"), 8 * 24 * 3600.0):
+        with pytest.raises(ValueError, match="deadline_s"):
+            JobSubmit(job_id="j", text="t", deadline_s=bad)
+        raw = msgpack.packb({**JobSubmit(job_id="j", text="t").to_wire(), "deadline_s": bad})
+        with pytest.raises(wire.DecodeError, match="deadline_s"):  # from a peer: a decode error, answered as such
+            wire.decode(JobSubmit, raw)
+    assert wire.decode(JobSubmit, wire.encode(JobSubmit(job_id="j", text="t", deadline_s=5.0))).deadline_s == 5.0
