@@ -24,7 +24,14 @@ zero-latency simulated models, a gateway on the in-process store, a client):
 - gateway_payload_bytes[n-1]: output bytes that reached the gateway for n
   stages (only the answer's, so it must not grow with n).
 
-    PYTHONPATH=. .venv/bin/python bench/pipeline.py [--repeats 60]
+    PYTHONPATH=. .venv/bin/python bench/pipeline.py [--repeats 60] [--processes]
+
+With ``--processes`` the bootstrap, the workers and the gateway are each an OS
+process (as on separate machines) and this process keeps the client, which
+also measures the raw round trips and drives the direct path: in one
+process every peer takes turns on one trio loop, so a worker's report to the
+gateway, the gateway's store trip and the next stage's run wait for each
+other; across processes they run side by side, as in a real mesh.
 
 A measurement with no answer in ``STEP_TIMEOUT_S`` (30 s) is left out and
 named in ``timed_out`` (a run once hung on one). The last line is JSON. Goals: gateway_subtask_ratio (gateway_subtask_rtt_ms /
