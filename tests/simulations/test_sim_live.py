@@ -57,14 +57,18 @@ async def test_steady_in_process_writes_its_files(tmp_path):
     assert table.startswith("WARNING: the harness was saturated") == harness["saturated"]
 
 
-async def test_a_slow_job_is_not_lost_only_an_undrained_one():
-    """Lost means no final event once the run drained (``job_timeout`` after the
-    last arrival), not a job slower than ``job_timeout``: job 0 takes ~3 s, over
-    the 2 s timeout, and completes; job 1 arrives at 4 s and cannot end by 6 s."""
+async def test_a_slow_job_is_not_lost_and_one_that_cannot_end_by_the_drain_fails_at_its_deadline():
+    """A job slower than ``job_timeout`` is not lost: the run drains until
+    ``job_timeout`` after the last arrival. Job 0 takes ~3 s, over the 2 s
+    timeout, and completes; job 1 arrives at 4 s and cannot end by 6 s: its
+    deadline (the drain's end, less the time its end takes to reach the
+    client) ends it failed, with its reason, instead of lost (before jobs
+    carried deadlines, it was lost)."""
     report = await run_simulation(SimSettings(scenario="steady", peers=3, gateways=1, jobs=2, rate=0.25, stages=1,
                                               model_latency="fixed:3s", job_timeout=2.0, advert_interval=1.0,
                                               idle=2.0, plots=False))
-    assert report["jobs"]["completed"] == 1 and report["jobs"]["lost"] == 1 and report["jobs"]["failed"] == 0
+    assert report["jobs"]["completed"] == 1 and report["jobs"]["failed"] == 1 and report["jobs"]["lost"] == 0
+    assert report["failures"] == {"deadline: the job had not ended by its client's deadline": 1}
     assert report["latency_s"]["max"] > 2.0
     idle = report["idle_per_peer"]  # --idle: the formed mesh idled first, and what it cost was measured
     assert idle["seconds"] >= 2.0 and idle["cpu_percent"]["mean"] > 0 and idle["rss_mb"]["mean"] > 20
