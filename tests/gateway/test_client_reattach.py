@@ -66,3 +66,49 @@ async def test_a_client_whose_view_has_no_gateway_yet_waits_for_one(nursery, red
         result = await submit_via(obs.node, JobSubmit(job_id="late-gw", text="go", inputs=("x",)), 1, None)
     assert result.status == "done", result.error
     assert "[sim-general" in result.answer
+
+
+async def test_a_client_that_stops_hearing_its_gateways_adverts_keeps_its_stream_while_it_answers(
+        nursery, redis_server_url, monkeypatch):
+    """On a slow mesh a gateway's adverts reach a client late, and the gateway
+    leaves the client's view while it runs the client's job. The gateway still
+    answers pings, so the client keeps reading the job's stream and gets the
+    answer there. Before, it let go of the stream at once, found no gateway in
+    its view to re-attach to, and never heard the job's end (seen: jobs done
+    on their gateway, counted lost)."""
+    from hivemesh.mesh import advert as adv
+    from hivemesh.mesh import liveness
+    from hivemesh.mesh.view import ViewEvent
+
+    monkeypatch.setattr(liveness, "KEEP_PERIODS", 1000)  # the node's own hang-up policy: tests/mesh
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    for cap in ("summarize", "analysis", "general"):
+        await start_worker(nursery, addr, registry(cap, latency=5.0 if cap == "analysis" else 0))
+    gw = await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_server_url),
+                             ScriptedPlanner([THREE]))
+    obs = await observer(nursery, addr)
+    await wait_until(lambda: len(obs.node.view.peers) == 4, 15, "the mesh")
+    view, offer, deaf = obs.node.view, obs.node.view.offer, []
+
+    def late_gateway(raw, now):  # from the first event on, the gateway's adverts do not reach the client
+        try:
+            if deaf and adv.verify(raw, now).peer_id == gw.node.peer_id:
+                return ViewEvent("rejected", gw.node.peer_id, "late")
+        except adv.AdvertRejected:
+            pass
+        return offer(raw, now)
+
+    view.offer = late_gateway
+    gone_before_the_end = []
+
+    def on_event(e):
+        deaf.append(e)
+        if e.terminal:
+            gone_before_the_end.append(gw.node.peer_id not in view.peers)
+
+    with trio.fail_after(40):
+        result = await submit_via(obs.node, JobSubmit(job_id="late-gateway", text="go", inputs=("x",)), 1, on_event)
+    assert result.status == "done", result.error
+    assert gone_before_the_end == [True]  # the answer came while the gateway was out of the client's view
+    assert [e.index for e in deaf] == list(range(len(deaf)))  # one stream: every event once, in order
