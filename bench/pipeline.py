@@ -153,7 +153,7 @@ async def bench_mesh(nursery: trio.Nursery):  # type: ignore[no-untyped-def]
     boot = await start_bootstrap(nursery)
     addr = boot.node.full_addrs()[:1]
     workers = [(await worker_peer(nursery, addr, i)).node.peer_id for i in range(5)]
-    gw = await start_gateway(nursery, MeshConfig(generate(), bootstrap=addr, roles=()), MemoryStore(), ChainPlanner())
+    gw = await gateway_peer(nursery, addr)
     client = (await start_node(nursery, MeshConfig(generate(), bootstrap=addr, roles=(), advertise=False))).node
     with trio.fail_after(60):
         for seer in (gw.node, client):
@@ -177,6 +177,11 @@ async def worker_peer(nursery: trio.Nursery, addr: list[str], i: int):  # type: 
     return w
 
 
+async def gateway_peer(nursery: trio.Nursery, addr: list[str]):  # type: ignore[no-untyped-def]
+    """The bench's gateway: the in-process store, the chain planner ("stages=N" jobs)."""
+    return await start_gateway(nursery, MeshConfig(generate(), bootstrap=addr, roles=()), MemoryStore(), ChainPlanner())
+
+
 async def serve_peer(role: str, bootstrap: str, index: int) -> None:
     """A child process of ``--processes``: one peer; prints its multiaddr, then
     serves until the bench kills it."""
@@ -186,8 +191,7 @@ async def serve_peer(role: str, bootstrap: str, index: int) -> None:
         elif role == "worker":
             peer = await worker_peer(nursery, [bootstrap], index)
         else:
-            peer = await start_gateway(nursery, MeshConfig(generate(), bootstrap=[bootstrap], roles=()),
-                                       MemoryStore(), ChainPlanner())
+            peer = await gateway_peer(nursery, [bootstrap])
         print(peer.node.full_addrs()[0], flush=True)
 
 

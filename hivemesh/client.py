@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hivemesh.errors import DecodeError, GatewayBusy, HivemeshError, JobFailed, MeshError, StreamBroken, first_error
-from hivemesh.mesh import liveness
 from hivemesh.mesh.identity import generate
 from hivemesh.mesh.node import MAX_STREAMS_PER_PEER, MeshConfig, MeshNode
 from hivemesh.mesh.stream import Stream
@@ -98,8 +97,6 @@ class Client:
 #: (to whichever gateway runs it next) without hearing of the job, before it
 #: gives up: longer than a dead gateway's leases take to lapse and be taken over
 REATTACH_S = 60.0
-#: while a gateway's adverts have lapsed, how often the client pings it to tell late from gone
-PING_EVERY_S = 2.0
 
 
 BACKOFF = Backoff()
@@ -243,12 +240,13 @@ async def _stream_events(node: MeshNode, gateway: str, submit: JobSubmit) -> Any
 async def _next_event(node: MeshNode, gateway: str, stream: Stream) -> JobEvent:
     """The next event, or MeshError when the stream breaks or the gateway
     leaves the mesh meanwhile (a dead gateway's connection may be half-open
-    and never break). A gateway whose adverts lapse is pinged first, and
-    every ``PING_EVERY_S`` while it stays out of the view: one that answers
-    is late, not gone, and its stream is kept (seen on a slowed mesh: adverts
-    came so late that views emptied, clients let go of live gateways' streams,
-    found no gateway to re-attach to, and the jobs' ends, told on the streams
-    they had let go of, never reached them)."""
+    and never break). Out of the view is gone only once the node has hung up
+    on it: the node pings a peer whose adverts lapsed and keeps the connection
+    of one that answers (``mesh/liveness.py``), so the stream of a late
+    gateway is kept (seen on a slowed mesh: adverts came so late that views
+    emptied, clients let go of live gateways' streams, found no gateway to
+    re-attach to, and the jobs' ends, told on the streams they had let go of,
+    never reached them)."""
     event: list[JobEvent] = []
     broke: list[HivemeshError] = []
     async with trio.open_nursery() as nursery:
@@ -260,20 +258,18 @@ async def _next_event(node: MeshNode, gateway: str, stream: Stream) -> JobEvent:
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(read)
-        seen, pinged = gateway in node.view.peers, -math.inf
+        seen = gateway in node.view.peers
         while True:
             await trio.sleep(0.25)
             if gateway in node.view.peers:
                 seen = True
-            elif seen and trio.current_time() - pinged >= PING_EVERY_S:
-                if not await liveness.answers(node.host, gateway):
-                    nursery.cancel_scope.cancel()
-                    break
-                pinged = trio.current_time()
+            elif seen and gateway not in node.connected_peers():
+                nursery.cancel_scope.cancel()
+                break
     if broke:
         raise MeshError(f"gateway stream broke: {broke[0]}")
     if not event:
-        raise MeshError(f"gateway {gateway[-8:]} left the mesh (no answer to a ping)")
+        raise MeshError(f"gateway {gateway[-8:]} left the mesh")
     return event[0]
 
 

@@ -114,9 +114,9 @@ class Gate:
         """Take ``job_id`` (a new job, or one this gateway runs already; ``deadline_s``: see ``decide``)?"""
         if job_id in self.running:
             return None
-        if self.job_s is None:  # no job has ended here yet: nothing to hold a deadline against
-            return decide(len(self.running), self.limit(view, self_id), JOB_S_PRIOR)
-        return decide(len(self.running), self.limit(view, self_id), self.job_s, deadline_s)
+        timed = self.job_s is not None  # before any job has ended here, nothing to hold a deadline against
+        return decide(len(self.running), self.limit(view, self_id), self.job_s if timed else JOB_S_PRIOR,
+                      deadline_s if timed else 0.0)
 
     def started(self, job_id: str) -> int:
         """Count ``job_id`` as running here; returns how many run now."""

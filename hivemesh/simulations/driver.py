@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class Driver:
     def __init__(self, fleet: Fleet, tracker: Tracker, settings: SimSettings) -> None:
         self.fleet, self.tracker, self.settings = fleet, tracker, settings
-        self._drain_end = 0.0  # trio time
+        self._drain_end = 0.0  # trio time: the last arrival + job_timeout
 
     async def run(self, schedule: Schedule) -> None:
         """Returns when every job has ended or timed out and every fault has struck."""
@@ -54,7 +54,7 @@ class Driver:
                     for arrival in schedule.arrivals:
                         await trio.sleep_until(origin + arrival.at)
                         jobs.start_soon(self._job, arrival)
-                    drain.deadline = trio.current_time() + self.settings.job_timeout
+                    drain.deadline = self._drain_end
             for trace in self.tracker.jobs.values():
                 if trace.outcome == "pending" and trace.submitted_at is not None:
                     log.warning("job lost job=%s: no final event %.0fs after the last arrival (its client had "

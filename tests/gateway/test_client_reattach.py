@@ -11,18 +11,26 @@ from tests.gateway.test_pipeline_recovery import THREE, observer, registry
 from tests.meshutil import peer_config, start_bootstrap, start_worker, wait_until
 
 
+async def three_stage_mesh(nursery, redis_url, analysis_s):
+    """A worker per capability of ``THREE`` (its middle stage takes ``analysis_s``),
+    one gateway, a client node that sees them all: the bootstrap's addresses,
+    the gateway, the client."""
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    for cap in ("summarize", "analysis", "general"):
+        await start_worker(nursery, addr, registry(cap, latency=analysis_s if cap == "analysis" else 0))
+    gw = await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_url),
+                             ScriptedPlanner([THREE]))
+    obs = await observer(nursery, addr)
+    await wait_until(lambda: len(obs.node.view.peers) == 4, 15, "the mesh")
+    return addr, gw, obs
+
+
 async def test_no_gateway_for_a_while_the_client_waits_and_gets_its_answer(nursery, redis_server_url):
     """The job's only gateway dies mid-job; a new one comes up 8 s later and
     resumes the job from Redis. The client must still be there to hear it (it
     used to give up after a few quick tries: the job was lost to the user)."""
-    boot = await start_bootstrap(nursery)
-    addr = [boot.node.full_addrs()[0]]
-    for cap in ("summarize", "analysis", "general"):
-        await start_worker(nursery, addr, registry(cap, latency=2.0 if cap == "analysis" else 0))
-    first = await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_server_url),
-                                ScriptedPlanner([THREE]))
-    obs = await observer(nursery, addr)
-    await wait_until(lambda: len(obs.node.view.peers) == 4, 15, "the mesh")
+    addr, first, obs = await three_stage_mesh(nursery, redis_server_url, analysis_s=2.0)
     events = []
 
     def on_event(e):
@@ -80,15 +88,8 @@ async def test_a_client_that_stops_hearing_its_gateways_adverts_keeps_its_stream
     from hivemesh.mesh import liveness
     from hivemesh.mesh.view import ViewEvent
 
-    monkeypatch.setattr(liveness, "KEEP_PERIODS", 1000)  # the node's own hang-up policy: tests/mesh
-    boot = await start_bootstrap(nursery)
-    addr = [boot.node.full_addrs()[0]]
-    for cap in ("summarize", "analysis", "general"):
-        await start_worker(nursery, addr, registry(cap, latency=5.0 if cap == "analysis" else 0))
-    gw = await start_gateway(nursery, peer_config(addr, roles=()), RedisStore.from_url(redis_server_url),
-                             ScriptedPlanner([THREE]))
-    obs = await observer(nursery, addr)
-    await wait_until(lambda: len(obs.node.view.peers) == 4, 15, "the mesh")
+    monkeypatch.setattr(liveness, "KEEP_PERIODS", 1000)  # the node keeps the live gateway's connection meanwhile
+    _, gw, obs = await three_stage_mesh(nursery, redis_server_url, analysis_s=5.0)
     view, offer, deaf = obs.node.view, obs.node.view.offer, []
 
     def late_gateway(raw, now):  # from the first event on, the gateway's adverts do not reach the client
