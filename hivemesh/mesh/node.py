@@ -270,6 +270,8 @@ class MeshNode:
             prune_back_off=tuning.GOSSIP_PRUNE_BACKOFF_S,
         )
         tuning.lazy_gossip(self.gossipsub)
+        tuning.steady_mesh(self.gossipsub)
+        tuning.reach_past_mesh_holes(self.gossipsub)
         self.pubsub = Pubsub(self.host, self.gossipsub)
         guard.protect_pubsub(self.host, self.pubsub)
         self.pubsub.set_topic_validator(adv.TOPIC, self._validate, False)

@@ -54,7 +54,10 @@ def _logging(level: str) -> None:
                         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
     import libp2p  # noqa: F401  (configures its loggers on import; ours come after)
 
-    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+    # py-libp2p's own warnings (gossipsub's rate limits, GRAFT floods, scores) are
+    # silent unless asked for: PEERPROC_LIBP2P_LOG_LEVEL=warning
+    libp2p_level = os.environ.get("PEERPROC_LIBP2P_LOG_LEVEL", "critical").upper()
+    logging.getLogger("libp2p").setLevel(getattr(logging, libp2p_level, logging.CRITICAL))
 
 
 def _settings(args: argparse.Namespace) -> Any:
