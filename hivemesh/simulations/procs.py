@@ -8,7 +8,9 @@ shared) or, with ``fork_server`` off, each its own ``python -m``. All share
 a throwaway Redis. Each prints its multiaddr first; a peer that does not within
 ``START_TIMEOUT_S`` is a ``PeerStartFailed`` with its log's tail. Clients
 (observer nodes) run in this process. ``PEERPROC_LOG_LEVEL=info`` in the
-environment sets the peers' log level (their logs: ``peer-logs/`` under ``--out``).
+environment sets the peers' log level (their logs: ``peer-logs/`` under ``--out``);
+``PEERPROC_LIBP2P_LOG_LEVEL=warning`` lets py-libp2p's own records through too
+(silent otherwise: gossipsub's GRAFT floods and rate limits among them).
 """
 
 from __future__ import annotations
