@@ -236,6 +236,24 @@ def test_the_steady_rate_counts_what_completed_while_jobs_arrived_not_the_tail()
     assert steady_rate([1.0], [2.0]) is None and steady_rate([], []) is None
 
 
+def test_keeping_up_is_judged_against_the_arrivals_of_the_same_window():
+    """Random arrivals stray from the nominal rate over a short run: a run whose
+    window held fewer arrivals kept up with what it was offered, not with the nominal rate."""
+    from bench.gateway import kept_up
+    from hivemesh.simulations.report import steady_offered, steady_rate
+
+    arrived = [i * 0.6 for i in range(17)]  # "2/s" nominal, 1.67/s as it came
+    done = [t + 0.05 for t in arrived]
+    rate, offered = steady_rate(arrived, done), steady_offered(arrived)
+    assert offered == pytest.approx(1.67, abs=0.1) and rate == pytest.approx(offered, abs=0.15)
+    row = {"failed": 0, "lost": 0, "completed": 17, "submitted": 17, "offered_jobs_s": 2.0,
+           "steady_jobs_s": rate, "steady_offered_jobs_s": offered}
+    assert kept_up(row)
+    assert not kept_up({**row, "steady_jobs_s": 0.5 * offered})  # half of what came: not kept up
+    assert not kept_up({**row, "lost": 1})
+    assert steady_offered([1.0]) is None
+
+
 def test_the_store_audit_finds_a_job_finished_twice():
     store = MemoryStore()
     for job, kinds in {"ok": ["accepted", "done"], "twice": ["accepted", "done", "done"], "open": ["accepted"]}.items():
