@@ -28,7 +28,7 @@ from libp2p.tools.anyio_service.context import background_trio_service
 
 from hivemesh.errors import PeerUnreachable
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import cadence, guard, liveness, px, tuning
+from hivemesh.mesh import cadence, gossip, guard, liveness, px, tuning
 from hivemesh.mesh.addrs import announce_addrs, parse_listen_addr
 from hivemesh.mesh.dialer import DIAL_TIMEOUT_S, Dialer, short_error
 from hivemesh.mesh.identity import peer_id_of
@@ -40,7 +40,6 @@ from hivemesh.mesh.view import MeshView
 
 log = logging.getLogger(__name__)
 
-GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.1.0")]
 STREAM_TIMEOUT_S = 10.0
 MAX_STREAMS_PER_PEER = 64  # concurrent inbound streams on our protocols, per remote peer
 HEARD_WINDOW_S = 300.0  # peers heard from this recently count towards the mesh's size
@@ -262,16 +261,7 @@ class MeshNode:
     def _make_pubsub(self) -> None:
         cfg = self.config
         rate = max(10.0, 4.0 * cfg.max_mesh_peers / cfg.advert_interval)
-        degree, low, high = tuning.GOSSIP_DEGREE
-        self.gossipsub = GossipSub(
-            protocols=GOSSIP_PROTOCOLS, degree=degree, degree_low=low, degree_high=high,
-            heartbeat_interval=tuning.GOSSIP_HEARTBEAT_S, max_messages_per_topic_per_second=rate,
-            adaptive_gossip_enabled=False,  # it would rescale the degree and heartbeat set here
-            prune_back_off=tuning.GOSSIP_PRUNE_BACKOFF_S,
-        )
-        tuning.lazy_gossip(self.gossipsub)
-        tuning.steady_mesh(self.gossipsub)
-        tuning.reach_past_mesh_holes(self.gossipsub)
+        self.gossipsub = gossip.make_router(rate)
         self.pubsub = Pubsub(self.host, self.gossipsub)
         guard.protect_pubsub(self.host, self.pubsub)
         self.pubsub.set_topic_validator(adv.TOPIC, self._validate, False)

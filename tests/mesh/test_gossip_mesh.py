@@ -1,6 +1,6 @@
 """Gossipsub's mesh as it settles: no self-inflicted GRAFT floods, and adverts that
-reach their peers while a mesh has holes (``tuning.steady_mesh``,
-``tuning.reach_past_mesh_holes``). The plain tests drive py-libp2p's own
+reach their peers while a mesh has holes (``gossip.steady_mesh``,
+``gossip.reach_past_mesh_holes``). The plain tests drive py-libp2p's own
 ``GossipSub`` with its sending recorded instead of written; the live one runs
 real peers on loopback."""
 
@@ -14,9 +14,8 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 
 from hivemesh.mesh import advert as adv
-from hivemesh.mesh import tuning
+from hivemesh.mesh import gossip, tuning
 from hivemesh.mesh.identity import generate
-from hivemesh.mesh.node import GOSSIP_PROTOCOLS
 from tests.meshutil import peer_config, start, start_bootstrap, wait_until
 
 TOPIC = adv.TOPIC
@@ -39,13 +38,10 @@ def _peer() -> ID:
 def _router(peers: int, mesh: int, *, tuned: bool = True) -> tuple[GossipSub, list[ID], list[tuple[ID, object]]]:
     """A router with ``peers`` gossipsub peers in the topic, ``mesh`` of them in its
     mesh; what it would send is recorded in the list returned."""
-    degree, low, high = tuning.GOSSIP_DEGREE
-    router = GossipSub(protocols=GOSSIP_PROTOCOLS, degree=degree, degree_low=low, degree_high=high,
-                       heartbeat_interval=tuning.GOSSIP_HEARTBEAT_S, adaptive_gossip_enabled=False,
-                       prune_back_off=tuning.GOSSIP_PRUNE_BACKOFF_S)
+    router = gossip.make_router() if tuned else gossip.bare_router()
     ids = [_peer() for _ in range(peers)]
     router.pubsub = _Pubsub(_peer(), ids)
-    router.peer_protocol = {p: GOSSIP_PROTOCOLS[0] for p in ids}
+    router.peer_protocol = {p: gossip.GOSSIP_PROTOCOLS[0] for p in ids}
     router.mesh = {TOPIC: set(ids[:mesh])}
     sent: list[tuple[ID, object]] = []
 
@@ -53,9 +49,6 @@ def _router(peers: int, mesh: int, *, tuned: bool = True) -> tuple[GossipSub, li
         sent.append((to, control))
 
     router.emit_control_message = emit_control_message
-    if tuned:
-        tuning.steady_mesh(router)
-        tuning.reach_past_mesh_holes(router)
     return router, ids, sent
 
 
