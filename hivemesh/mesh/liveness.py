@@ -18,12 +18,23 @@ can stop passing a peer's gossip over a connection kept through a stall, and
 only a new connection (which the next dial makes) brings its adverts back.
 The peer leaves the view at once either way, so no new work goes to it
 until its next advert.
+
+A peer hung up on may dial back (or be dialled: it is still in its
+neighbours' views and peer exchange), and a connection without adverts
+never expires from the view, so it stayed open for good: seen in the CI
+run of 2026-12-03, a mute peer (no adverts, no answer to a ping) hung up on
+at 1.9 s was connected again at 2.3 s and for the rest of the test.
+``Unheard`` covers every connected peer with no advert in the view: one
+hung up on for silence is pinged again ``KEEP_PERIODS`` after it
+reconnects; any other (a client, a bootstrap, a peer that never adverted)
+after ``UNHEARD_GRACE_S`` and then as often; a peer that does not answer is
+hung up on, so a dead client's half-open connection does not stay either.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import trio
@@ -37,6 +48,46 @@ PING_TIMEOUT_S = 5.0
 #: advert periods (as this peer's own, for the mesh it knows) a late peer that answers has for its next
 #: advert before it is hung up on after all
 KEEP_PERIODS = 4
+#: a connected peer that never adverted is first pinged after this long, and again as often while it stays unheard
+UNHEARD_GRACE_S = 60.0
+#: how long a peer hung up on for silence stays a suspect: pinged soon when it connects again unheard
+SUSPECT_S = 300.0
+
+
+class Unheard:
+    """Connected peers with no advert in the view, and which of them are due a
+    ping (plain: times come from the caller)."""
+
+    def __init__(self) -> None:
+        self.since: dict[str, float] = {}  # peer -> when seen connected and unheard
+        self.checked: dict[str, float] = {}  # peer -> when its last check ended
+        self.busy: set[str] = set()  # checks under way (this one or the expiry's)
+        self.suspects: dict[str, float] = {}  # peer -> when hung up on for silence
+
+    def due(self, connected: set[str], heard: Collection[str], now: float, keep_s: float) -> list[str]:
+        """The peers to ping now, marked busy until ``done``. A peer connected
+        and unheard for ``keep_s`` (a suspect) or ``UNHEARD_GRACE_S`` (any other),
+        and not checked within that long."""
+        for pid in [p for p in self.since.keys() | self.checked.keys() if p not in connected or p in heard]:
+            self.since.pop(pid, None)  # gone or heard: a later connection starts over
+            self.checked.pop(pid, None)
+        self.suspects = {p: t for p, t in self.suspects.items() if now - t <= SUSPECT_S}
+        due = []
+        for pid in sorted(connected.difference(heard)):
+            since = self.since.setdefault(pid, now)
+            if pid in self.busy:
+                continue
+            wait = keep_s if pid in self.suspects else UNHEARD_GRACE_S
+            if now - max(since, self.checked.get(pid, since)) >= wait:
+                self.busy.add(pid)
+                due.append(pid)
+        return due
+
+    def done(self, peer_id: str, now: float, hung_up: bool) -> None:
+        self.busy.discard(peer_id)
+        self.checked[peer_id] = now
+        if hung_up:
+            self.suspects[peer_id] = now
 
 
 async def answers(host: Any, peer_id: str, timeout_s: float = PING_TIMEOUT_S) -> bool:
@@ -67,3 +118,22 @@ async def hang_up_unless_alive(host: Any, peer_id: str, hang_up: Callable[[str],
                  peer_id, keep_s)
     await hang_up(peer_id)
     return True
+
+
+async def hang_up_unless_answers(host: Any, peer_id: str, hang_up: Callable[[str], Awaitable[None]],
+                                 timeout_s: float = PING_TIMEOUT_S) -> bool:
+    """Hang up on a connected peer we hear no adverts from unless it answers a ping; True when hung up."""
+    if await answers(host, peer_id, timeout_s):
+        return False
+    log.info("connected peer unheard and not answering peer_id=%s; hanging up", peer_id)
+    await hang_up(peer_id)
+    return True
+
+
+async def tracked(unheard: Unheard, clock: Callable[[], float], peer_id: str, check: Awaitable[bool]) -> None:
+    """Run one check of ``peer_id`` (True: hung up on) and tell ``unheard`` when it ended."""
+    hung_up = False
+    try:
+        hung_up = await check
+    finally:
+        unheard.done(peer_id, clock(), hung_up)

@@ -97,6 +97,7 @@ class MeshNode:
         #: gossip traffic seen by this node: adverts_in/out, bytes_in/out
         self.gossip_stats: Counter[str] = Counter()
         self.reputation = Reputation()
+        self.unheard = liveness.Unheard()
         self.inbound: Counter[str] = Counter()  # open inbound streams per remote peer
         self.refused: Counter[str] = Counter()  # streams refused, by reason
         self.pubsub: Pubsub | None = None
@@ -247,7 +248,7 @@ class MeshNode:
             nursery.start_soon(self.dialer.run)
             if subscription is not None:
                 nursery.start_soon(self._drain, subscription)
-                nursery.start_soon(self._expiry_loop)
+                nursery.start_soon(self._expiry_loop, nursery)
                 if self.config.advertise:
                     nursery.start_soon(self._advert_loop)
             try:
@@ -337,16 +338,21 @@ class MeshNode:
             # jitter: peers that started together would otherwise advert (and relay) in bursts
             await trio.sleep(period * random.uniform(1 - ADVERT_JITTER, 1 + ADVERT_JITTER))
 
-    async def _expiry_loop(self) -> None:
+    async def _expiry_loop(self, nursery: trio.Nursery) -> None:
         while True:
-            for peer_id in self.view.expire(self.config.clock(), set(self.connected_peers())):
+            now, connected = self.config.clock(), set(self.connected_peers())
+            keep_s = liveness.KEEP_PERIODS * self.advert_period()
+            for peer_id in self.view.expire(now, connected):
                 self.gossip_stats["expired"] += 1
                 log.info("peer expired peer_id=%s", peer_id)
                 self.px_table.forget(peer_id)
-                if self._nursery is not None:  # late, or gone? a peer that answers a ping keeps its connection
-                    self._nursery.start_soon(liveness.hang_up_unless_alive, self.host, peer_id, self.hang_up,
-                                             partial(self.view.peers.__contains__, peer_id),
-                                             liveness.KEEP_PERIODS * self.advert_period())
+                self.unheard.busy.add(peer_id)  # late, or gone? a peer that answers a ping keeps its connection
+                back = partial(self.view.peers.__contains__, peer_id)
+                check = liveness.hang_up_unless_alive(self.host, peer_id, self.hang_up, back, keep_s)
+                nursery.start_soon(liveness.tracked, self.unheard, self.config.clock, peer_id, check)
+            for peer_id in self.unheard.due(connected, self.view.peers, now, keep_s):  # connected, no adverts
+                check = liveness.hang_up_unless_answers(self.host, peer_id, self.hang_up)
+                nursery.start_soon(liveness.tracked, self.unheard, self.config.clock, peer_id, check)
             # a banned peer is hung up on again whenever it is connected: it may dial
             # back, and a connection py-libp2p upgraded after our hang-up stays open
             for peer_id in self.banned() & set(self.connected_peers()):

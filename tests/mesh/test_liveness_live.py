@@ -51,3 +51,22 @@ async def test_a_peer_whose_adverts_are_late_but_answers_keeps_its_streams_and_a
     await wait_until(lambda: mute.peer_id not in a.connected_peers(), 15, "the mute peer hung up on")
     # before: the late peer was hung up on as well, and the stream open on its connection broke
     assert await round_trip(to_late, b"after") == b"after"
+
+
+async def test_a_mute_peer_that_dials_back_after_it_was_hung_up_on_is_hung_up_on_again(nursery):
+    # seen in CI: the mute peer was connected again 0.4 s after the hang-up, and it never adverts,
+    # so no advert could lapse again; its connection stayed for good
+    boot = await start_bootstrap(nursery)
+    addr = [boot.node.full_addrs()[0]]
+    a = (await start(nursery, peer_config(addr))).node
+    mute = (await start(nursery, peer_config(addr))).node
+    await wait_until(lambda: mute.peer_id in a.view.peers, 15, "the mute peer in view")
+    silence(mute)
+    mute.host.remove_stream_handler("/ipfs/ping/1.0.0")
+    mute.view.expire = lambda now, connected=(): []  # and it hangs up on nobody itself
+    await wait_until(lambda: mute.peer_id not in a.connected_peers(), 15, "the mute peer hung up on")
+    assert await mute.dialer.dial_any(a.peer_id, a.full_addrs()) == ""  # it dials back
+    await wait_until(lambda: mute.peer_id in a.connected_peers(), 5, "the mute peer connected again")
+    took = await wait_until(lambda: mute.peer_id not in a.connected_peers(), 15, "the mute peer hung up on again")
+    assert mute.peer_id not in a.view.peers
+    assert took >= 1.0  # not at once: a reconnecting peer has KEEP_PERIODS advert periods to advert again
