@@ -112,14 +112,14 @@ def reach_past_mesh_holes(router: Any) -> None:
             return chosen
         own = origin == pubsub.my_id
         for topic in topic_ids:
+            mesh = router.mesh.get(topic, ())
+            if not own and len(mesh) >= router.degree_low:
+                continue  # a relay through a full mesh: py-libp2p's choice stands
             speakers = [p for p in pubsub.peer_topics.get(topic, ()) if p in router.peer_protocol
                         and p not in (msg_forwarder, origin)]
             if own:
                 extra = speakers
             else:
-                mesh = router.mesh.get(topic, ())
-                if len(mesh) >= router.degree_low:
-                    continue
                 others = [p for p in speakers if p not in mesh and p not in chosen]
                 extra = random.sample(others, min(len(others), max(0, router.degree - len(mesh))))
             unwanted = router.dont_send_message_ids

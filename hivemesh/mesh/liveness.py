@@ -59,8 +59,7 @@ class Unheard:
     ping (plain: times come from the caller)."""
 
     def __init__(self) -> None:
-        self.since: dict[str, float] = {}  # peer -> when seen connected and unheard
-        self.checked: dict[str, float] = {}  # peer -> when its last check ended
+        self.since: dict[str, float] = {}  # peer -> since when it is connected and unheard, or its last check ended
         self.busy: set[str] = set()  # checks under way (this one or the expiry's)
         self.suspects: dict[str, float] = {}  # peer -> when hung up on for silence
 
@@ -68,24 +67,22 @@ class Unheard:
         """The peers to ping now, marked busy until ``done``. A peer connected
         and unheard for ``keep_s`` (a suspect) or ``UNHEARD_GRACE_S`` (any other),
         and not checked within that long."""
-        for pid in [p for p in self.since.keys() | self.checked.keys() if p not in connected or p in heard]:
-            self.since.pop(pid, None)  # gone or heard: a later connection starts over
-            self.checked.pop(pid, None)
+        for pid in [p for p in self.since if p not in connected or p in heard]:
+            del self.since[pid]  # gone or heard: a later connection starts over
         self.suspects = {p: t for p, t in self.suspects.items() if now - t <= SUSPECT_S}
         due = []
         for pid in sorted(connected.difference(heard)):
             since = self.since.setdefault(pid, now)
-            if pid in self.busy:
-                continue
             wait = keep_s if pid in self.suspects else UNHEARD_GRACE_S
-            if now - max(since, self.checked.get(pid, since)) >= wait:
+            if pid not in self.busy and now - since >= wait:
                 self.busy.add(pid)
                 due.append(pid)
         return due
 
     def done(self, peer_id: str, now: float, hung_up: bool) -> None:
         self.busy.discard(peer_id)
-        self.checked[peer_id] = now
+        if peer_id in self.since:
+            self.since[peer_id] = now  # the wait starts over from the check's end
         if hung_up:
             self.suspects[peer_id] = now
 

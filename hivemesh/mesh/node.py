@@ -355,7 +355,7 @@ class MeshNode:
                 nursery.start_soon(liveness.tracked, self.unheard, self.config.clock, peer_id, check)
             # a banned peer is hung up on again whenever it is connected: it may dial
             # back, and a connection py-libp2p upgraded after our hang-up stays open
-            for peer_id in self.banned() & set(self.connected_peers()):
+            for peer_id in self.banned() & connected:
                 await self.hang_up(peer_id)
             await trio.sleep(self.config.advert_interval / 4)
 

@@ -54,11 +54,7 @@ def steady_rate(arrived_at: list[float], completed_at: list[float]) -> float | N
     is the rate the mesh held under its offered load: what it completed
     between ``STEADY_WARMUP`` of the arrivals' span and the last arrival,
     over that time."""
-    window = steady_window(arrived_at)
-    if window is None:
-        return None
-    start, last = window
-    return round(sum(1 for t in completed_at if start <= t <= last) / (last - start), 3)
+    return _per_s(completed_at, steady_window(arrived_at))
 
 
 def steady_offered(arrived_at: list[float]) -> float | None:
@@ -66,11 +62,15 @@ def steady_offered(arrived_at: list[float]) -> float | None:
     Arrivals are random (Poisson), so over a few seconds this strays from the
     nominal rate (20 arrivals at 2/s: by a fifth, often); whether a run kept up
     is ``steady_rate`` against this, not against the nominal rate."""
-    window = steady_window(arrived_at)
+    return _per_s(arrived_at, steady_window(arrived_at))
+
+
+def _per_s(times: list[float], window: tuple[float, float] | None) -> float | None:
+    """How many of ``times`` fall in ``window``, per second of it."""
     if window is None:
         return None
     start, last = window
-    return round(sum(1 for t in arrived_at if start <= t <= last) / (last - start), 3)
+    return round(sum(1 for t in times if start <= t <= last) / (last - start), 3)
 
 
 def build_report(s: SimSettings, fleet: Fleet, tracker: Tracker, samples: Samples, audit: dict[str, Any],
